@@ -1,0 +1,3 @@
+module github.com/mskafka/knative-functions
+
+go 1.26
