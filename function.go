@@ -1,0 +1,152 @@
+// Package function is the Knative function at the root of the repository: the
+// one image that `func build` makes from this directory. It follows the
+// func-go "instanced HTTP" contract (New, Handle, Start, Stop, Ready, Alive),
+// and Start picks which of the three functions this instance is from the
+// FUNCTION variable that each functions/<name>/func.yaml sets.
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/mskafka/knative-functions/functions/invoicing"
+	"github.com/mskafka/knative-functions/functions/order"
+	"github.com/mskafka/knative-functions/functions/shipping"
+)
+
+// Role is what each of the three functions provides to the runtime.
+type Role interface {
+	http.Handler
+	Stop(ctx context.Context) error
+	Ready(ctx context.Context) (bool, error)
+}
+
+// starter builds a role from configuration; each functions/<name> package has one.
+type starter func(ctx context.Context, log *slog.Logger) (Role, error)
+
+// roles lists the functions this image can be. Keeping it a function (not
+// a package variable) keeps package state immutable.
+func roles() map[string]starter {
+	return map[string]starter{
+		"order":     func(ctx context.Context, l *slog.Logger) (Role, error) { return order.Start(ctx, l) },
+		"shipping":  func(ctx context.Context, l *slog.Logger) (Role, error) { return shipping.Start(ctx, l) },
+		"invoicing": func(ctx context.Context, l *slog.Logger) (Role, error) { return invoicing.Start(ctx, l) },
+	}
+}
+
+// Function is one instance of the image, playing one role.
+type Function struct {
+	role atomic.Pointer[Role]
+	out  io.Writer
+}
+
+// New is called by the func-go runtime to create the instance.
+func New() *Function {
+	return &Function{out: os.Stdout}
+}
+
+type roleConfig struct {
+	Function string `envconfig:"FUNCTION" required:"true" desc:"which function this instance is: order, shipping or invoicing"`
+	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+}
+
+// Start is called by the runtime once, concurrently with the first requests;
+// Handle answers 503 until it has finished.
+func (f *Function) Start(ctx context.Context, _ map[string]string) error {
+	var cfg roleConfig
+	if err := envconfig.Process("", &cfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	start, ok := roles()[cfg.Function]
+	if !ok {
+		return fmt.Errorf("FUNCTION=%q: want one of %s", cfg.Function, strings.Join(roleNames(), ", "))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("LOG_LEVEL=%q: %w", cfg.LogLevel, err)
+	}
+	log := slog.New(slog.NewJSONHandler(f.out, &slog.HandlerOptions{Level: level})).With("function", cfg.Function)
+	r, err := start(ctx, log)
+	if err != nil {
+		log.Error("start failed", "error", err)
+		return fmt.Errorf("start %s: %w", cfg.Function, err)
+	}
+	f.role.Store(&r)
+	log.Info("started")
+	return nil
+}
+
+// Handle serves every request but the health probes.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	role := f.role.Load()
+	if role == nil {
+		// Not started yet: a retriable answer, so KafkaSource redelivers.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "starting, try again in a moment", http.StatusServiceUnavailable)
+		return
+	}
+	(*role).ServeHTTP(w, r)
+}
+
+// Ready reports whether Start has finished and the role can serve.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	role := f.role.Load()
+	if role == nil {
+		return false, nil
+	}
+	return (*role).Ready(ctx)
+}
+
+// Alive reports that the process is serving; a slow database makes it
+// unready, not dead, so Kubernetes does not restart it for that.
+func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
+
+// Stop releases the role's resources when the runtime shuts down.
+func (f *Function) Stop(ctx context.Context) error {
+	role := f.role.Load()
+	if role == nil {
+		return nil
+	}
+	return (*role).Stop(ctx)
+}
+
+func roleNames() []string {
+	names := make([]string, 0, 3)
+	for n := range roles() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Usage writes the environment variables of the image and of each role.
+func Usage(w io.Writer) error {
+	specs := []struct {
+		name string
+		spec any
+	}{
+		{"all functions", &roleConfig{}},
+		{"order", &order.Config{}},
+		{"shipping", &shipping.Config{}},
+		{"invoicing", &invoicing.Config{}},
+	}
+	var errs []error
+	for _, s := range specs {
+		fmt.Fprintf(w, "\n%s:\n", s.name)
+		errs = append(errs, envconfig.Usagef("", s.spec, w, usageFormat))
+	}
+	return errors.Join(errs...)
+}
+
+const usageFormat = `{{range .}}  {{usage_key .}}{{if usage_default .}}={{usage_default .}}{{end}}	{{usage_description .}}{{if usage_required .}} (required){{end}}
+{{end}}`

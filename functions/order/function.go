@@ -1,0 +1,106 @@
+// Package order is the order function: it takes orders from the HTML form,
+// the JSON API and com.example.order.place CloudEvents, stores them in its
+// own schema, and publishes each as a com.example.order.placed CloudEvent on
+// the Kafka topic "order" through a transactional outbox.
+package order
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/web"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+// Config is the order function's configuration, read from the environment once at start.
+type Config struct {
+	DatabaseURL    string        `envconfig:"DATABASE_URL" required:"true" desc:"Postgres URL of the order function's own role"`
+	DatabaseSchema string        `envconfig:"DATABASE_SCHEMA" default:"orders" desc:"schema the order tables live in"`
+	DBMaxConns     int32         `envconfig:"DB_MAX_CONNS" default:"8" desc:"largest number of Postgres connections"`
+	KafkaBrokers   []string      `envconfig:"KAFKA_BROKERS" default:"127.0.0.1:9092" desc:"Kafka bootstrap servers, comma separated"`
+	KafkaTopic     string        `envconfig:"KAFKA_TOPIC" default:"order" desc:"topic the order events go to"`
+	OutboxInterval time.Duration `envconfig:"OUTBOX_INTERVAL" default:"5s" desc:"how often the outbox relay looks for unsent events besides right after each order"`
+}
+
+// Function is a started order function.
+type Function struct {
+	http.Handler
+	pool *pgxpool.Pool
+	stop context.CancelFunc
+	done chan struct{}
+	log  *slog.Logger
+}
+
+// Start reads the configuration, prepares the schema and starts the outbox relay.
+func Start(ctx context.Context, log *slog.Logger) (*Function, error) {
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	log.Info("configuration", "database", db.Redact(cfg.DatabaseURL), "schema", cfg.DatabaseSchema,
+		"kafka_brokers", strings.Join(cfg.KafkaBrokers, ","), "topic", cfg.KafkaTopic, "outbox_interval", cfg.OutboxInterval.String())
+	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	connect := func() (Sender, error) { return NewProducer(cfg.KafkaBrokers, "order") }
+	relay := NewRelay(pool, cfg.KafkaTopic, cfg.OutboxInterval, connect, log)
+	f, err := newFunction(pool, NewStore(pool), relay, log)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logger) (*Function, error) {
+	pages, err := web.Templates(pageFiles, "pages/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse pages: %w", err)
+	}
+	s := &server{store: store, placed: relay.Kick, pages: pages, log: log}
+	runCtx, stop := context.WithCancel(context.Background())
+	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log}
+	go func() {
+		defer close(f.done)
+		relay.Run(runCtx)
+	}()
+	return f, nil
+}
+
+// Ready reports whether the database answers.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	if err := f.pool.Ping(ctx); err != nil {
+		return false, fmt.Errorf("ping database: %w", err)
+	}
+	return true, nil
+}
+
+// Stop ends the relay (a send under way finishes first) and closes the pool.
+func (f *Function) Stop(ctx context.Context) error {
+	f.stop()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+	f.pool.Close()
+	return nil
+}

@@ -1,0 +1,339 @@
+package order
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/money"
+)
+
+// Store keeps orders and their outbox in the order function's schema.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore wraps a pool whose search_path is the order schema.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// CommandKey identifies a place command by its CloudEvent source and id.
+type CommandKey struct{ Source, ID string }
+
+// Placed is the result of Place.
+type Placed struct {
+	Order Order
+	// Event is the outbox row that announces the order.
+	Event OutboxRecord
+	// Repeated is true when the command had been executed before: Order and
+	// Event are then those of the first execution.
+	Repeated bool
+}
+
+// Place validates req against the catalogue and stores the order with its
+// outbox row in one transaction. With a command key, a command seen before
+// returns the first result and changes nothing.
+func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed, error) {
+	if bad := req.Check(); bad.orNil() != nil {
+		return Placed{}, bad
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return Placed{}, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	if cmd != nil {
+		// Claiming the key first makes a concurrent duplicate wait on our
+		// row lock instead of racing us: it sees the conflict once we commit.
+		tag, err := tx.Exec(ctx, `INSERT INTO command (source, id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, cmd.Source, cmd.ID)
+		if err != nil {
+			return Placed{}, fmt.Errorf("record command: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			tx.Rollback(ctx)
+			return s.repeated(ctx, *cmd)
+		}
+	}
+
+	o, err := s.priced(ctx, tx, req)
+	if err != nil {
+		return Placed{}, err
+	}
+	err = tx.QueryRow(ctx, `INSERT INTO orders (customer_id, shipping_street, shipping_zip, shipping_city,
+			billing_street, billing_zip, billing_city)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, created`,
+		o.Customer.CustomerID, o.ShippingAddress.Street, o.ShippingAddress.Zip, o.ShippingAddress.City,
+		o.BillingAddress.Street, o.BillingAddress.Zip, o.BillingAddress.City).Scan(&o.ID, &o.Created)
+	if err != nil {
+		return Placed{}, fmt.Errorf("insert order: %w", err)
+	}
+	o.Updated = events.Time{Time: o.Created}
+	rows := make([][]any, len(o.OrderLine))
+	for i, l := range o.OrderLine {
+		rows[i] = []any{o.ID, i + 1, l.Item.ItemID, l.Count, numeric(l.Item.Price)}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"order_line"},
+		[]string{"order_id", "line_no", "item_id", "count", "price"}, pgx.CopyFromRows(rows)); err != nil {
+		return Placed{}, fmt.Errorf("insert lines of order %d: %w", o.ID, err)
+	}
+	rec, err := addOutbox(ctx, tx, o.ID, events.TypePlaced, o.Order)
+	if err != nil {
+		return Placed{}, err
+	}
+	if cmd != nil {
+		if _, err := tx.Exec(ctx, `UPDATE command SET order_id = $3 WHERE source = $1 AND id = $2`, cmd.Source, cmd.ID, o.ID); err != nil {
+			return Placed{}, fmt.Errorf("link command to order %d: %w", o.ID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Placed{}, fmt.Errorf("commit order: %w", err)
+	}
+	o.EventID = rec.ID
+	return Placed{Order: o, Event: rec}, nil
+}
+
+// priced fills names and prices from the catalogue, reporting unknown ids
+// against the fields that hold them.
+func (s *Store) priced(ctx context.Context, tx pgx.Tx, req Request) (Order, error) {
+	o := Order{Status: StatusPlaced, Order: events.Order{
+		ShippingAddress: req.ShippingAddress,
+		BillingAddress:  req.BillingAddress,
+		OrderLine:       make([]events.Line, len(req.Lines)),
+		NumberOfLines:   len(req.Lines),
+	}}
+	bad := &InvalidError{}
+	err := tx.QueryRow(ctx, `SELECT id, name, firstname, email FROM customer WHERE id = $1`, req.CustomerID).
+		Scan(&o.Customer.CustomerID, &o.Customer.Name, &o.Customer.Firstname, &o.Customer.Email)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		bad.add("customer", "unknown customer %d", req.CustomerID)
+	case err != nil:
+		return Order{}, fmt.Errorf("look up customer %d: %w", req.CustomerID, err)
+	}
+	items, err := s.itemsByID(ctx, tx, req.Lines)
+	if err != nil {
+		return Order{}, err
+	}
+	for i, l := range req.Lines {
+		it, ok := items[l.ItemID]
+		if !ok {
+			bad.add(fmt.Sprintf("orderLine[%d].item", i), "unknown item %d", l.ItemID)
+			continue
+		}
+		o.OrderLine[i] = events.Line{Count: l.Count, Item: it}
+		o.Total += it.Price.Times(l.Count)
+	}
+	if err := bad.orNil(); err != nil {
+		return Order{}, err
+	}
+	return o, nil
+}
+
+func (s *Store) itemsByID(ctx context.Context, q pgx.Tx, lines []RequestLine) (map[int64]events.Item, error) {
+	ids := make([]int64, len(lines))
+	for i, l := range lines {
+		ids[i] = l.ItemID
+	}
+	rows, err := q.Query(ctx, `SELECT id, name, (price * 100)::bigint FROM item WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("look up items: %w", err)
+	}
+	items := make(map[int64]events.Item, len(ids))
+	for rows.Next() {
+		var it events.Item
+		if err := rows.Scan(&it.ItemID, &it.Name, &it.Price); err != nil {
+			return nil, fmt.Errorf("read item: %w", err)
+		}
+		items[it.ItemID] = it
+	}
+	return items, rows.Err()
+}
+
+func (s *Store) repeated(ctx context.Context, cmd CommandKey) (Placed, error) {
+	var id *int64
+	err := s.pool.QueryRow(ctx, `SELECT order_id FROM command WHERE source = $1 AND id = $2`, cmd.Source, cmd.ID).Scan(&id)
+	if err != nil {
+		return Placed{}, fmt.Errorf("look up command %s/%s: %w", cmd.Source, cmd.ID, err)
+	}
+	if id == nil {
+		return Placed{}, fmt.Errorf("command %s/%s has no order", cmd.Source, cmd.ID)
+	}
+	o, err := s.Get(ctx, *id)
+	if err != nil {
+		return Placed{}, err
+	}
+	rec, err := s.placedRecord(ctx, o.ID)
+	if err != nil {
+		return Placed{}, err
+	}
+	return Placed{Order: o, Event: rec, Repeated: true}, nil
+}
+
+// Cancel marks an order cancelled and queues the cancelled event. Cancelling
+// a cancelled order changes nothing and queues nothing.
+func (s *Store) Cancel(ctx context.Context, id int64) (Order, error) {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var updated time.Time
+		err := tx.QueryRow(ctx, `UPDATE orders SET status = 'cancelled', updated = now()
+			WHERE id = $1 AND status = 'placed' RETURNING updated`, id).Scan(&updated)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)`, id).Scan(&exists); err != nil {
+				return fmt.Errorf("look up order %d: %w", id, err)
+			}
+			if !exists {
+				return ErrNotFound
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cancel order %d: %w", id, err)
+		}
+		_, err = addOutbox(ctx, tx, id, events.TypeCancelled, events.Cancelled{ID: id, Updated: events.Time{Time: updated}})
+		return err
+	})
+	if err != nil {
+		return Order{}, err
+	}
+	return s.Get(ctx, id)
+}
+
+const orderColumns = `o.id, o.customer_id, c.name, c.firstname, c.email,
+	o.shipping_street, o.shipping_zip, o.shipping_city, o.billing_street, o.billing_zip, o.billing_city,
+	o.status, o.created, o.updated,
+	(SELECT sent_at FROM outbox b WHERE b.order_id = o.id AND b.type = '` + events.TypePlaced + `') AS published,
+	(SELECT id::text FROM outbox b WHERE b.order_id = o.id AND b.type = '` + events.TypePlaced + `') AS event_id,
+	(SELECT count(*) FROM order_line l WHERE l.order_id = o.id) AS lines,
+	(SELECT coalesce(sum(l.count * l.price) * 100, 0)::bigint FROM order_line l WHERE l.order_id = o.id) AS total`
+
+func scanOrder(row pgx.Row) (Order, error) {
+	var (
+		o       Order
+		updated time.Time
+		eventID *string
+	)
+	err := row.Scan(&o.ID, &o.Customer.CustomerID, &o.Customer.Name, &o.Customer.Firstname, &o.Customer.Email,
+		&o.ShippingAddress.Street, &o.ShippingAddress.Zip, &o.ShippingAddress.City,
+		&o.BillingAddress.Street, &o.BillingAddress.Zip, &o.BillingAddress.City,
+		&o.Status, &o.Created, &updated, &o.Published, &eventID, &o.NumberOfLines, &o.Total)
+	o.Updated = events.Time{Time: updated}
+	if eventID != nil {
+		o.EventID = *eventID
+	}
+	return o, err
+}
+
+// Get reads one order with its lines.
+func (s *Store) Get(ctx context.Context, id int64) (Order, error) {
+	o, err := scanOrder(s.pool.QueryRow(ctx, `SELECT `+orderColumns+`
+		FROM orders o JOIN customer c ON c.id = o.customer_id WHERE o.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, ErrNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("read order %d: %w", id, err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT l.count, i.id, i.name, (l.price * 100)::bigint
+		FROM order_line l JOIN item i ON i.id = l.item_id WHERE l.order_id = $1 ORDER BY l.line_no`, id)
+	if err != nil {
+		return Order{}, fmt.Errorf("read lines of order %d: %w", id, err)
+	}
+	o.OrderLine, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (events.Line, error) {
+		var l events.Line
+		err := r.Scan(&l.Count, &l.Item.ItemID, &l.Item.Name, &l.Item.Price)
+		return l, err
+	})
+	if err != nil {
+		return Order{}, fmt.Errorf("read lines of order %d: %w", id, err)
+	}
+	return o, nil
+}
+
+// List returns a page of orders, newest first, without their lines.
+func (s *Store) List(ctx context.Context, limit, offset int) ([]Order, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orderColumns+`
+		FROM orders o JOIN customer c ON c.id = o.customer_id
+		ORDER BY o.created DESC, o.id DESC LIMIT $1 OFFSET $2`, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Order, error) { return scanOrder(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	return orders, nil
+}
+
+// Customers lists the catalogue's customers.
+func (s *Store) Customers(ctx context.Context) ([]Customer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, firstname, email FROM customer ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list customers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) {
+		var c Customer
+		err := r.Scan(&c.CustomerID, &c.Name, &c.Firstname, &c.Email)
+		return c, err
+	})
+}
+
+// Items lists the catalogue's items.
+func (s *Store) Items(ctx context.Context) ([]Item, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, (price * 100)::bigint FROM item ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list items: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Item, error) {
+		var it Item
+		err := r.Scan(&it.ItemID, &it.Name, &it.Price)
+		return it, err
+	})
+}
+
+// OutboxRecord is one event waiting in (or sent from) the outbox.
+type OutboxRecord struct {
+	Seq     int64
+	ID      string
+	OrderID int64
+	Type    string
+	Payload []byte
+	Created time.Time
+}
+
+func addOutbox(ctx context.Context, tx pgx.Tx, orderID int64, typ string, data any) (OutboxRecord, error) {
+	payload, err := json.Marshal(data)
+	if err != nil {
+		return OutboxRecord{}, fmt.Errorf("encode %s of order %d: %w", typ, orderID, err)
+	}
+	rec := OutboxRecord{ID: uuid.NewString(), OrderID: orderID, Type: typ, Payload: payload}
+	err = tx.QueryRow(ctx, `INSERT INTO outbox (id, order_id, type, payload) VALUES ($1, $2, $3, $4) RETURNING seq, created`,
+		rec.ID, orderID, typ, payload).Scan(&rec.Seq, &rec.Created)
+	if err != nil {
+		return OutboxRecord{}, fmt.Errorf("queue %s of order %d: %w", typ, orderID, err)
+	}
+	return rec, nil
+}
+
+func (s *Store) placedRecord(ctx context.Context, orderID int64) (OutboxRecord, error) {
+	rec := OutboxRecord{OrderID: orderID, Type: events.TypePlaced}
+	err := s.pool.QueryRow(ctx, `SELECT seq, id::text, payload, created FROM outbox WHERE order_id = $1 AND type = $2`,
+		orderID, events.TypePlaced).Scan(&rec.Seq, &rec.ID, &rec.Payload, &rec.Created)
+	if err != nil {
+		return OutboxRecord{}, fmt.Errorf("read placed event of order %d: %w", orderID, err)
+	}
+	return rec, nil
+}
+
+// numeric turns cents into an exact Postgres numeric with two decimals.
+func numeric(c money.Cents) pgtype.Numeric {
+	return pgtype.Numeric{Int: big.NewInt(int64(c)), Exp: -2, Valid: true}
+}

@@ -1,0 +1,166 @@
+// Package db opens a function's connection pool on its own Postgres schema
+// and applies the function's versioned migrations.
+package db
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Open builds a pool whose connections work in schema (and nothing else on
+// the search path), so a function's SQL never names its schema.
+//
+// The pool connects lazily: a function that scales from zero answers its
+// readiness probe as soon as the first query succeeds, not after a warm-up.
+func Open(ctx context.Context, url, schema string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.RuntimeParams["application_name"] = schema
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	cfg.MaxConnIdleTime = time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	return pool, nil
+}
+
+// Migrate applies the files NNN_name.sql in dir of migrations, in order, each
+// in its own transaction, recording the applied versions in
+// schema_migrations. An advisory lock serialises instances that start at the
+// same moment (Knative may start several at once).
+func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS, dir string) error {
+	files, err := fs.Glob(migrations, path.Join(dir, "*.sql"))
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	type step struct {
+		version int
+		file    string
+	}
+	steps := make([]step, 0, len(files))
+	for _, f := range files {
+		num, _, ok := strings.Cut(path.Base(f), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return fmt.Errorf("migration %s: name must start with a version number", f)
+		}
+		steps = append(steps, step{v, f})
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].version < steps[j].version })
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Release()
+	// The lock key is per schema, so functions sharing a database don't wait on each other.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext(current_schema()))`); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext(current_schema()))`)
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var current int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	for _, s := range steps {
+		if s.version <= current {
+			continue
+		}
+		sql, err := fs.ReadFile(migrations, s.file)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.file, err)
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, s.version)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", s.file, err)
+		}
+	}
+	return nil
+}
+
+// Provision makes sure that each named role exists, can log in, and owns a
+// schema of the same name that only it can use. It runs with an
+// administrator's connection: locally the stack runner calls it, on a
+// cluster an init job does the same in SQL.
+func Provision(ctx context.Context, adminURL string, roles ...string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect as admin: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for _, r := range roles {
+		id := pgx.Identifier{r}.Sanitize()
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, r).Scan(&exists); err != nil {
+			return fmt.Errorf("look up role %s: %w", r, err)
+		}
+		stmts := []string{
+			`CREATE SCHEMA IF NOT EXISTS ` + id + ` AUTHORIZATION ` + id,
+			`REVOKE ALL ON SCHEMA ` + id + ` FROM PUBLIC`,
+		}
+		if !exists {
+			stmts = append([]string{`CREATE ROLE ` + id + ` LOGIN`}, stmts...)
+		}
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				return fmt.Errorf("provision %s: %s: %w", r, s, err)
+			}
+		}
+	}
+	// Nobody but the owners may create things in public.
+	if _, err := conn.Exec(ctx, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`); err != nil {
+		return fmt.Errorf("lock down public schema: %w", err)
+	}
+	return nil
+}
+
+// WithUser returns url with its user (and password) replaced, so each
+// function connects as its own role.
+func WithUser(rawURL, user, password string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("database url must be a postgres:// URL")
+	}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	return u.String(), nil
+}
+
+// Redact returns url without its password, for logging.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
