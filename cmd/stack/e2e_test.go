@@ -1,0 +1,558 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+)
+
+// servers returns the admin Postgres URL and the Kafka brokers of the real
+// servers `make test` starts. Without them the test skips, unless
+// REQUIRE_SERVERS=1 (as in make test and CI), where that is a failure.
+func servers(t *testing.T) (string, []string) {
+	t.Helper()
+	dbURL, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
+	if dbURL == "" || brokers == "" {
+		if os.Getenv("REQUIRE_SERVERS") == "1" {
+			t.Fatal("DATABASE_URL and KAFKA_BROKERS must name real servers (REQUIRE_SERVERS=1)")
+		}
+		t.Skip("needs DATABASE_URL and KAFKA_BROKERS; run `make test`")
+	}
+	return dbURL, strings.Split(brokers, ",")
+}
+
+// The shapes the test reads back from the sinks' JSON APIs.
+type (
+	address  struct{ Street, Zip, City string }
+	customer struct {
+		CustomerID int64 `json:"customerId"`
+		Name       string
+		Firstname  string
+		Email      string
+	}
+	shipLine struct {
+		ItemID int64 `json:"itemId"`
+		Name   string
+		Count  int
+	}
+	shipment struct {
+		ID              int64
+		Customer        customer
+		ShippingAddress address `json:"shippingAddress"`
+		Lines           []shipLine
+		Cancelled       bool
+	}
+	invoiceLine struct {
+		ItemID int64 `json:"itemId"`
+		Name   string
+		Count  int
+		Price  json.Number
+		Total  json.Number
+	}
+	invoice struct {
+		ID             int64
+		Customer       customer
+		BillingAddress address `json:"billingAddress"`
+		Lines          []invoiceLine
+		Total          json.Number
+		Cancelled      bool
+	}
+)
+
+var (
+	wolff   = customer{CustomerID: 1, Name: "Wolff", Firstname: "Eberhard", Email: "eberhard.wolff@gmail.com"}
+	johnson = customer{CustomerID: 2, Name: "Johnson", Firstname: "Rod", Email: "rod@somewhere.com"}
+	berlin  = address{"Ohlauer Str. 43", "10999", "Berlin"}
+	monheim = address{"Krischerstr. 100", "40789", "Monheim am Rhein"}
+)
+
+func TestEndToEnd(t *testing.T) {
+	adminURL, brokers := servers(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	dbURL := freshDatabase(t, adminURL)
+	freshTopics(t, brokers)
+	bin := filepath.Join(t.TempDir(), "function")
+	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
+		t.Fatalf("build function: %v\n%s", err, out)
+	}
+	t.Setenv("DATABASE_URL", dbURL)
+	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
+	t.Setenv("GATEWAY_ADDR", "127.0.0.1:18080")
+	t.Setenv("FUNCTION_PORT", "18081")
+	t.Setenv("REPO_ROOT", "../..")
+	t.Setenv("FUNCTION_BIN", bin)
+	t.Setenv("OUTBOX_INTERVAL", "500ms")
+
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, &logs) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stack: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("stack output:\n%s", logs.String())
+		}
+	}()
+	gw := "http://127.0.0.1:18080"
+	waitFor(t, 60*time.Second, "gateway", func() bool {
+		resp, err := http.Get(gw + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+
+	// 1. The JSON API.
+	api := postJSON(t, gw+"/order/api/orders", `{"customer":{"customerId":1},
+		"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+		"billingAddress":{"street":"Krischerstr. 100","zip":"40789","city":"Monheim am Rhein"},
+		"orderLine":[{"count":2,"item":{"itemId":1}},{"count":3,"item":{"itemId":3}}]}`)
+
+	// 2. A command CloudEvent in binary mode, then the very same again.
+	cmdBody := `{"customer":{"customerId":2},"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+		"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"orderLine":[{"count":1,"item":{"itemId":4}}]}`
+	first := postBinary(t, gw+"/order/", "e2e-cmd-1", cmdBody)
+	again := postBinary(t, gw+"/order/", "e2e-cmd-1", cmdBody)
+	if first.status != 201 || again.status != 200 {
+		t.Errorf("command statuses = %d then %d, want 201 then 200", first.status, again.status)
+	}
+	if diff := cmp.Diff(first.header, again.header); diff != "" {
+		t.Errorf("repeated command got another reply event (-first +again):\n%s", diff)
+	}
+	if first.header["Ce-Type"] != "com.example.order.placed" || first.header["Ce-Source"] != "/order" {
+		t.Errorf("reply attributes = %v", first.header)
+	}
+	var binOrder orderReply
+	json.Unmarshal(first.body, &binOrder)
+
+	// 3. A command CloudEvent in structured mode.
+	structured := postStructured(t, gw+"/order/", `{"specversion":"1.0","type":"com.example.order.place","source":"e2e","id":"e2e-cmd-2",
+		"datacontenttype":"application/json","data":{"customer":{"customerId":1},
+		"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+		"billingAddress":{"street":"Krischerstr. 100","zip":"40789","city":"Monheim am Rhein"},
+		"orderLine":[{"count":1,"item":{"itemId":2}}]}}`)
+
+	// 4. The HTML form, with an added line.
+	formID := postForm(t, gw+"/order/new", url.Values{
+		"customer": {"2"}, "shippingStreet": {"Ohlauer Str. 43"}, "shippingZip": {"10999"}, "shippingCity": {"Berlin"},
+		"billingSame": {"1"}, "item": {"1", "2"}, "count": {"1", "2"}, "action": {"place"},
+	})
+
+	// 5. Bad input changes nothing.
+	for _, bad := range []struct {
+		name, body string
+		status     int
+	}{
+		{"unknown customer", `{"customer":{"customerId":99},"shippingAddress":{"street":"a","zip":"b","city":"c"},"billingAddress":{"street":"a","zip":"b","city":"c"},"orderLine":[{"count":1,"item":{"itemId":1}}]}`, 400},
+		{"zero count", `{"customer":{"customerId":1},"shippingAddress":{"street":"a","zip":"b","city":"c"},"billingAddress":{"street":"a","zip":"b","city":"c"},"orderLine":[{"count":0,"item":{"itemId":1}}]}`, 400},
+		{"malformed", `{"customer":`, 400},
+	} {
+		resp, err := http.Post(gw+"/order/api/orders", "application/json", strings.NewReader(bad.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != bad.status {
+			t.Errorf("%s: status %d, want %d", bad.name, resp.StatusCode, bad.status)
+		}
+	}
+
+	// 6. Straight onto the topic: the placed event of the API order once more
+	// (a redelivery), an order JSON of the original service without
+	// CloudEvent headers, and a poison record.
+	producer := newProducer(t, brokers)
+	redelivered := topicRecord(t, brokers, api.EventID)
+	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder(fmt.Sprint(api.ID)),
+		Value: sarama.ByteEncoder(redelivered.Value), Headers: headers(redelivered.Headers)})
+	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900001"), Value: sarama.StringEncoder(
+		`{"id":900001,"customer":{"customerId":2,"name":"Johnson","firstname":"Rod","email":"rod@somewhere.com"},"updated":1764064800000,` +
+			`"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},` +
+			`"orderLine":[{"count":4,"item":{"itemId":3,"name":"iPod nano","price":1.0}}],"numberOfLines":1,"totalPrice":4.0}`)})
+	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"), Value: sarama.StringEncoder("this is not an order")})
+
+	// 7. Cancel the structured-mode order.
+	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/order/api/orders/%d", gw, structured.ID), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("cancel: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	ids := []int64{api.ID, binOrder.ID, structured.ID, formID, 900001}
+	wantShipments := map[int64]shipment{
+		api.ID:        {ID: api.ID, Customer: wolff, ShippingAddress: berlin, Lines: []shipLine{{1, "iPod", 2}, {3, "iPod nano", 3}}},
+		binOrder.ID:   {ID: binOrder.ID, Customer: johnson, ShippingAddress: berlin, Lines: []shipLine{{4, "Apple TV", 1}}},
+		structured.ID: {ID: structured.ID, Customer: wolff, ShippingAddress: berlin, Lines: []shipLine{{2, "iPod touch", 1}}, Cancelled: true},
+		formID:        {ID: formID, Customer: johnson, ShippingAddress: berlin, Lines: []shipLine{{1, "iPod", 1}, {2, "iPod touch", 2}}},
+		900001:        {ID: 900001, Customer: johnson, ShippingAddress: berlin, Lines: []shipLine{{3, "iPod nano", 4}}},
+	}
+	wantInvoices := map[int64]invoice{
+		api.ID: {ID: api.ID, Customer: wolff, BillingAddress: monheim, Total: "87.00",
+			Lines: []invoiceLine{{1, "iPod", 2, "42.00", "84.00"}, {3, "iPod nano", 3, "1.00", "3.00"}}},
+		binOrder.ID: {ID: binOrder.ID, Customer: johnson, BillingAddress: berlin, Total: "100.00",
+			Lines: []invoiceLine{{4, "Apple TV", 1, "100.00", "100.00"}}},
+		structured.ID: {ID: structured.ID, Customer: wolff, BillingAddress: monheim, Total: "21.00", Cancelled: true,
+			Lines: []invoiceLine{{2, "iPod touch", 1, "21.00", "21.00"}}},
+		formID: {ID: formID, Customer: johnson, BillingAddress: berlin, Total: "84.00",
+			Lines: []invoiceLine{{1, "iPod", 1, "42.00", "42.00"}, {2, "iPod touch", 2, "21.00", "42.00"}}},
+		900001: {ID: 900001, Customer: johnson, BillingAddress: berlin, Total: "4.00",
+			Lines: []invoiceLine{{3, "iPod nano", 4, "1.00", "4.00"}}},
+	}
+
+	var shipments []shipment
+	var invoices []invoice
+	waitFor(t, 30*time.Second, "shipments and invoices", func() bool {
+		getJSON(t, gw+"/shipping/api/shipments", &shipments)
+		getJSON(t, gw+"/invoicing/api/invoices", &invoices)
+		return cmp.Equal(byID(shipments), wantShipments) && cmp.Equal(byID(invoices), wantInvoices)
+	})
+	if diff := cmp.Diff(wantShipments, byID(shipments)); diff != "" {
+		t.Errorf("shipments (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantInvoices, byID(invoices)); diff != "" {
+		t.Errorf("invoices (-want +got):\n%s", diff)
+	}
+	if len(shipments) != len(ids) || len(invoices) != len(ids) {
+		t.Errorf("got %d shipments and %d invoices, want %d each: something was doubled", len(shipments), len(invoices), len(ids))
+	}
+
+	// The poison record reaches the dead letter topic once per sink, with
+	// the reason.
+	dead := readTopic(t, brokers, "order-dead-letter", 2, 20*time.Second)
+	dests := map[string]bool{}
+	for _, r := range dead {
+		h := headerMap(r.Headers)
+		if string(r.Value) != "this is not an order" || h["ce_type"] != "dev.knative.kafka.event" || h["ce_knativeerrorcode"] != "400" {
+			t.Errorf("dead letter = %q %v", r.Value, h)
+		}
+		dests[h["ce_knativeerrordest"]] = true
+	}
+	if len(dests) != 2 {
+		t.Errorf("dead letters came from %v, want one per sink", dests)
+	}
+
+	// The topic holds binary-mode CloudEvents with the documented attributes.
+	rec := topicRecord(t, brokers, api.EventID)
+	h := headerMap(rec.Headers)
+	want := map[string]string{"ce_specversion": "1.0", "ce_type": "com.example.order.placed", "ce_source": "/order",
+		"ce_id": api.EventID, "ce_subject": fmt.Sprint(api.ID), "content-type": "application/json"}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("record header %s = %q, want %q", k, h[k], v)
+		}
+	}
+	if string(rec.Key) != fmt.Sprint(api.ID) {
+		t.Errorf("record key = %q, want %d", rec.Key, api.ID)
+	}
+}
+
+type orderReply struct {
+	ID      int64  `json:"id"`
+	EventID string `json:"eventId"`
+}
+
+func byID[T interface{ key() int64 }](list []T) map[int64]T {
+	m := make(map[int64]T, len(list))
+	for _, v := range list {
+		m[v.key()] = v
+	}
+	return m
+}
+
+func (s shipment) key() int64 { return s.ID }
+func (i invoice) key() int64  { return i.ID }
+
+func freshDatabase(t *testing.T, adminURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(adminURL)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// freshTopics recreates the topics, so records of an earlier run cannot
+// reach this run's fresh database.
+func freshTopics(t *testing.T, brokers []string) {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	topics := map[string]int32{"order": 5, "order-dead-letter": 1}
+	for name := range topics {
+		admin.DeleteTopic(name)
+	}
+	for name, parts := range topics {
+		waitFor(t, 30*time.Second, "create topic "+name, func() bool {
+			err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 1}, false)
+			return err == nil
+		})
+	}
+	for _, group := range []string{"shipping", "invoicing"} {
+		admin.DeleteConsumerGroup(group)
+	}
+}
+
+type reply struct {
+	status int
+	header map[string]string
+	body   []byte
+}
+
+func postBinary(t *testing.T, target, id, body string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Type", "com.example.order.place")
+	req.Header.Set("Ce-Source", "e2e")
+	req.Header.Set("Ce-Id", id)
+	req.Header.Set("Content-Type", "application/json")
+	return do(t, req)
+}
+
+func postStructured(t *testing.T, target, body string) orderReply {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	r := do(t, req)
+	if r.status != 201 {
+		t.Fatalf("structured command: %d %s", r.status, r.body)
+	}
+	var o orderReply
+	if err := json.Unmarshal(r.body, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func do(t *testing.T, req *http.Request) reply {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, body: body, header: map[string]string{}}
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "Ce-") {
+			r.header[k] = resp.Header.Get(k)
+		}
+	}
+	return r
+}
+
+func postJSON(t *testing.T, target, body string) orderReply {
+	t.Helper()
+	resp, err := http.Post(target, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("POST %s: %d %s", target, resp.StatusCode, b)
+	}
+	var o orderReply
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func postForm(t *testing.T, target string, v url.Values) int64 {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(target, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("form: %d %s", resp.StatusCode, b)
+	}
+	var id int64
+	if _, err := fmt.Sscan(resp.Header.Get("Location"), &id); err != nil {
+		t.Fatalf("form redirect %q: %v", resp.Header.Get("Location"), err)
+	}
+	return id
+}
+
+func getJSON(t *testing.T, target string, v any) {
+	t.Helper()
+	resp, err := http.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+}
+
+func newProducer(t *testing.T, brokers []string) sarama.SyncProducer {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	p, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func send(t *testing.T, p sarama.SyncProducer, m *sarama.ProducerMessage) {
+	t.Helper()
+	if _, _, err := p.SendMessage(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func headers(h []*sarama.RecordHeader) []sarama.RecordHeader {
+	out := make([]sarama.RecordHeader, len(h))
+	for i, r := range h {
+		out[i] = *r
+	}
+	return out
+}
+
+func headerMap(h []*sarama.RecordHeader) map[string]string {
+	m := map[string]string{}
+	for _, r := range h {
+		m[string(r.Key)] = string(r.Value)
+	}
+	return m
+}
+
+// topicRecord finds the record of topic "order" whose ce_id is id.
+func topicRecord(t *testing.T, brokers []string, id string) *sarama.ConsumerMessage {
+	t.Helper()
+	var found *sarama.ConsumerMessage
+	waitFor(t, 10*time.Second, "record "+id+" on topic order", func() bool {
+		for _, m := range readAll(t, brokers, "order") {
+			if headerMap(m.Headers)["ce_id"] == id {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func readTopic(t *testing.T, brokers []string, topic string, n int, timeout time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	var got []*sarama.ConsumerMessage
+	waitFor(t, timeout, fmt.Sprintf("%d records on %s", n, topic), func() bool {
+		got = readAll(t, brokers, topic)
+		return len(got) >= n
+	})
+	return got
+}
+
+// readAll reads every record of every partition of topic, up to its end.
+func readAll(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V4_0_0_0
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []*sarama.ConsumerMessage
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range pc.Messages() {
+			all = append(all, m)
+			if m.Offset >= end-1 {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return all
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// syncBuffer collects the stack's output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/mskafka/knative-functions/shared/web"
+)
+
+// newGateway does locally what the Apache did in the original and the Istio
+// VirtualService does on a cluster: the menu at "/", and each function under
+// its own prefix, with the prefix stripped.
+func newGateway(addr string, functions map[string]string) (*http.Server, error) {
+	menu, err := web.Menu()
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", menu)
+	for name, target := range functions {
+		u, err := url.Parse(target)
+		if err != nil {
+			return nil, err
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(u)
+				// Keep the browser's Host: the functions' cross-origin check
+				// compares it with the Origin header.
+				r.Out.Host = r.In.Host
+				r.SetXForwarded()
+			},
+		}
+		mux.Handle("/"+name+"/", http.StripPrefix("/"+name, proxy))
+	}
+	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}, nil
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# infra/local/test.sh — what `make test` runs: start a private PostgreSQL and a
+# real Apache Kafka (fresh for every run), run all tests against them with
+# REQUIRE_SERVERS=1 (so no server test can skip), and stop both at the end.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+export PG_DIR=$ROOT/.data/test-postgres PG_PORT=${TEST_PG_PORT:-5434}
+export KAFKA_DIR=$ROOT/.data/test-kafka KAFKA_PORT=${TEST_KAFKA_PORT:-19092}
+
+started=$(date +%s)
+cleanup() {
+  infra/local/postgres.sh stop || true
+  infra/local/kafka.sh stop || true
+}
+trap cleanup EXIT
+
+# Fresh servers: tests must not depend on what an earlier run left behind.
+infra/local/postgres.sh stop 2>/dev/null || true
+infra/local/kafka.sh stop 2>/dev/null || true
+rm -rf "$PG_DIR" "$KAFKA_DIR"
+
+echo "▸ building and vetting"
+go build ./... && go vet ./...
+
+infra/local/postgres.sh start
+infra/local/kafka.sh start
+export DATABASE_URL=$(infra/local/postgres.sh url)
+export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export REQUIRE_SERVERS=1
+
+echo "▸ go test -race ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
+go test -race -count=1 -timeout 12m ./...
+
+echo "▸ all tests passed in $(( $(date +%s) - started )) s"
