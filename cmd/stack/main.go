@@ -46,6 +46,10 @@ var functionNames = [...]string{"shipping", "invoicing", "order"}
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 { // --help, or anything else: the stack takes no arguments
+		envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
+		return
+	}
 	if err := run(ctx, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		os.Exit(1)
@@ -53,9 +57,6 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	if len(os.Args) > 1 {
-		return envconfig.Usagef("", &config{}, out, envconfig.DefaultTableFormat)
-	}
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -115,9 +116,9 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 		p, err := startFunction(bin, filepath.Join(cfg.Root, "functions", name, "func.yaml"),
 			name, addr, con.prefixed(name), []string{
-			"DATABASE_URL=" + dbURL,
-			"KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		})
+				"DATABASE_URL=" + dbURL,
+				"KAFKA_BROKERS=" + strings.Join(brokers, ","),
+			})
 		if err != nil {
 			return err
 		}

@@ -75,8 +75,11 @@ func (r *Relay) Run(ctx context.Context) {
 }
 
 func (r *Relay) drain(ctx context.Context) {
+	// A batch under way finishes even when ctx ends: stopping between the
+	// send and the sent mark would only cause a (harmless) re-send later.
+	work := context.WithoutCancel(ctx)
 	for ctx.Err() == nil {
-		n, err := r.sendBatch(ctx)
+		n, err := r.sendBatch(work)
 		if err != nil {
 			r.log.Warn("outbox relay: will retry", "error", err)
 			return

@@ -157,7 +157,7 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 	s.placed()
 	s.log.Info("order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID)
 	// Post/redirect/get: reloading the page that follows cannot place the order again.
-	http.Redirect(w, r, strconv.FormatInt(res.Order.ID, 10), http.StatusSeeOther)
+	web.SeeOther(w, strconv.FormatInt(res.Order.ID, 10))
 }
 
 func readForm(r *http.Request) form {
@@ -204,5 +204,5 @@ func (s *server) cancelForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.placed()
 	s.log.Info("order cancelled by form", "order_id", id)
-	http.Redirect(w, r, "../"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	web.SeeOther(w, "../"+strconv.FormatInt(id, 10))
 }

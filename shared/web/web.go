@@ -75,3 +75,12 @@ func StatusOf(err error) int {
 		return http.StatusBadRequest
 	}
 }
+
+// SeeOther redirects a form post to the page that shows its result
+// (post/redirect/get). Unlike http.Redirect it keeps a relative location
+// relative, so the browser resolves it against the URL it sees — with the
+// gateway's prefix — not against the path the function received.
+func SeeOther(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusSeeOther)
+}

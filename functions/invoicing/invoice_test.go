@@ -1,0 +1,149 @@
+package invoicing
+
+import (
+	"errors"
+	"math"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/money"
+)
+
+// testOrder is testdata/order.json, the order most tests place.
+func testOrder(t *testing.T) events.Order {
+	t.Helper()
+	data, err := os.ReadFile("testdata/order.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := events.DecodeOrder(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// testInvoice is the invoice of testOrder, as newInvoice makes it. The
+// 3 × 0.10 line is there because a float64 gets it wrong.
+func testInvoice() Invoice {
+	updated := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	return Invoice{
+		ID:             7,
+		Customer:       Customer{CustomerID: 1, Name: "Wolff", Firstname: "Eberhard", Email: "eberhard.wolff@gmail.com"},
+		BillingAddress: Address{Street: "Krischerstr. 100", Zip: "40789", City: "Monheim am Rhein"},
+		Lines: []Line{
+			{ItemID: 1, Name: "iPod", Count: 2, Price: 4200, Total: 8400},
+			{ItemID: 3, Name: "iPod nano", Count: 1, Price: 100, Total: 100},
+			{ItemID: 5, Name: "Cable", Count: 3, Price: 10, Total: 30},
+		},
+		Total:   8530,
+		Updated: &updated,
+	}
+}
+
+func TestNewInvoice(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(o *events.Order)
+		want    func(inv *Invoice)
+		wantErr bool
+	}{
+		{name: "complete order", change: func(*events.Order) {}, want: func(*Invoice) {}},
+		{
+			name:   "no time",
+			change: func(o *events.Order) { o.Updated = events.Time{} },
+			want:   func(inv *Invoice) { inv.Updated = nil },
+		},
+		{
+			name:   "free item",
+			change: func(o *events.Order) { o.OrderLine[0].Item.Price = 0 },
+			want:   func(inv *Invoice) { inv.Lines[0].Price, inv.Lines[0].Total, inv.Total = 0, 0, 130 },
+		},
+		{name: "no email", change: func(o *events.Order) { o.Customer.Email = "" }, wantErr: true},
+		{name: "not an email", change: func(o *events.Order) { o.Customer.Email = "eberhard" }, wantErr: true},
+		{name: "no street", change: func(o *events.Order) { o.BillingAddress.Street = "" }, wantErr: true},
+		{name: "no zip", change: func(o *events.Order) { o.BillingAddress.Zip = "" }, wantErr: true},
+		{name: "blank city", change: func(o *events.Order) { o.BillingAddress.City = " " }, wantErr: true},
+		{name: "no billing address", change: func(o *events.Order) { o.BillingAddress = events.Address{} }, wantErr: true},
+		{name: "negative price", change: func(o *events.Order) { o.OrderLine[1].Item.Price = -1 }, wantErr: true},
+		{name: "NUL in email", change: func(o *events.Order) { o.Customer.Email = "e@x\x00" }, wantErr: true},
+		{name: "NUL in item name", change: func(o *events.Order) { o.OrderLine[2].Item.Name = "Ca\x00ble" }, wantErr: true},
+		{name: "count beyond integer", change: func(o *events.Order) { o.OrderLine[0].Count = math.MaxInt32 + 1 }, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOrder(t)
+			tt.change(&o)
+			got, err := newInvoice(o)
+			if tt.wantErr {
+				if !errors.Is(err, events.ErrInvalid) {
+					t.Fatalf("err = %v, want ErrInvalid", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := testInvoice()
+			tt.want(&want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("newInvoice (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNewInvoiceTotals(t *testing.T) {
+	type line struct {
+		count int
+		price money.Cents
+	}
+	tests := []struct {
+		name       string
+		lines      []line
+		wantTotals []money.Cents
+		wantTotal  money.Cents
+		wantErr    bool
+	}{
+		{name: "cents add up exactly", lines: []line{{3, 10}, {7, 1999}, {1, 1}}, wantTotals: []money.Cents{30, 13993, 1}, wantTotal: 14024},
+		{name: "largest amount", lines: []line{{1, maxAmount}}, wantTotals: []money.Cents{maxAmount}, wantTotal: maxAmount},
+		{name: "largest amount in one line", lines: []line{{3, maxAmount / 3}}, wantTotals: []money.Cents{maxAmount}, wantTotal: maxAmount},
+		{name: "price too large", lines: []line{{1, maxAmount + 1}}, wantErr: true},
+		{name: "line total too large", lines: []line{{2, maxAmount/2 + 1}}, wantErr: true},
+		{name: "product would overflow int64", lines: []line{{math.MaxInt32, maxAmount}}, wantErr: true},
+		{name: "total too large", lines: []line{{1, maxAmount}, {1, 1}}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := testOrder(t)
+			o.OrderLine = nil
+			for i, l := range tt.lines {
+				o.OrderLine = append(o.OrderLine, events.Line{Count: l.count, Item: events.Item{ItemID: int64(i + 1), Name: "item", Price: l.price}})
+			}
+			got, err := newInvoice(o)
+			if tt.wantErr {
+				if !errors.Is(err, events.ErrInvalid) {
+					t.Fatalf("err = %v, want ErrInvalid", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotTotals []money.Cents
+			for _, l := range got.Lines {
+				gotTotals = append(gotTotals, l.Total)
+			}
+			if diff := cmp.Diff(tt.wantTotals, gotTotals); diff != "" {
+				t.Errorf("line totals (-want +got):\n%s", diff)
+			}
+			if got.Total != tt.wantTotal {
+				t.Errorf("total = %v, want %v", got.Total, tt.wantTotal)
+			}
+		})
+	}
+}

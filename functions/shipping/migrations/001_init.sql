@@ -1,0 +1,49 @@
+-- Shipping keeps only what it takes to ship an order: who gets which items
+-- where. Prices and the billing address belong to invoicing.
+
+CREATE TABLE shipment (
+    order_id      bigint PRIMARY KEY,
+    customer_id   bigint NOT NULL,
+    name          text NOT NULL,
+    firstname     text NOT NULL,
+    street        text NOT NULL,
+    zip           text NOT NULL,
+    city          text NOT NULL,
+    cancelled     boolean NOT NULL DEFAULT false,
+    -- The order's own time, from the events; null when they carried none.
+    order_updated timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- The list shows the newest shipments first.
+CREATE INDEX shipment_newest ON shipment (created_at DESC, order_id DESC);
+
+CREATE TABLE shipment_line (
+    order_id  bigint NOT NULL REFERENCES shipment ON DELETE CASCADE,
+    line_no   integer NOT NULL,
+    item_id   bigint NOT NULL,
+    item_name text NOT NULL,
+    count     integer NOT NULL CHECK (count > 0),
+    PRIMARY KEY (order_id, line_no)
+);
+
+-- Every event applied here, recorded in the same transaction as its change:
+-- delivery is at-least-once, and the primary key makes a redelivery a no-op.
+CREATE TABLE handled_event (
+    source     text NOT NULL,
+    id         text NOT NULL,
+    type       text NOT NULL,
+    handled_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, id)
+);
+
+-- Cancellations by order id, kept even when the order is not here (yet):
+-- a cancellation may overtake its order (another partition, a replay, a
+-- plain record), and the order must still end up cancelled when it arrives.
+CREATE TABLE cancellation (
+    order_id    bigint PRIMARY KEY,
+    -- The cancellation's time, from the event; null when it carried none.
+    updated     timestamptz,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
