@@ -1,0 +1,176 @@
+// Package embedded runs an in-process, single-node Kafka for local runs: a
+// kfake cluster (github.com/twmb/franz-go/pkg/kfake) speaking the Kafka wire
+// protocol on one address, with the project's topics created at start.
+//
+// With a DataDir the broker keeps its state on disk between runs through
+// kfake's own persistence: record batches in segment files per partition,
+// and topics, committed group offsets and idempotent-producer state in JSON
+// files and append-only logs beside them. It is a development stand-in, not a
+// durable store: writes are not fsynced per batch, so a machine crash (not a
+// process crash) can lose the last records.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// DefaultAddr is where the local stack's Kafka listens.
+const DefaultAddr = "127.0.0.1:9092"
+
+// Topic is a topic the broker makes sure exists at start.
+type Topic struct {
+	Name       string
+	Partitions int32
+}
+
+// DefaultTopics are the project's topics: the order events and their dead
+// letters.
+func DefaultTopics() []Topic {
+	return []Topic{{Name: "order", Partitions: 5}, {Name: "order-dead-letter", Partitions: 1}}
+}
+
+// Config configures Start.
+type Config struct {
+	// Addr is the host:port to listen on and to advertise to clients; empty
+	// means DefaultAddr, port 0 a free port. The host must be one clients can
+	// dial, not a wildcard.
+	Addr string
+	// DataDir keeps the broker's state between runs; empty keeps it in memory.
+	DataDir string
+	// Topics are created at start when missing; nil means DefaultTopics.
+	Topics []Topic
+	// Logger receives the broker's own log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Broker is a running embedded Kafka.
+type Broker struct {
+	cluster *kfake.Cluster
+	addr    string
+	unlock  func()
+}
+
+// Start listens on cfg.Addr, loads cfg.DataDir if it holds an earlier run,
+// and creates any missing topic. The broker runs until Close; ctx bounds only
+// the start.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	addr := cfg.Addr
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded kafka: %w", err)
+	}
+	// The broker advertises the address it listens on; a wildcard would
+	// send clients to an address they cannot dial.
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return nil, fmt.Errorf("start embedded kafka: addr %q: want a host clients can dial", addr)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	topics := cfg.Topics
+	if topics == nil {
+		topics = DefaultTopics()
+	}
+
+	unlock := func() {}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		// kfake always asks for 127.0.0.1:<port>; listen where we were told.
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			var lc net.ListenConfig
+			return lc.Listen(ctx, network, addr)
+		}),
+		kfake.WithLogger(logger{log}),
+		kfake.ClusterID("ms-kafka-embedded"),
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("start embedded kafka: %w", err)
+		}
+		// Two brokers writing one directory would corrupt it.
+		if unlock, err = lock(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("start embedded kafka: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(cfg.DataDir))
+	}
+	cluster, err := kfake.NewCluster(opts...)
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("start embedded kafka: %w", err)
+	}
+	b := &Broker{cluster: cluster, addr: cluster.ListenAddrs()[0], unlock: unlock}
+
+	for _, t := range topics {
+		if err := ctx.Err(); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("start embedded kafka: %w", err)
+		}
+		if err := b.ensureTopic(t, log); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("start embedded kafka: %w", err)
+		}
+	}
+	log.Info("embedded kafka started", "addr", b.addr, "data_dir", cfg.DataDir)
+	return b, nil
+}
+
+func (b *Broker) ensureTopic(t Topic, log *slog.Logger) error {
+	// Seeding topics through kfake.SeedTopics would apply only to a fresh
+	// data directory; creating what is missing works for both.
+	if info := b.cluster.TopicInfo(t.Name); info != nil {
+		if int32(len(b.cluster.PartitionInfos(t.Name))) != t.Partitions {
+			log.Warn("topic has a different partition count", "topic", t.Name,
+				"partitions", len(b.cluster.PartitionInfos(t.Name)), "want", t.Partitions)
+		}
+		return nil
+	}
+	if err := b.cluster.CreateTopic(t.Name, t.Partitions, nil); err != nil {
+		return fmt.Errorf("create topic %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// Addr returns the address clients bootstrap from.
+func (b *Broker) Addr() string { return b.addr }
+
+// Close stops the broker and, with a DataDir, writes its state to disk.
+func (b *Broker) Close() {
+	b.cluster.Close()
+	b.unlock()
+}
+
+// logger hands kfake's log to slog. kfake logs every request at its info
+// level, which is debug detail here.
+type logger struct{ log *slog.Logger }
+
+func (l logger) Logf(level kfake.LogLevel, format string, args ...any) {
+	var lv slog.Level
+	switch level {
+	case kfake.LogLevelError:
+		lv = slog.LevelError
+	case kfake.LogLevelWarn:
+		lv = slog.LevelWarn
+	case kfake.LogLevelInfo:
+		lv = slog.LevelDebug
+	default:
+		lv = slog.LevelDebug - 4
+	}
+	ctx := context.Background()
+	if l.log.Enabled(ctx, lv) {
+		l.log.Log(ctx, lv, fmt.Sprintf(format, args...), "component", "kfake")
+	}
+}
+
+// errLocked reports a data directory in use by another broker.
+var errLocked = errors.New("data directory in use by another embedded kafka")
