@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
 export PG_DIR=$ROOT/.data/test-postgres PG_PORT=${TEST_PG_PORT:-5434}
-export KAFKA_DIR=$ROOT/.data/test-kafka KAFKA_PORT=${TEST_KAFKA_PORT:-19092}
+export KAFKA_DIR=$ROOT/.data/test-kafka KAFKA_PORT=${TEST_KAFKA_PORT:-19192}
 
 started=$(date +%s)
 cleanup() {
@@ -26,7 +26,8 @@ go build ./... && go vet ./...
 
 infra/local/postgres.sh start
 infra/local/kafka.sh start
-export DATABASE_URL=$(infra/local/postgres.sh url)
+DATABASE_URL=$(infra/local/postgres.sh url)
+export DATABASE_URL
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export REQUIRE_SERVERS=1
 
