@@ -88,10 +88,7 @@ func TestEndToEnd(t *testing.T) {
 
 	dbURL := freshDatabase(t, adminURL)
 	freshTopics(t, brokers)
-	bin := filepath.Join(t.TempDir(), "function")
-	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
-		t.Fatalf("build function: %v\n%s", err, out)
-	}
+	bin := buildFunction(t)
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
 	t.Setenv("GATEWAY_ADDR", "127.0.0.1:18080")
@@ -266,6 +263,16 @@ func TestEndToEnd(t *testing.T) {
 	if string(rec.Key) != fmt.Sprint(api.ID) {
 		t.Errorf("record key = %q, want %d", rec.Key, api.ID)
 	}
+}
+
+// buildFunction builds bin/function for the test's stack.
+func buildFunction(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "function")
+	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
+		t.Fatalf("build function: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type orderReply struct {
