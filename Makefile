@@ -34,8 +34,8 @@ unit: ## only the tests that need no servers
 	$(GO) test -race ./...
 
 .PHONY: bench
-bench: ## benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## benchmarks (start-to-ready and memory of each function, placing an order, …) against real servers
+	@infra/local/test.sh bench
 
 .PHONY: clean
 clean: ## remove binaries and all local data (orders, topics, the private Postgres)

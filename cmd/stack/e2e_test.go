@@ -291,7 +291,7 @@ func byID[T interface{ key() int64 }](list []T) map[int64]T {
 func (s shipment) key() int64 { return s.ID }
 func (i invoice) key() int64  { return i.ID }
 
-func freshDatabase(t *testing.T, adminURL string) string {
+func freshDatabase(t testing.TB, adminURL string) string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, adminURL)

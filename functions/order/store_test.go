@@ -31,6 +31,13 @@ func testPool(t *testing.T) *pgxpool.Pool {
 		}
 		t.Skip("needs DATABASE_URL; run `make test`")
 	}
+	return benchPool(t, url)
+}
+
+// benchPool makes a fresh schema with the migrations applied, dropped when
+// the test or benchmark ends.
+func benchPool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
 	ctx := context.Background()
 	schema := fmt.Sprintf("order_test_%d", time.Now().UnixNano())
 	admin, err := pgx.Connect(ctx, url)
@@ -243,5 +250,25 @@ func TestPostgresRelayWhileKafkaIsDown(t *testing.T) {
 	}
 	if o, _ := s.Get(ctx, res.Order.ID); o.Published == nil {
 		t.Error("not marked published after the send")
+	}
+}
+
+// BenchmarkPostgresPlace is the cost of accepting one order: validation
+// against the catalogue, the order, its lines and its outbox row in one
+// transaction.
+func BenchmarkPostgresPlace(b *testing.B) {
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		b.Skip("needs DATABASE_URL; run `make bench`")
+	}
+	s := NewStore(benchPool(b, url))
+	ctx := context.Background()
+	req := validRequest()
+	req.Lines = []RequestLine{{ItemID: 1, Count: 2}, {ItemID: 3, Count: 1}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Place(ctx, req, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

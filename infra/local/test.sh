@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/local/test.sh — what `make test` runs: start a private PostgreSQL and a
+# infra/local/test.sh [bench] — what `make test` (and `make bench`) runs: start a private PostgreSQL and a
 # real Apache Kafka (fresh for every run), run all tests against them with
 # REQUIRE_SERVERS=1 (so no server test can skip), and stop both at the end.
 set -euo pipefail
@@ -24,12 +24,20 @@ rm -rf "$PG_DIR" "$KAFKA_DIR"
 echo "▸ building and vetting"
 go build ./... && go vet ./...
 
+infra/local/chromium.sh   # the browser tests (cmd/stack) drive Debian's Chromium
 infra/local/postgres.sh start
 infra/local/kafka.sh start
 DATABASE_URL=$(infra/local/postgres.sh url)
 export DATABASE_URL
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export REQUIRE_SERVERS=1
+
+if [[ ${1:-} == bench ]]; then
+  # `make bench`: the same servers, benchmarks instead of tests.
+  echo "▸ go test -bench . ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
+  go test -run '^$' -bench . -benchmem -count=1 ./...
+  exit 0
+fi
 
 echo "▸ go test -race ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
 go test -race -count=1 -timeout 12m ./...

@@ -75,3 +75,17 @@ func TestTimeRoundTrip(t *testing.T) {
 		t.Errorf("round trip = %v, want %v", out, in)
 	}
 }
+
+// BenchmarkDecodeOrder is the per-event parsing cost in the sinks.
+func BenchmarkDecodeOrder(b *testing.B) {
+	data, err := os.ReadFile("testdata/original-order.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeOrder(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

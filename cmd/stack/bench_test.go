@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mskafka/knative-functions/shared/db"
+)
+
+// BenchmarkStartToReady measures what scale-from-zero costs: from exec of
+// bin/function to its first 200 on /health/readiness (schema already
+// migrated, as after the first start), and the resident memory once ready.
+func BenchmarkStartToReady(b *testing.B) {
+	bin := buildFunctionB(b)
+	for _, role := range []string{"order", "shipping", "invoicing"} {
+		b.Run(role, func(b *testing.B) {
+			adminURL := os.Getenv("DATABASE_URL")
+			if adminURL == "" {
+				b.Skip("needs DATABASE_URL; run `make bench`")
+			}
+			dbURL := freshDatabase(b, adminURL)
+			if err := db.Provision(context.Background(), dbURL, "orders", "shipping", "invoicing"); err != nil {
+				b.Fatal(err)
+			}
+			schema := map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}[role]
+			roleURL, _ := db.WithUser(dbURL, schema, "")
+			var rssKB int64
+			b.ResetTimer()
+			for i := range b.N {
+				addr := fmt.Sprintf("127.0.0.1:%d", 19500+i%100)
+				cmd := exec.Command(bin)
+				cmd.Env = append(os.Environ(), "FUNCTION="+role, "DATABASE_URL="+roleURL, "LISTEN_ADDRESS="+addr,
+					"KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=warn")
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				for !ready("http://" + addr + "/health/readiness") {
+					time.Sleep(time.Millisecond)
+				}
+				b.StopTimer()
+				rssKB += residentKB(cmd.Process.Pid)
+				cmd.Process.Signal(syscall.SIGTERM)
+				cmd.Wait()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(rssKB)/float64(b.N)/1024, "MiB-rss")
+		})
+	}
+}
+
+func ready(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// residentKB reads VmRSS of a process from /proc.
+func residentKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func buildFunctionB(b *testing.B) string {
+	bin := b.TempDir() + "/function"
+	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
+		b.Fatalf("build function: %v\n%s", err, out)
+	}
+	return bin
+}
