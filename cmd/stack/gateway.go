@@ -19,6 +19,10 @@ func newGateway(addr string, functions map[string]string) (*http.Server, error) 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", menu)
+	// What is neither the menu nor a function gets the pages' own "not
+	// found", in their style, rather than a bare line of text.
+	mux.Handle("GET /static/", web.Static())
+	mux.Handle("/", web.NotFoundHandler(""))
 	for name, target := range functions {
 		u, err := url.Parse(target)
 		if err != nil {

@@ -50,9 +50,13 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /api/customers", s.customersJSON)
 	mux.HandleFunc("GET /api/items", s.itemsJSON)
 	mux.Handle("GET /static/", web.Static())
+	mux.Handle("GET /scripts/", scripts())
+	mux.Handle("GET /", web.NotFoundHandler(section))
 	// Browsers mark cross-site requests (Sec-Fetch-Site, Origin); refusing
 	// those protects every form. curl and the KafkaSource send neither.
-	return http.NewCrossOriginProtection().Handler(mux)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
+	return cop.Handler(mux)
 }
 
 // placeEvent takes a com.example.order.place CloudEvent (binary or
@@ -65,7 +69,7 @@ func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
 	if ev.Type() != events.TypePlace {
-		log.Warn("command refused: unknown type")
+		log.WarnContext(r.Context(), "command refused: unknown type")
 		web.Error(w, http.StatusBadRequest, "unknown event type "+strconv.Quote(ev.Type())+": this function takes "+events.TypePlace)
 		return
 	}
@@ -84,13 +88,13 @@ func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.placed()
-	log.Info("order placed by command", "order_id", res.Order.ID, "repeated", res.Repeated)
+	log.InfoContext(r.Context(), "order placed by command", "order_id", res.Order.ID, "repeated", res.Repeated)
 	status := http.StatusCreated
 	if res.Repeated {
 		status = http.StatusOK
 	}
 	if err := cloudevent.Reply(w, r, status, res.Event.Event()); err != nil {
-		log.Error("write reply", "error", err)
+		log.ErrorContext(r.Context(), "write reply", "error", err)
 	}
 }
 
@@ -106,7 +110,7 @@ func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.placed()
-	s.log.Info("order placed", "order_id", res.Order.ID, "ce_id", res.Event.ID)
+	s.log.InfoContext(r.Context(), "order placed", "order_id", res.Order.ID, "ce_id", res.Event.ID)
 	w.Header().Set("Location", "api/orders/"+strconv.FormatInt(res.Order.ID, 10))
 	web.JSON(w, http.StatusCreated, res.Order)
 }
@@ -135,7 +139,7 @@ func (s *server) cancelJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.placed()
-	s.log.Info("order cancelled", "order_id", id)
+	s.log.InfoContext(r.Context(), "order cancelled", "order_id", id)
 	web.JSON(w, http.StatusOK, o)
 }
 

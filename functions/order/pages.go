@@ -2,15 +2,31 @@ package order
 
 import (
 	"bytes"
+	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/web"
 )
+
+// The pages' scripts: the form's add and remove line without a round trip,
+// and the detail page's journey and cancel confirmation. The pages work
+// without them; the Content-Security-Policy allows no inline script, so
+// they are files.
+//
+//go:embed pages/*.js
+var scriptFiles embed.FS
+
+// section is the order function's place in the menu and the footer.
+const section = "order"
 
 func jsonUnmarshal(data []byte, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -19,20 +35,26 @@ func jsonUnmarshal(data []byte, v any) error {
 	return json.Unmarshal(data, v)
 }
 
-// render executes a page into a buffer first, so a template error becomes a
-// clean 500 instead of half a page.
+// scripts serves the pages' scripts at /scripts/.
+func scripts() http.Handler {
+	sub, _ := fs.Sub(scriptFiles, "pages")
+	return http.StripPrefix("/scripts/", http.FileServerFS(sub))
+}
+
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) {
-	data["Base"] = web.Base(r)
-	var buf bytes.Buffer
-	if err := s.pages["pages/"+page].ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.log.Error("render page", "page", page, "error", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+	if err := web.Render(w, r, s.pages["pages/"+page], status, section, data); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "page", page, "error", err)
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+}
+
+// crossOrigin answers a form (or any request that changes something) that a
+// browser sent from a page of another site: it is refused, and nothing changed.
+func (s *server) crossOrigin(w http.ResponseWriter, r *http.Request) {
+	s.log.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	web.ErrorPage(w, r, section, http.StatusForbidden,
+		"This form was sent from a page of another site, so it was refused and nothing changed. "+
+			"To place or cancel an order, use the pages of this site.")
 }
 
 func (s *server) listPage(w http.ResponseWriter, r *http.Request) {
@@ -52,26 +74,36 @@ func (s *server) listPage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// detailPage shows an order and its journey. With ?cancel it also asks
+// whether to cancel it: the confirmation that works without JavaScript.
 func (s *server) detailPage(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
+	if err != nil || id <= 0 {
+		web.NotFound(w, r, section, "There is no page "+strconv.Quote(r.PathValue("id"))+" here: order pages have numbers, such as 1.")
 		return
 	}
 	o, err := s.store.Get(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		http.NotFound(w, r)
+		web.NotFound(w, r, section, fmt.Sprintf("There is no order #%d.", id))
 		return
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "detail.html", map[string]any{"Order": o})
+	s.render(w, r, http.StatusOK, "detail.html", map[string]any{
+		"Order":         o,
+		"Cancellable":   o.Status == StatusPlaced,
+		"ConfirmCancel": r.URL.Query().Has("cancel") && o.Status == StatusPlaced,
+		// Without JavaScript the page reloads itself while the one step it
+		// can know of without asking the sinks is still to come.
+		"Refresh": o.Published == nil,
+	})
 }
 
 // form is what the order form shows: the values typed so far and the
-// problems found, by field name.
+// problems found, by field name as the domain reports them
+// ("shippingAddress.street", "orderLine[1].count").
 type form struct {
 	CustomerID  int64
 	Shipping    events.Address
@@ -79,12 +111,58 @@ type form struct {
 	BillingSame bool
 	Lines       []formLine
 	Problems    map[string]string
+	// Summary lists the problems in the order of the fields, each with the
+	// id of its input, for the box at the top of the form.
+	Summary []formProblem
+	// Focus is the id of the input that takes the focus when the form comes
+	// back from a round trip: after "Add line" the new line, after "Remove"
+	// the "Add line" button, so that keyboard users go on where they were.
+	Focus string
 }
 
 type formLine struct {
 	ItemID int64
 	Count  string
 }
+
+type formProblem struct {
+	Input, Label, Message string
+}
+
+// Err returns the problem with a field, or "".
+func (f form) Err(field string) string { return f.Problems[field] }
+
+// LineErr returns the problem with one part ("item", "count") of line i.
+func (f form) LineErr(i int, part string) string {
+	return f.Problems["orderLine["+strconv.Itoa(i)+"]."+part]
+}
+
+// addressField is one input of an address, as the form shows it.
+type addressField struct {
+	ID, Label, Value, Err, Class, Autocomplete string
+}
+
+// Field describes the input for part ("street", "zip", "city") of the
+// address of kind ("shipping", "billing").
+func (f form) Field(kind, part string) addressField {
+	a, auto := f.Shipping, "shipping "
+	if kind == "billing" {
+		a, auto = f.Billing, "billing "
+	}
+	field := addressField{Err: f.Problems[kind+"Address."+part]}
+	switch part {
+	case "street":
+		field.ID, field.Label, field.Value, field.Class, field.Autocomplete = kind+"Street", "Street", a.Street, "wide", auto+"street-address"
+	case "zip":
+		field.ID, field.Label, field.Value, field.Autocomplete = kind+"Zip", "ZIP code", a.Zip, auto+"postal-code"
+	default:
+		field.ID, field.Label, field.Value, field.Autocomplete = kind+"City", "City", a.City, auto+"address-level2"
+	}
+	return field
+}
+
+// CanAdd reports whether the form may get one more line.
+func (f form) CanAdd() bool { return len(f.Lines) < MaxLines }
 
 func (s *server) newPage(w http.ResponseWriter, r *http.Request) {
 	s.showForm(w, r, http.StatusOK, form{BillingSame: true, Lines: []formLine{{Count: "1"}}})
@@ -101,7 +179,7 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, status int, f 
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, status, "new.html", map[string]any{"Form": f, "Customers": customers, "Items": items})
+	s.render(w, r, status, "new.html", map[string]any{"Form": f, "Customers": customers, "Items": items, "MaxLines": MaxLines})
 }
 
 // submitForm places an order from the HTML form, or, for the "add line" and
@@ -115,14 +193,18 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	f := readForm(r)
 	switch action := r.PostForm.Get("action"); {
-	case action == "add-line" && len(f.Lines) < MaxLines:
-		f.Lines = append(f.Lines, formLine{Count: "1"})
+	case action == "add-line":
+		if f.CanAdd() {
+			f.Lines = append(f.Lines, formLine{Count: "1"})
+		}
+		f.Focus = "item" + strconv.Itoa(len(f.Lines)-1)
 		s.showForm(w, r, http.StatusOK, f)
 		return
 	case strings.HasPrefix(action, "remove-line-"):
 		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove-line-")); err == nil && i >= 0 && i < len(f.Lines) && len(f.Lines) > 1 {
 			f.Lines = append(f.Lines[:i], f.Lines[i+1:]...)
 		}
+		f.Focus = "add-line"
 		s.showForm(w, r, http.StatusOK, f)
 		return
 	}
@@ -135,19 +217,18 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Lines = append(req.Lines, RequestLine{ItemID: l.ItemID, Count: n})
 	}
-	res, err := s.store.Place(r.Context(), req, nil)
-	var invalid *InvalidError
-	if errors.As(err, &invalid) || len(bad.Problems) > 0 {
-		if invalid != nil {
-			bad.Problems = append(bad.Problems, invalid.Problems...)
-		}
-		f.Problems = map[string]string{}
-		for _, p := range bad.Problems {
-			if _, seen := f.Problems[p.Field]; !seen {
-				f.Problems[p.Field] = p.Message
-			}
-		}
-		s.showForm(w, r, http.StatusBadRequest, f)
+	var res Placed
+	var err error
+	if len(bad.Problems) > 0 {
+		// Not placed: a count that is no number must not become an order
+		// of zero. Check finds what else is wrong, so all is shown at once.
+		err = &InvalidError{Problems: append(bad.Problems, req.Check().Problems...)}
+	} else {
+		res, err = s.store.Place(r.Context(), req, nil)
+	}
+	if invalid, ok := errors.AsType[*InvalidError](err); ok {
+		f.setProblems(invalid.Problems)
+		s.showForm(w, r, http.StatusUnprocessableEntity, f)
 		return
 	}
 	if err != nil {
@@ -155,9 +236,71 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.placed()
-	s.log.Info("order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID)
+	s.log.InfoContext(r.Context(), "order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID)
 	// Post/redirect/get: reloading the page that follows cannot place the order again.
 	web.SeeOther(w, strconv.FormatInt(res.Order.ID, 10))
+}
+
+// setProblems keeps the first problem of each field and lists them in the
+// order of the form. With "same as shipping" the billing address is a copy
+// of the shipping address: its problems are shown there only.
+func (f *form) setProblems(problems []Problem) {
+	f.Problems = map[string]string{}
+	for _, p := range problems {
+		if f.BillingSame && strings.HasPrefix(p.Field, "billingAddress.") {
+			continue
+		}
+		if _, seen := f.Problems[p.Field]; !seen {
+			f.Problems[p.Field] = fieldMessage(p)
+		}
+	}
+	add := func(field, input, label string) {
+		if msg, ok := f.Problems[field]; ok {
+			f.Summary = append(f.Summary, formProblem{Input: input, Label: label, Message: msg})
+		}
+	}
+	add("customer", "customer", "Customer")
+	for _, a := range []struct{ kind, label string }{{"shipping", "Shipping address"}, {"billing", "Billing address"}} {
+		for _, part := range []string{"street", "zip", "city"} {
+			add(a.kind+"Address."+part, f.Field(a.kind, part).ID, a.label)
+		}
+	}
+	add("orderLine", "add-line", "Lines")
+	for i := range f.Lines {
+		n := strconv.Itoa(i)
+		add("orderLine["+n+"].item", "item"+n, "Line "+strconv.Itoa(i+1))
+		add("orderLine["+n+"].count", "count"+n, "Line "+strconv.Itoa(i+1))
+	}
+}
+
+// fieldMessage says what to do about a problem, as a message next to the
+// field reads: "Enter the ZIP code." rather than "zip is required".
+func fieldMessage(p Problem) string {
+	if strings.HasSuffix(p.Message, " is required") {
+		switch {
+		case strings.HasSuffix(p.Field, ".street"):
+			return "Enter the street and house number."
+		case strings.HasSuffix(p.Field, ".zip"):
+			return "Enter the ZIP code."
+		case strings.HasSuffix(p.Field, ".city"):
+			return "Enter the city."
+		}
+	}
+	return sentence(p.Message)
+}
+
+// sentence starts a domain message ("street is required") with a capital
+// letter and ends it with a full stop, as a message next to a field reads.
+func sentence(msg string) string {
+	r, size := utf8.DecodeRuneInString(msg)
+	if size == 0 {
+		return msg
+	}
+	msg = string(unicode.ToUpper(r)) + msg[size:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 func readForm(r *http.Request) form {
@@ -188,21 +331,29 @@ func readForm(r *http.Request) form {
 	return f
 }
 
+// cancelForm cancels an order from the detail page. It wants confirm=yes,
+// which only the confirmation (the page's, or the script's dialog) sends;
+// without it, it shows the confirmation.
 func (s *server) cancelForm(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
+	if err != nil || id <= 0 {
+		web.NotFound(w, r, section, "There is no order "+strconv.Quote(r.PathValue("id"))+".")
+		return
+	}
+	detail := "../" + strconv.FormatInt(id, 10)
+	if r.PostFormValue("confirm") != "yes" {
+		web.SeeOther(w, detail+"?cancel")
 		return
 	}
 	if _, err := s.store.Cancel(r.Context(), id); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			http.NotFound(w, r)
+			web.NotFound(w, r, section, fmt.Sprintf("There is no order #%d.", id))
 			return
 		}
 		s.fail(w, r, err)
 		return
 	}
 	s.placed()
-	s.log.Info("order cancelled by form", "order_id", id)
-	web.SeeOther(w, "../"+strconv.FormatInt(id, 10))
+	s.log.InfoContext(r.Context(), "order cancelled by form", "order_id", id)
+	web.SeeOther(w, detail)
 }

@@ -1,7 +1,6 @@
 package shipping
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,9 @@ type shipments interface {
 	Shipments(ctx context.Context) ([]Shipment, error)
 	Shipment(ctx context.Context, orderID int64) (Shipment, error)
 }
+
+// section is the shipping function's place in the menu and the footer.
+const section = "shipping"
 
 type handlers struct {
 	log   *slog.Logger
@@ -46,6 +48,7 @@ func (h *handlers) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/shipments", h.listJSON)
 	mux.HandleFunc("GET /api/shipments/{orderId}", h.getJSON)
 	mux.Handle("GET /static/", web.Static())
+	mux.Handle("GET /", web.NotFoundHandler(section))
 	return mux
 }
 
@@ -90,13 +93,14 @@ func (h *handlers) listPage(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) detailPage(w http.ResponseWriter, r *http.Request) {
 	id, err := orderID(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		web.ErrorPage(w, r, section, http.StatusBadRequest, "There is no page "+strconv.Quote(r.PathValue("orderId"))+" here: shipments are found by their order's number, such as 1.")
 		return
 	}
 	sh, err := h.store.Shipment(r.Context(), id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		http.Error(w, fmt.Sprintf("no shipment for order %d", id), http.StatusNotFound)
+		web.NotFound(w, r, section, fmt.Sprintf("Shipping has no shipment for order #%d (yet). "+
+			"It creates one when the order's event reaches it through Kafka, usually within a second of the order.", id))
 	case err != nil:
 		h.log.ErrorContext(r.Context(), "read shipment", "order_id", id, "error", err)
 		http.Error(w, "could not read the shipment", http.StatusInternalServerError)
@@ -105,20 +109,11 @@ func (h *handlers) detailPage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// render executes a page in the shared layout. It renders into a buffer
-// first, so that a failing template answers 500 instead of half a page.
+// render executes a page in the shared layout.
 func (h *handlers) render(w http.ResponseWriter, r *http.Request, page string, data map[string]any) {
-	data["Base"] = web.Base(r)
-	var buf bytes.Buffer
-	if err := h.pages["templates/"+page].ExecuteTemplate(&buf, "layout", data); err != nil {
+	if err := web.Render(w, r, h.pages["templates/"+page], http.StatusOK, section, data); err != nil {
 		h.log.ErrorContext(r.Context(), "render page", "page", page, "error", err)
-		http.Error(w, "could not render the page", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	// The pages need nothing from elsewhere, and run no script at all.
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; frame-ancestors 'none'")
-	_, _ = buf.WriteTo(w)
 }
 
 func orderID(r *http.Request) (int64, error) {
