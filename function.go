@@ -22,6 +22,7 @@ import (
 	"github.com/mskafka/knative-functions/functions/invoicing"
 	"github.com/mskafka/knative-functions/functions/order"
 	"github.com/mskafka/knative-functions/functions/shipping"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // Role is what each of the three functions provides to the runtime.
@@ -32,22 +33,52 @@ type Role interface {
 }
 
 // starter builds a role from configuration; each functions/<name> package has one.
-type starter func(ctx context.Context, log *slog.Logger) (Role, error)
+type starter func(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (Role, error)
 
 // roles lists the functions this image can be. Keeping it a function (not
 // a package variable) keeps package state immutable.
 func roles() map[string]starter {
 	return map[string]starter{
-		"order":     func(ctx context.Context, l *slog.Logger) (Role, error) { return order.Start(ctx, l) },
-		"shipping":  func(ctx context.Context, l *slog.Logger) (Role, error) { return shipping.Start(ctx, l) },
-		"invoicing": func(ctx context.Context, l *slog.Logger) (Role, error) { return invoicing.Start(ctx, l) },
+		"order": func(ctx context.Context, l *slog.Logger, t *telemetry.Telemetry) (Role, error) {
+			return order.Start(ctx, l, t)
+		},
+		"shipping": func(ctx context.Context, l *slog.Logger, t *telemetry.Telemetry) (Role, error) {
+			return shipping.Start(ctx, l, t)
+		},
+		"invoicing": func(ctx context.Context, l *slog.Logger, t *telemetry.Telemetry) (Role, error) {
+			return invoicing.Start(ctx, l, t)
+		},
 	}
 }
 
 // Function is one instance of the image, playing one role.
 type Function struct {
-	role atomic.Pointer[Role]
-	out  io.Writer
+	started atomic.Pointer[started]
+	out     io.Writer
+}
+
+// started is a Function after Start: its role, wrapped in the telemetry.
+type started struct {
+	role    Role
+	tel     *telemetry.Telemetry
+	handler http.Handler
+}
+
+// metricsPath is where the Prometheus text format is served, beside the
+// role's own routes: the runtime owns the one listener a Knative Service has.
+const metricsPath = "/metrics"
+
+func newStarted(role Role, tel *telemetry.Telemetry) *started {
+	traced := tel.Handler(role)
+	metrics := tel.MetricsHandler()
+	return &started{role: role, tel: tel, handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Scrapes stay out of the traces and the request metrics.
+		if r.URL.Path == metricsPath && metrics != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		traced.ServeHTTP(w, r)
+	})}
 }
 
 // New is called by the func-go runtime to create the instance.
@@ -75,49 +106,62 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return fmt.Errorf("LOG_LEVEL=%q: %w", cfg.LogLevel, err)
 	}
-	log := slog.New(slog.NewJSONHandler(f.out, &slog.HandlerOptions{Level: level})).With("function", cfg.Function)
-	r, err := start(ctx, log)
+	var tcfg telemetry.Config
+	if err := envconfig.Process("", &tcfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(f.out, &slog.HandlerOptions{Level: level}))).
+		With("function", cfg.Function)
+	tel, err := telemetry.New(ctx, cfg.Function, tcfg)
 	if err != nil {
 		log.Error("start failed", "error", err)
 		return fmt.Errorf("start %s: %w", cfg.Function, err)
 	}
-	f.role.Store(&r)
+	log.Info("telemetry", tcfg.Summary()...)
+	r, err := start(ctx, log, tel)
+	if err != nil {
+		log.Error("start failed", "error", err)
+		tel.Shutdown(context.WithoutCancel(ctx))
+		return fmt.Errorf("start %s: %w", cfg.Function, err)
+	}
+	f.started.Store(newStarted(r, tel))
 	log.Info("started")
 	return nil
 }
 
 // Handle serves every request but the health probes.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
-	role := f.role.Load()
-	if role == nil {
+	s := f.started.Load()
+	if s == nil {
 		// Not started yet: a retriable answer, so KafkaSource redelivers.
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "starting, try again in a moment", http.StatusServiceUnavailable)
 		return
 	}
-	(*role).ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // Ready reports whether Start has finished and the role can serve.
 func (f *Function) Ready(ctx context.Context) (bool, error) {
-	role := f.role.Load()
-	if role == nil {
+	s := f.started.Load()
+	if s == nil {
 		return false, nil
 	}
-	return (*role).Ready(ctx)
+	return s.role.Ready(ctx)
 }
 
 // Alive reports that the process is serving; a slow database makes it
 // unready, not dead, so Kubernetes does not restart it for that.
 func (f *Function) Alive(context.Context) (bool, error) { return true, nil }
 
-// Stop releases the role's resources when the runtime shuts down.
+// Stop releases the role's resources when the runtime shuts down, then
+// sends the spans and metrics still buffered.
 func (f *Function) Stop(ctx context.Context) error {
-	role := f.role.Load()
-	if role == nil {
+	s := f.started.Load()
+	if s == nil {
 		return nil
 	}
-	return (*role).Stop(ctx)
+	return errors.Join(s.role.Stop(ctx), s.tel.Shutdown(ctx))
 }
 
 func roleNames() []string {
@@ -136,6 +180,7 @@ func Usage(w io.Writer) error {
 		spec any
 	}{
 		{"all functions", &roleConfig{}},
+		{"telemetry (standard OpenTelemetry variables; unset: no tracing, /metrics only)", &telemetry.Config{}},
 		{"order", &order.Config{}},
 		{"shipping", &shipping.Config{}},
 		{"invoicing", &invoicing.Config{}},

@@ -2,15 +2,25 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // deadLetterMaxBackoff caps the wait between attempts to dead-letter an
@@ -26,6 +36,21 @@ type processor struct {
 	deadLetter      destination // nil: failed events are dropped
 	log             *slog.Logger
 	stats           *counters
+	tel             *telemetry.Telemetry // nil: telemetry.Noop
+}
+
+// telemetryOrNoop returns the processor's telemetry, or a no-op one.
+func (p *processor) telemetryOrNoop() *telemetry.Telemetry {
+	if p.tel == nil {
+		return telemetry.Noop()
+	}
+	return p.tel
+}
+
+// count adds one to a counter of Stats and to the metric that mirrors it.
+func (p *processor) count(ctx context.Context, c *atomic.Int64, m metric.Int64Counter) {
+	c.Add(1)
+	m.Add(ctx, 1, metric.WithAttributes(telemetry.AttrSource.String(p.name)))
 }
 
 // process delivers one record and reports whether its offset may be marked:
@@ -35,11 +60,15 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	if ctx.Err() != nil {
 		return false
 	}
+	m := p.telemetryOrNoop().Metrics
 	ev, err := toEvent(msg, p.name, p.namespace)
+	ctx, span := p.startSpan(ctx, msg, ev)
+	defer span.End()
 	if err != nil {
 		// A record that can never become an event would block its
 		// partition forever; Knative discards it, and so do we.
-		p.stats.dropped.Add(1)
+		p.count(ctx, &p.stats.dropped, m.DispatchDropped)
+		span.SetStatus(codes.Error, err.Error())
 		p.log.ErrorContext(ctx, "discard record", "source", p.name, "topic", msg.Topic,
 			"partition", msg.Partition, "offset", msg.Offset, "error", err)
 		return true
@@ -48,7 +77,7 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	for attempt := 1; ; attempt++ {
 		last = p.attempt(ctx, ev)
 		if last.ok() {
-			p.stats.delivered.Add(1)
+			p.count(ctx, &p.stats.delivered, m.DispatchDelivered)
 			p.logOutcome(ctx, slog.LevelInfo, "delivered", ev, msg, last, attempt)
 			return true
 		}
@@ -60,13 +89,40 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 			p.logOutcome(ctx, slog.LevelWarn, "delivery failed", ev, msg, last, attempt)
 			break
 		}
-		p.stats.retried.Add(1)
+		p.count(ctx, &p.stats.retried, m.DispatchRetries)
 		p.logOutcome(ctx, slog.LevelWarn, "delivery failed, will retry", ev, msg, last, attempt)
 		if !sleep(ctx, backoff(p.delivery.BackoffPolicy, p.delivery.BackoffDelay, attempt)) {
 			return false
 		}
 	}
+	span.SetStatus(codes.Error, fmt.Sprintf("not delivered after %d attempts", p.delivery.Retry+1))
 	return p.sendDeadLetter(ctx, msg, ev, last)
+}
+
+// startSpan starts the consumer span of a record. Like Knative's
+// dispatcher it continues the trace of the raw traceparent record header,
+// falling back to the event's distributed tracing extension; the span's
+// context travels on in the delivery's HTTP headers.
+func (p *processor) startSpan(ctx context.Context, msg *sarama.ConsumerMessage, ev *event.Event) (context.Context, trace.Span) {
+	parent := telemetry.ExtractRecord(ctx, msg)
+	if !trace.SpanContextFromContext(parent).IsValid() && ev != nil {
+		parent = telemetry.ExtractEvent(ctx, ev)
+	}
+	attrs := []attribute.KeyValue{
+		semconv.MessagingSystemKafka, semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process"),
+		semconv.MessagingDestinationName(msg.Topic),
+		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(msg.Partition))),
+		semconv.MessagingKafkaOffset(int(msg.Offset)),
+		attribute.String("knative.kafkasource.name", p.name),
+	}
+	if msg.Key != nil {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(strings.ToValidUTF8(string(msg.Key), "\uFFFD")))
+	}
+	if ev != nil {
+		attrs = append(attrs, semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type()))
+	}
+	return p.telemetryOrNoop().Tracer.Start(parent, "process "+msg.Topic,
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 }
 
 // attempt makes one delivery attempt within the per-attempt timeout.
@@ -84,7 +140,7 @@ func (p *processor) attempt(ctx context.Context, ev *event.Event) outcome {
 // offset of an event that is neither delivered nor dead-lettered would lose it.
 func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *event.Event, last outcome) bool {
 	if p.deadLetter == nil {
-		p.stats.dropped.Add(1)
+		p.count(ctx, &p.stats.dropped, p.telemetryOrNoop().Metrics.DispatchDropped)
 		p.logOutcome(ctx, slog.LevelError, "drop event: no dead letter sink", ev, msg, last, 0)
 		return true
 	}
@@ -95,7 +151,7 @@ func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMess
 	for attempt := 1; ; attempt++ {
 		out := p.deadLetter.send(ctx, &dl, msg.Key)
 		if out.ok() {
-			p.stats.deadLettered.Add(1)
+			p.count(ctx, &p.stats.deadLettered, p.telemetryOrNoop().Metrics.DispatchDeadLetters)
 			p.logOutcome(ctx, slog.LevelWarn, "dead-lettered", ev, msg, last, attempt, "dead_letter_sink", p.deadLetter.String())
 			return true
 		}

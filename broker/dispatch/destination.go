@@ -15,8 +15,11 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 const (
@@ -142,6 +145,7 @@ type kafkaSink struct {
 	topic      string
 	structured bool
 	producer   sarama.SyncProducer
+	tracer     trace.Tracer // nil: no spans
 }
 
 func (s kafkaSink) String() string { return "kafka:" + s.topic }
@@ -160,6 +164,17 @@ func (s kafkaSink) send(ctx context.Context, ev *event.Event, key []byte) outcom
 	if err := kafka_sarama.WriteProducerMessage(wctx, binding.ToMessage(ev), pm); err != nil {
 		return outcome{err: fmt.Errorf("deliver %s: encode: %w", s, err)}
 	}
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.tracer.Start(ctx, "send "+s.topic, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend,
+				semconv.MessagingOperationName("send"), semconv.MessagingDestinationName(s.topic),
+				semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type())))
+		defer span.End()
+	}
+	// The raw header, as for the records of the order topic: a consumer of
+	// the dead letter topic continues the trace from here.
+	telemetry.InjectRecord(ctx, pm)
 	// SendMessage takes no context; it is bounded by the producer's own
 	// timeouts. Waiting for it in a goroutine keeps a shutdown prompt, at
 	// the price of a possible duplicate when the record lands after all.

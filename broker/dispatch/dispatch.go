@@ -20,6 +20,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // consumeRetryDelay is the pause before rejoining a consumer group after an
@@ -42,7 +43,11 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient posts events to sinks; nil means a client of the
 	// dispatcher's own. Per-attempt timeouts come from the delivery specs.
+	// Its transport is wrapped to trace each attempt.
 	HTTPClient *http.Client
+	// Telemetry traces and counts the deliveries; nil means none, though
+	// the trace context of each record still travels on to its sink.
+	Telemetry *telemetry.Telemetry
 }
 
 // Stats counts what a Dispatcher did since it was made.
@@ -76,6 +81,7 @@ type Dispatcher struct {
 	brokers []string
 	log     *slog.Logger
 	client  *http.Client
+	tel     *telemetry.Telemetry
 	routes  []route
 	stats   counters
 }
@@ -94,17 +100,24 @@ func New(cfg Config) (*Dispatcher, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("new dispatcher: no Kafka brokers")
 	}
-	d := &Dispatcher{brokers: cfg.Brokers, log: cfg.Logger, client: cfg.HTTPClient}
+	d := &Dispatcher{brokers: cfg.Brokers, log: cfg.Logger, tel: cfg.Telemetry}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
-	if d.client == nil {
-		d.client = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost: unorderedInFlight,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+	if d.tel == nil {
+		d.tel = telemetry.Noop()
 	}
+	client := http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: unorderedInFlight,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	if cfg.HTTPClient != nil {
+		client = *cfg.HTTPClient
+	}
+	// Each attempt is a client span, and its headers carry the trace on.
+	client.Transport = d.tel.Transport(client.Transport)
+	d.client = &client
 	for _, src := range cfg.Sources {
 		if len(src.Topics) == 0 || src.ConsumerGroup == "" {
 			return nil, fmt.Errorf("new dispatcher: source %s: needs topics and a consumer group", src.Name)
@@ -203,6 +216,7 @@ func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor
 		sink:      d.destination(r.sink, producer),
 		log:       d.log,
 		stats:     &d.stats,
+		tel:       d.tel,
 	}
 	if r.deadLetter != nil {
 		p.deadLetter = d.destination(*r.deadLetter, producer)
@@ -212,7 +226,8 @@ func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor
 
 func (d *Dispatcher) destination(t target, producer sarama.SyncProducer) destination {
 	if t.sink != nil {
-		return kafkaSink{topic: t.sink.Topic, structured: t.sink.ContentMode == manifest.ContentStructured, producer: producer}
+		return kafkaSink{topic: t.sink.Topic, structured: t.sink.ContentMode == manifest.ContentStructured,
+			producer: producer, tracer: d.tel.Tracer}
 	}
 	return httpSink{url: t.url, client: d.client}
 }

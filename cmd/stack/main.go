@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/mskafka/knative-functions/broker/embedded"
 	"github.com/mskafka/knative-functions/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // config is the stack's own configuration; the functions read theirs.
@@ -37,6 +39,10 @@ type config struct {
 	DataDir      string   `envconfig:"DATA_DIR" default:".data" desc:"where Postgres and the embedded Kafka keep their data"`
 	Bin          string   `envconfig:"FUNCTION_BIN" default:"bin/function" desc:"the function binary, relative to REPO_ROOT"`
 	Root         string   `envconfig:"REPO_ROOT" default:"." desc:"the repository: infra/, functions/*/func.yaml and bin/ are found from here"`
+	Observe      bool     `envconfig:"OBSERVE" desc:"1: also run a local Jaeger (infra/local/jaeger.sh) and send every process's traces to it"`
+	JaegerOTLP   int      `envconfig:"JAEGER_OTLP_PORT" default:"4318" desc:"with OBSERVE: Jaeger's OTLP/HTTP port on 127.0.0.1"`
+	JaegerQuery  int      `envconfig:"JAEGER_QUERY_PORT" default:"16686" desc:"with OBSERVE: Jaeger's query API port on 127.0.0.1"`
+	MetricsAddr  string   `envconfig:"DISPATCH_METRICS_ADDR" default:"127.0.0.1:9464" desc:"where the dispatcher serves GET /metrics; each function serves its own at /metrics"`
 }
 
 // functionNames in start order: the sinks first, so the dispatchers find
@@ -101,6 +107,35 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	step("kafka: ready (%s)", strings.Join(brokers, ","))
 
+	// Telemetry: the standard OTEL_* variables reach every function through
+	// the environment; OBSERVE adds a local Jaeger and points them at it.
+	var tcfg telemetry.Config
+	if err := envconfig.Process("", &tcfg); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var otelEnv []string
+	if cfg.Observe {
+		step("jaeger: starting (query API on http://127.0.0.1:%d)", cfg.JaegerQuery)
+		if err := jaeger(ctx, cfg, "start"); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { jaeger(context.Background(), cfg, "stop") })
+		if tcfg.Endpoint == "" && tcfg.TracesEndpoint == "" {
+			tcfg.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", cfg.JaegerOTLP)
+			otelEnv = append(otelEnv, "OTEL_EXPORTER_OTLP_ENDPOINT="+tcfg.Endpoint)
+		}
+	}
+	tel, err := telemetry.New(ctx, "dispatcher", tcfg)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tel.Shutdown(sctx)
+	})
+	step("telemetry: %s", summary(tcfg))
+
 	urls := map[string]string{}
 	roleURL := map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}
 	for _, name := range functionNames {
@@ -115,10 +150,10 @@ func run(ctx context.Context, out io.Writer) error {
 			bin = filepath.Join(cfg.Root, bin)
 		}
 		p, err := startFunction(bin, filepath.Join(cfg.Root, "functions", name, "func.yaml"),
-			name, addr, con.prefixed(name), []string{
+			name, addr, con.prefixed(name), append([]string{
 				"DATABASE_URL=" + dbURL,
 				"KAFKA_BROKERS=" + strings.Join(brokers, ","),
-			})
+			}, otelEnv...))
 		if err != nil {
 			return err
 		}
@@ -141,12 +176,22 @@ func run(ctx context.Context, out io.Writer) error {
 	dispatched := make(chan error, 1)
 	go func() {
 		dispatched <- dispatch.Run(dctx, dispatch.Config{
-			Brokers: brokers, Sources: sources.Sources, KafkaSinks: sources.KafkaSinks,
-			Services: urls, Logger: slog.New(slog.NewJSONHandler(con.prefixed("dispatch"), nil)),
+			Brokers: brokers, Sources: sources.Sources, KafkaSinks: sources.KafkaSinks, Services: urls,
+			Logger:    slog.New(telemetry.LogHandler(slog.NewJSONHandler(con.prefixed("dispatch"), nil))),
+			Telemetry: tel,
 		})
 	}()
 	cleanups = append(cleanups, func() { stopDispatch(); <-dispatched })
 	step("dispatchers: %d KafkaSources from %s", len(sources.Sources), eventing)
+	if h := tel.MetricsHandler(); h != nil && cfg.MetricsAddr != "" {
+		if srv, err := serveMetrics(cfg.MetricsAddr, h); err != nil {
+			// Metrics are a convenience here: a busy port must not stop the stack.
+			log.Warn("dispatcher metrics not served", "error", err)
+		} else {
+			cleanups = append(cleanups, func() { srv.Close() })
+			step("dispatchers: metrics on http://%s/metrics", cfg.MetricsAddr)
+		}
+	}
 
 	gw, err := newGateway(cfg.Gateway, urls)
 	if err != nil {
@@ -159,7 +204,11 @@ func run(ctx context.Context, out io.Writer) error {
 		defer cancel()
 		gw.Shutdown(sctx)
 	})
-	con.printf("\nReady: open http://%s/ (order, shipping, invoicing under /order/, /shipping/, /invoicing/). Ctrl-C stops everything.\n\n", cfg.Gateway)
+	con.printf("\nReady: open http://%s/ (order, shipping, invoicing under /order/, /shipping/, /invoicing/). Ctrl-C stops everything.\n", cfg.Gateway)
+	if cfg.Observe {
+		con.printf("Traces: Jaeger's query API on http://127.0.0.1:%d/api/traces?service=order (the module build has no web UI).\n", cfg.JaegerQuery)
+	}
+	con.printf("\n")
 
 	select {
 	case <-ctx.Done():
@@ -172,6 +221,46 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 		return fmt.Errorf("gateway: %w", err)
 	}
+}
+
+// summary describes the telemetry configuration in one line.
+func summary(c telemetry.Config) string {
+	kv := c.Summary()
+	parts := make([]string, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, fmt.Sprintf("%v %v", kv[i], kv[i+1]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jaeger runs infra/local/jaeger.sh start or stop, with its state beside
+// the other servers' in DATA_DIR.
+func jaeger(ctx context.Context, cfg config, verb string) error {
+	dir := filepath.Join(cfg.DataDir, "jaeger")
+	if !filepath.IsAbs(dir) {
+		dir, _ = filepath.Abs(filepath.Join(cfg.Root, dir))
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Root, "infra", "local", "jaeger.sh"), verb)
+	cmd.Env = append(os.Environ(), "JAEGER_DIR="+dir,
+		fmt.Sprintf("JAEGER_OTLP_PORT=%d", cfg.JaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", cfg.JaegerQuery))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("jaeger %s: %w", verb, err)
+	}
+	return nil
+}
+
+// serveMetrics serves h at /metrics on addr until Close.
+func serveMetrics(addr string, h http.Handler) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
 }
 
 func indexOf(name string) int {

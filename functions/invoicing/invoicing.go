@@ -14,6 +14,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // The migrations and page templates travel inside the binary, so the image
@@ -63,7 +64,10 @@ type database interface {
 
 // Start reads the configuration, opens the pool on invoicing's schema and
 // brings the schema up to date.
-func Start(ctx context.Context, log *slog.Logger) (*Function, error) {
+//
+// tel traces its Postgres calls; the sink's spans and metrics come with
+// each request (see sink.Handler).
+func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
 	var cfg Config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -71,7 +75,7 @@ func Start(ctx context.Context, log *slog.Logger) (*Function, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns)
+	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns, db.WithTracing(tel.TracerProvider))
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/web"
 )
 
@@ -45,15 +46,17 @@ type Function struct {
 	log  *slog.Logger
 }
 
-// Start reads the configuration, prepares the schema and starts the outbox relay.
-func Start(ctx context.Context, log *slog.Logger) (*Function, error) {
+// Start reads the configuration, prepares the schema and starts the outbox
+// relay. tel traces the Postgres calls and the Kafka sends, and counts the
+// orders and the outbox backlog.
+func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
 	var cfg Config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	log.Info("configuration", "database", db.Redact(cfg.DatabaseURL), "schema", cfg.DatabaseSchema,
 		"kafka_brokers", strings.Join(cfg.KafkaBrokers, ","), "topic", cfg.KafkaTopic, "outbox_interval", cfg.OutboxInterval.String())
-	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns)
+	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns, db.WithTracing(tel.TracerProvider))
 	if err != nil {
 		return nil, err
 	}
@@ -62,13 +65,32 @@ func Start(ctx context.Context, log *slog.Logger) (*Function, error) {
 		return nil, err
 	}
 	connect := func() (Sender, error) { return NewProducer(cfg.KafkaBrokers, "order") }
-	relay := NewRelay(pool, cfg.KafkaTopic, cfg.OutboxInterval, connect, log)
-	f, err := newFunction(pool, NewStore(pool), relay, log)
+	relay := NewRelay(pool, cfg.KafkaTopic, cfg.OutboxInterval, connect, log, WithTelemetry(tel))
+	if err := tel.Metrics.ObserveOutbox(relay.Backlog); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	f, err := newFunction(pool, counted{NewStore(pool), tel.Metrics}, relay, log)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// counted counts the orders accepted, so the store stays free of metrics.
+// Cancellations show in outbox.published by type.
+type counted struct {
+	orders
+	m *telemetry.Metrics
+}
+
+func (c counted) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed, error) {
+	p, err := c.orders.Place(ctx, req, cmd)
+	if err == nil && !p.Repeated {
+		c.m.OrdersPlaced.Add(ctx, 1)
+	}
+	return p, err
 }
 
 func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logger) (*Function, error) {

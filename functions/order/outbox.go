@@ -13,8 +13,15 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // relayBatch bounds how many outbox rows one round sends: enough to drain a
@@ -30,6 +37,10 @@ type Sender interface {
 // Relay sends unsent outbox rows to Kafka and marks them sent. It runs at
 // start, right after each commit (Kick), and periodically, so an order
 // accepted while Kafka is down reaches Kafka once it is back.
+//
+// Each record is sent in a producer span that continues the trace of the
+// request that wrote its row; the span's context travels in the event's
+// traceparent extension and in a raw traceparent record header.
 type Relay struct {
 	pool     *pgxpool.Pool
 	topic    string
@@ -38,12 +49,43 @@ type Relay struct {
 	connect  func() (Sender, error)
 	kick     chan struct{}
 	sender   Sender // owned by the Run goroutine
+	tel      *telemetry.Telemetry
+}
+
+// RelayOption changes a Relay.
+type RelayOption func(*Relay)
+
+// WithTelemetry traces and counts the relay's sends with t.
+func WithTelemetry(t *telemetry.Telemetry) RelayOption {
+	return func(r *Relay) { r.tel = t }
 }
 
 // NewRelay builds a relay; connect is called lazily and again after a failure,
 // so the function starts (and takes orders) while Kafka is unreachable.
-func NewRelay(pool *pgxpool.Pool, topic string, interval time.Duration, connect func() (Sender, error), log *slog.Logger) *Relay {
-	return &Relay{pool: pool, topic: topic, interval: interval, connect: connect, log: log, kick: make(chan struct{}, 1)}
+func NewRelay(pool *pgxpool.Pool, topic string, interval time.Duration, connect func() (Sender, error), log *slog.Logger, opts ...RelayOption) *Relay {
+	r := &Relay{pool: pool, topic: topic, interval: interval, connect: connect, log: log,
+		kick: make(chan struct{}, 1), tel: telemetry.Noop()}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Backlog reads how many events wait in the outbox and since when, for the
+// outbox gauges.
+func (r *Relay) Backlog(ctx context.Context) (telemetry.Backlog, error) {
+	var (
+		b      telemetry.Backlog
+		oldest *time.Time
+	)
+	err := r.pool.QueryRow(ctx, `SELECT count(*), min(created) FROM outbox WHERE sent_at IS NULL`).Scan(&b.Unsent, &oldest)
+	if err != nil {
+		return telemetry.Backlog{}, fmt.Errorf("read outbox backlog: %w", err)
+	}
+	if oldest != nil {
+		b.Oldest = *oldest
+	}
+	return b, nil
 }
 
 // Kick asks the relay to send now. It never blocks: one pending kick is enough.
@@ -81,6 +123,7 @@ func (r *Relay) drain(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := r.sendBatch(work)
 		if err != nil {
+			r.tel.Metrics.OutboxSendFailures.Add(work, 1)
 			r.log.Warn("outbox relay: will retry", "error", err)
 			return
 		}
@@ -107,24 +150,50 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, err := tx.Query(ctx, `SELECT seq, id::text, order_id, type, payload, created FROM outbox
+	rows, err := tx.Query(ctx, `SELECT seq, id::text, order_id, type, payload, created,
+			coalesce(traceparent, ''), coalesce(tracestate, '') FROM outbox
 		WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, relayBatch)
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
 	}
 	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxRecord, error) {
 		var rec OutboxRecord
-		err := row.Scan(&rec.Seq, &rec.ID, &rec.OrderID, &rec.Type, &rec.Payload, &rec.Created)
+		var parent, state string
+		err := row.Scan(&rec.Seq, &rec.ID, &rec.OrderID, &rec.Type, &rec.Payload, &rec.Created, &parent, &state)
+		rec.Trace = propagation.MapCarrier{"traceparent": parent, "tracestate": state}
 		return rec, err
 	})
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
+
+	// The round has a span of its own (the sent marks and the commit run in
+	// it), linked to the trace of each event it sends.
+	links := make([]trace.Link, 0, len(recs))
+	for _, rec := range recs {
+		if sc := rec.spanContext(); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, round := r.tel.Tracer.Start(ctx, "outbox relay", trace.WithNewRoot(), trace.WithLinks(links...),
+		trace.WithAttributes(semconv.MessagingBatchMessageCount(len(recs))))
+	defer round.End()
+
 	msgs := make([]*sarama.ProducerMessage, len(recs))
 	seqs := make([]int64, len(recs))
+	sends := make([]context.Context, len(recs))
+	spans := make([]trace.Span, len(recs))
+	defer func() {
+		for _, s := range spans {
+			if s != nil {
+				s.End()
+			}
+		}
+	}()
 	for i, rec := range recs {
-		if msgs[i], err = r.message(ctx, rec); err != nil {
-			return 0, err
+		sends[i], spans[i] = r.startSend(ctx, rec, round)
+		if msgs[i], err = r.message(sends[i], rec); err != nil {
+			return 0, fail(round, err)
 		}
 		seqs[i] = rec.Seq
 	}
@@ -132,26 +201,72 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		// A broken producer is replaced on the next round.
 		r.sender.Close()
 		r.sender = nil
-		return 0, fmt.Errorf("send %d records: %w", len(msgs), err)
+		for _, s := range spans {
+			fail(s, err)
+		}
+		return 0, fail(round, fmt.Errorf("send %d records: %w", len(msgs), err))
+	}
+	for i, m := range msgs {
+		spans[i].SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(m.Partition))),
+			semconv.MessagingKafkaOffset(int(m.Offset)))
+		spans[i].End()
+		spans[i] = nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
-		return 0, fmt.Errorf("mark %d records sent: %w", len(seqs), err)
+		return 0, fail(round, fmt.Errorf("mark %d records sent: %w", len(seqs), err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("commit sent marks: %w", err)
+		return 0, fail(round, fmt.Errorf("commit sent marks: %w", err))
 	}
-	for _, rec := range recs {
-		r.log.Info("event published", "ce_id", rec.ID, "ce_type", rec.Type, "order_id", rec.OrderID)
+	for i, rec := range recs {
+		r.tel.Metrics.OutboxPublished.Add(ctx, 1, metric.WithAttributes(telemetry.AttrType.String(rec.Type)))
+		r.log.InfoContext(sends[i], "event published", "ce_id", rec.ID, "ce_type", rec.Type, "order_id", rec.OrderID)
 	}
 	return len(recs), nil
 }
 
+// spanContext returns the stored span context of the request that wrote
+// the row; it is invalid when the request had none.
+func (rec OutboxRecord) spanContext() trace.SpanContext {
+	return trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), rec.Trace))
+}
+
+// startSend starts the producer span of one record: a child of the request
+// that wrote the row when it had a trace, else of the round (ctx).
+func (r *Relay) startSend(ctx context.Context, rec OutboxRecord, round trace.Span) (context.Context, trace.Span) {
+	parent := ctx
+	if sc := rec.spanContext(); sc.IsValid() {
+		parent = trace.ContextWithRemoteSpanContext(ctx, sc)
+	}
+	return r.tel.Tracer.Start(parent, "send "+r.topic,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithLinks(trace.Link{SpanContext: round.SpanContext()}),
+		trace.WithAttributes(
+			semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend, semconv.MessagingOperationName("send"),
+			semconv.MessagingDestinationName(r.topic), semconv.MessagingMessageID(rec.ID),
+			semconv.MessagingKafkaMessageKey(events.Key(rec.OrderID)),
+			semconv.CloudEventsEventID(rec.ID), semconv.CloudEventsEventType(rec.Type),
+			attribute.Int64("order.id", rec.OrderID)))
+}
+
+// fail marks span as failed with err and returns err.
+func fail(span trace.Span, err error) error {
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+	return err
+}
+
 func (r *Relay) message(ctx context.Context, rec OutboxRecord) (*sarama.ProducerMessage, error) {
 	ev := rec.Event()
+	// The send's context travels twice: in the CloudEvents distributed
+	// tracing extension, and as a raw header, which Knative's Kafka
+	// dispatcher reads.
+	telemetry.InjectEvent(ctx, &ev)
 	msg := &sarama.ProducerMessage{Topic: r.topic, Key: sarama.StringEncoder(events.Key(rec.OrderID))}
 	if err := kafka_sarama.WriteProducerMessage(ctx, binding.ToMessage(&ev), msg); err != nil {
 		return nil, fmt.Errorf("encode event %s: %w", rec.ID, err)
 	}
+	telemetry.InjectRecord(ctx, msg)
 	return msg, nil
 }
 

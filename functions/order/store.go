@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/money"
@@ -307,6 +308,10 @@ type OutboxRecord struct {
 	Type    string
 	Payload []byte
 	Created time.Time
+	// Trace is the W3C trace context (traceparent, tracestate) of the
+	// request that wrote the row: the relay sends the event later, in a
+	// span of that trace.
+	Trace propagation.MapCarrier
 }
 
 func addOutbox(ctx context.Context, tx pgx.Tx, orderID int64, typ string, data any) (OutboxRecord, error) {
@@ -314,9 +319,11 @@ func addOutbox(ctx context.Context, tx pgx.Tx, orderID int64, typ string, data a
 	if err != nil {
 		return OutboxRecord{}, fmt.Errorf("encode %s of order %d: %w", typ, orderID, err)
 	}
-	rec := OutboxRecord{ID: uuid.NewString(), OrderID: orderID, Type: typ, Payload: payload}
-	err = tx.QueryRow(ctx, `INSERT INTO outbox (id, order_id, type, payload) VALUES ($1, $2, $3, $4) RETURNING seq, created`,
-		rec.ID, orderID, typ, payload).Scan(&rec.Seq, &rec.Created)
+	rec := OutboxRecord{ID: uuid.NewString(), OrderID: orderID, Type: typ, Payload: payload, Trace: propagation.MapCarrier{}}
+	propagation.TraceContext{}.Inject(ctx, rec.Trace)
+	err = tx.QueryRow(ctx, `INSERT INTO outbox (id, order_id, type, payload, traceparent, tracestate)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), nullif($6, '')) RETURNING seq, created`,
+		rec.ID, orderID, typ, payload, rec.Trace["traceparent"], rec.Trace["tracestate"]).Scan(&rec.Seq, &rec.Created)
 	if err != nil {
 		return OutboxRecord{}, fmt.Errorf("queue %s of order %d: %w", typ, orderID, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // The configuration is refused before anything connects.
@@ -35,7 +37,7 @@ func TestStartConfiguration(t *testing.T) {
 			if tt.unset != "" {
 				os.Unsetenv(tt.unset) // t.Setenv above restores it
 			}
-			_, err := Start(t.Context(), slog.New(slog.DiscardHandler))
+			_, err := Start(t.Context(), slog.New(slog.DiscardHandler), telemetry.Noop())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Start: err = %v, want one about %s", err, tt.wantErr)
 			}
@@ -50,7 +52,7 @@ func TestPostgresStart(t *testing.T) {
 	t.Setenv("DATABASE_URL", url)
 	t.Setenv("DATABASE_SCHEMA", schema)
 	for range 2 {
-		f, err := Start(t.Context(), slog.New(slog.DiscardHandler))
+		f, err := Start(t.Context(), slog.New(slog.DiscardHandler), telemetry.Noop())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,10 @@ echo "▸ building and vetting"
 go build ./... && go vet ./...
 
 infra/local/chromium.sh   # the browser tests (cmd/stack) drive Debian's Chromium
+# The trace test (cmd/stack) reads its trace back from a real Jaeger, built once
+# from the Go module proxy and cached in .cache/jaeger (several minutes the first time).
+JAEGER_BIN=$(infra/local/jaeger.sh bin)
+export JAEGER_BIN
 infra/local/postgres.sh start
 infra/local/kafka.sh start
 DATABASE_URL=$(infra/local/postgres.sh url)

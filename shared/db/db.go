@@ -15,14 +15,26 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 )
+
+// Option changes how Open builds a pool.
+type Option func(*pgxpool.Config)
+
+// WithTracing makes the pool trace every statement, COPY and batch run
+// under a recording span as a client span of tp (see tracer).
+func WithTracing(tp trace.TracerProvider) Option {
+	return func(c *pgxpool.Config) {
+		c.ConnConfig.Tracer = newTracer(tp, c.ConnConfig.RuntimeParams["search_path"])
+	}
+}
 
 // Open builds a pool whose connections work in schema (and nothing else on
 // the search path), so a function's SQL never names its schema.
 //
 // The pool connects lazily: a function that scales from zero answers its
 // readiness probe as soon as the first query succeeds, not after a warm-up.
-func Open(ctx context.Context, url, schema string, maxConns int32) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url, schema string, maxConns int32, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -31,6 +43,9 @@ func Open(ctx context.Context, url, schema string, maxConns int32) (*pgxpool.Poo
 	cfg.ConnConfig.RuntimeParams["application_name"] = schema
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	cfg.MaxConnIdleTime = time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

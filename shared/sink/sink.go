@@ -10,9 +10,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/shared/cloudevent"
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/web"
 )
 
@@ -46,33 +55,91 @@ type Store interface {
 }
 
 // Handler returns the http.Handler for POST / of a sink function.
+//
+// Each event is handled in a consumer span that continues the producer's
+// trace (the event's traceparent extension) and is counted in the
+// events.handled metric; a stored event also records its end-to-end delay.
+// Both use the telemetry of the request's context (telemetry.From).
 func Handler(store Store, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		tel := telemetry.From(ctx)
 		ev, err := cloudevent.Read(w, r, MaxEventBody)
 		if err != nil {
-			log.WarnContext(r.Context(), "event refused", "error", err)
+			log.WarnContext(ctx, "event refused", "error", err)
+			tel.Metrics.EventsHandled.Add(ctx, 1, metric.WithAttributes(telemetry.AttrResult.String(resultRejected)))
 			web.Error(w, cloudevent.Status(err), err.Error())
 			return
 		}
 		ref := Ref{Source: ev.Source(), ID: ev.ID(), Type: ev.Type()}
 		log := log.With("ce_id", ref.ID, "ce_type", ref.Type, "ce_source", ref.Source)
+		ctx, span := startSpan(ctx, tel, ev)
+		defer span.End()
 
-		outcome, orderID, err := apply(r.Context(), store, ref, ev.Data())
+		outcome, orderID, err := apply(ctx, store, ref, ev.Data())
 		if orderID != 0 {
 			log = log.With("order_id", orderID)
+			span.SetAttributes(attribute.Int64("order.id", orderID))
 		}
+		var result string
 		switch {
 		case errors.Is(err, events.ErrInvalid):
-			log.WarnContext(r.Context(), "event rejected", "error", err)
+			result = resultRejected
+			log.WarnContext(ctx, "event rejected", "error", err)
+			span.SetStatus(codes.Error, err.Error())
 			web.Error(w, http.StatusBadRequest, err.Error())
 		case err != nil:
-			log.ErrorContext(r.Context(), "event failed", "error", err)
+			result = resultFailed
+			log.ErrorContext(ctx, "event failed", "error", err)
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
 			web.Error(w, http.StatusInternalServerError, "could not store the event, retry later")
 		default:
-			log.InfoContext(r.Context(), "event handled", "result", string(outcome))
+			result = string(outcome)
+			if outcome == Stored && !ev.Time().IsZero() {
+				tel.Metrics.EventsDelay.Record(ctx, time.Since(ev.Time()).Seconds(),
+					metric.WithAttributes(telemetry.AttrType.String(ref.Type)))
+			}
+			log.InfoContext(ctx, "event handled", "result", result)
 			web.JSON(w, http.StatusOK, map[string]any{"result": outcome, "orderId": orderID})
 		}
+		span.SetAttributes(attribute.String("event.result", result))
+		tel.Metrics.EventsHandled.Add(ctx, 1, metric.WithAttributes(
+			telemetry.AttrType.String(ref.Type), telemetry.AttrResult.String(result)))
 	})
+}
+
+// The results of the events.handled metric besides Stored and Duplicate.
+const (
+	resultRejected = "rejected" // answered 400: never retried
+	resultFailed   = "failed"   // answered 500: retried
+)
+
+// startSpan starts the consumer span of ev. Its parent is the request's
+// span when the request continues the producer's trace (a dispatcher that
+// propagates it, as Knative's and the local one do); otherwise the
+// producer's context from the event's traceparent extension, so the trace
+// still runs from the order to this sink, and the request's span is linked.
+func startSpan(ctx context.Context, tel *telemetry.Telemetry, ev *event.Event) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventSource(ev.Source()),
+			semconv.CloudEventsEventType(ev.Type()), semconv.CloudEventsEventSpecVersion(ev.SpecVersion()),
+			semconv.MessagingOperationTypeProcess),
+	}
+	if ev.Subject() != "" {
+		opts = append(opts, trace.WithAttributes(semconv.CloudEventsEventSubject(ev.Subject())))
+	}
+	producer := trace.SpanContextFromContext(telemetry.ExtractEvent(context.Background(), ev))
+	here := trace.SpanContextFromContext(ctx)
+	if producer.IsValid() && producer.TraceID() != here.TraceID() {
+		if here.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: here}))
+		}
+		ctx = trace.ContextWithRemoteSpanContext(ctx, producer)
+	}
+	return tel.Tracer.Start(ctx, "process "+ev.Type(), opts...)
 }
 
 func apply(ctx context.Context, store Store, ref Ref, data []byte) (Outcome, int64, error) {

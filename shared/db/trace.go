@@ -1,0 +1,207 @@
+package db
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// maxQueryText bounds the SQL text kept on a span; statements here are
+// parameterised, so the text holds no values, only their placeholders.
+const maxQueryText = 2048
+
+// tracer makes a client span for every statement, COPY and batch a pool
+// runs, through pgx's tracer interfaces. It starts spans only under a span
+// that records: a request or an event being handled. Migrations at start,
+// readiness pings and the outbox relay's polling make no traces of their own.
+type tracer struct {
+	t      trace.Tracer
+	schema string
+}
+
+var (
+	_ pgx.QueryTracer    = (*tracer)(nil)
+	_ pgx.BatchTracer    = (*tracer)(nil)
+	_ pgx.CopyFromTracer = (*tracer)(nil)
+)
+
+func newTracer(tp trace.TracerProvider, schema string) *tracer {
+	return &tracer{t: tp.Tracer("github.com/mskafka/knative-functions/shared/db"), schema: schema}
+}
+
+func (t *tracer) start(ctx context.Context, conn *pgx.Conn, name string, attrs ...attribute.KeyValue) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	attrs = append(attrs, semconv.DBSystemNamePostgreSQL, semconv.DBNamespace(t.schema))
+	if conn != nil {
+		if cfg := conn.Config(); cfg != nil {
+			attrs = append(attrs, semconv.ServerAddress(cfg.Host), semconv.ServerPort(int(cfg.Port)))
+		}
+	}
+	ctx, _ = t.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx
+}
+
+func (t *tracer) end(ctx context.Context, rows int64, err error) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	if rows >= 0 {
+		span.SetAttributes(attribute.Int64("db.response.affected_rows", rows))
+	}
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// TraceQueryStart starts the span of an Exec, Query or QueryRow (BEGIN and
+// COMMIT are Execs too).
+func (t *tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	op, table := summarize(data.SQL)
+	attrs := []attribute.KeyValue{semconv.DBOperationName(op), semconv.DBQueryText(truncate(data.SQL))}
+	if table != "" {
+		attrs = append(attrs, semconv.DBCollectionName(table))
+	}
+	return t.start(ctx, conn, spanName(op, table), attrs...)
+}
+
+// TraceQueryEnd ends it.
+func (t *tracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	t.end(ctx, data.CommandTag.RowsAffected(), data.Err)
+}
+
+// TraceCopyFromStart starts the span of a CopyFrom.
+func (t *tracer) TraceCopyFromStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
+	table := strings.Join(data.TableName, ".")
+	return t.start(ctx, conn, spanName("COPY", table),
+		semconv.DBOperationName("COPY"), semconv.DBCollectionName(table))
+}
+
+// TraceCopyFromEnd ends it.
+func (t *tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceCopyFromEndData) {
+	t.end(ctx, data.CommandTag.RowsAffected(), data.Err)
+}
+
+// TraceBatchStart starts the span of a SendBatch.
+func (t *tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	return t.start(ctx, conn, "BATCH", semconv.DBOperationName("BATCH"),
+		semconv.DBOperationBatchSize(data.Batch.Len()))
+}
+
+// TraceBatchQuery records one statement of a batch as an event.
+func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.AddEvent("query", trace.WithAttributes(semconv.DBQueryText(truncate(data.SQL))))
+	if data.Err != nil {
+		span.RecordError(data.Err)
+	}
+}
+
+// TraceBatchEnd ends the batch's span.
+func (t *tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	t.end(ctx, -1, data.Err)
+}
+
+func spanName(op, table string) string {
+	if table == "" {
+		return op
+	}
+	return op + " " + table
+}
+
+func truncate(sql string) string {
+	sql = strings.TrimSpace(sql)
+	if len(sql) > maxQueryText {
+		return sql[:maxQueryText] + "…"
+	}
+	return sql
+}
+
+// summarize returns a statement's operation (its first keyword) and the
+// table it works on, when that is plain to see: the table after INSERT
+// INTO, UPDATE, DELETE FROM, or the first FROM outside parentheses of a
+// SELECT. It only names spans, so a statement it cannot read gets the
+// operation alone.
+func summarize(sql string) (op, table string) {
+	words := strings.Fields(topLevel(sql))
+	if len(words) == 0 {
+		return "SQL", ""
+	}
+	op = strings.ToUpper(words[0])
+	next := func(after string) string {
+		for i, w := range words[:len(words)-1] {
+			if strings.EqualFold(w, after) {
+				return tableName(words[i+1])
+			}
+		}
+		return ""
+	}
+	switch op {
+	case "INSERT":
+		table = next("INTO")
+	case "UPDATE":
+		if len(words) > 1 {
+			table = tableName(words[1])
+		}
+	case "DELETE", "SELECT":
+		table = next("FROM")
+	}
+	return op, table
+}
+
+// topLevel returns sql without comments, string literals and whatever
+// stands inside parentheses.
+func topLevel(sql string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		switch {
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+			b.WriteByte(' ')
+		case c == '\'':
+			for i++; i < len(sql) && sql[i] != '\''; i++ {
+			}
+			b.WriteString(" '' ")
+		case c == '(':
+			depth++
+			b.WriteByte(' ')
+		case c == ')':
+			depth = max(depth-1, 0)
+			b.WriteByte(' ')
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// tableName keeps a plain identifier (or schema.identifier) and refuses
+// anything else, such as a function call or a placeholder.
+func tableName(w string) string {
+	w = strings.Trim(w, `",;`)
+	for _, r := range w {
+		if !(r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return ""
+		}
+	}
+	return w
+}

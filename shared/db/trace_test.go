@@ -1,0 +1,96 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+func TestSummarize(t *testing.T) {
+	tests := []struct {
+		sql, op, table string
+	}{
+		{"begin", "BEGIN", ""},
+		{"commit", "COMMIT", ""},
+		{`INSERT INTO outbox (id, order_id) VALUES ($1, $2) RETURNING seq`, "INSERT", "outbox"},
+		{"\n\t\t\tINSERT INTO handled_event (source, id, type) VALUES ($1, $2, $3)\n\t\t\tON CONFLICT (source, id) DO NOTHING", "INSERT", "handled_event"},
+		{`UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, "UPDATE", "outbox"},
+		{`DELETE FROM command WHERE id = $1`, "DELETE", "command"},
+		{`SELECT o.id, (SELECT sent_at FROM outbox b WHERE b.order_id = o.id AND b.type = 'a(b') AS published
+			FROM orders o JOIN customer c ON c.id = o.customer_id WHERE o.id = $1`, "SELECT", "orders"},
+		{`SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1::bigint::text))`, "SELECT", ""},
+		{`SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, "SELECT", ""},
+		{"-- ping", "SQL", ""},
+		{`select id from "item" where id = any($1)`, "SELECT", "item"},
+	}
+	for _, tt := range tests {
+		op, table := summarize(tt.sql)
+		if op != tt.op || table != tt.table {
+			t.Errorf("summarize(%q) = %q, %q; want %q, %q", tt.sql, op, table, tt.op, tt.table)
+		}
+	}
+}
+
+// Statements get client spans under a recording span, and none elsewhere:
+// start-up, probes and polling make no traces.
+func TestTracer(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := newTracer(tp, "orders")
+
+	// Outside any span: nothing.
+	ctx := tr.TraceQueryStart(context.Background(), nil, pgx.TraceQueryStartData{SQL: "select 1"})
+	tr.TraceQueryEnd(ctx, nil, pgx.TraceQueryEndData{})
+	if n := len(rec.Ended()); n != 0 {
+		t.Fatalf("%d spans without a parent, want none", n)
+	}
+
+	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "POST /new")
+	ctx = tr.TraceQueryStart(parentCtx, nil, pgx.TraceQueryStartData{SQL: "INSERT INTO orders (a) VALUES ($1)", Args: []any{"secret"}})
+	tr.TraceQueryEnd(ctx, nil, pgx.TraceQueryEndData{CommandTag: pgconn.NewCommandTag("INSERT 0 1")})
+	ctx = tr.TraceCopyFromStart(parentCtx, nil, pgx.TraceCopyFromStartData{TableName: pgx.Identifier{"order_line"}})
+	tr.TraceCopyFromEnd(ctx, nil, pgx.TraceCopyFromEndData{Err: errors.New("boom")})
+	parent.End()
+
+	type span struct {
+		Name   string
+		Kind   trace.SpanKind
+		Parent trace.SpanID
+		Status codes.Code
+		Attrs  map[attribute.Key]string
+	}
+	var got []span
+	for _, s := range rec.Ended() {
+		if s.Name() == "POST /new" {
+			continue
+		}
+		attrs := map[attribute.Key]string{}
+		for _, a := range s.Attributes() {
+			attrs[a.Key] = a.Value.Emit()
+		}
+		got = append(got, span{s.Name(), s.SpanKind(), s.Parent().SpanID(), s.Status().Code, attrs})
+	}
+	want := []span{
+		{"INSERT orders", trace.SpanKindClient, parent.SpanContext().SpanID(), codes.Unset, map[attribute.Key]string{
+			"db.system.name": "postgresql", "db.namespace": "orders", "db.operation.name": "INSERT",
+			"db.collection.name": "orders", "db.query.text": "INSERT INTO orders (a) VALUES ($1)",
+			"db.response.affected_rows": "1",
+		}},
+		{"COPY order_line", trace.SpanKindClient, parent.SpanContext().SpanID(), codes.Error, map[attribute.Key]string{
+			"db.system.name": "postgresql", "db.namespace": "orders", "db.operation.name": "COPY",
+			"db.collection.name": "order_line", "db.response.affected_rows": "0",
+		}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
