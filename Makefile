@@ -21,8 +21,11 @@ build: ## build the function binary and the local stack runner into bin/
 	@$(GO) build -o $(BIN)/function ./cmd/function
 	@$(GO) build -o $(BIN)/stack ./cmd/stack
 
+# OBSERVE=1 (`make run OBSERVE=1`): bin/stack also runs a local Jaeger (infra/local/jaeger.sh,
+# built once into .cache/jaeger) and sends every process's traces there; its query API is on
+# http://127.0.0.1:16686. Any OTEL_* variable given to make run reaches every process as well.
 .PHONY: run
-run: build ## run everything locally: Postgres, Kafka, the three functions, dispatchers, gateway on :8080
+run: build ## run everything locally: Postgres, Kafka, the three functions, dispatchers, gateway on :8080 (OBSERVE=1: and Jaeger)
 	@$(BIN)/stack
 
 .PHONY: test
@@ -44,6 +47,18 @@ clean: ## remove binaries and all local data (orders, topics, the private Postgr
 	@KAFKA_DIR=.data/test-kafka infra/local/kafka.sh stop 2>/dev/null || true
 	rm -rf $(BIN) .data
 
+# make deploy REGISTRY=ghcr.io/<you>   (or IMAGE=<name>@sha256:<digest> to deploy an image built before)
+# Needs func and kubectl, and a cluster with Knative Serving and Eventing (KafkaSource,
+# KafkaSink), Strimzi, Istio and Jaeger: docs/deploy.md, which also says what to do next.
 .PHONY: deploy
-deploy: ## deploy to a Kubernetes cluster with Knative (not available yet: see README)
-	@echo "make deploy: the cluster deployment is not part of this version yet (see README, 'On a cluster')." >&2; exit 1
+deploy: ## build and push the image with func, deploy the three functions and infra/ to the current kubectl context
+	@infra/cluster/deploy.sh
+
+.PHONY: undeploy
+undeploy: ## remove everything make deploy created (the namespace ms-kafka with its data)
+	@infra/cluster/undeploy.sh
+
+# make load URL=http://127.0.0.1:8080 N=1000 RATE=50 CONCURRENCY=50 (these are the defaults)
+.PHONY: load
+load: ## place N orders at RATE per second through the gateway at URL; prints throughput, latencies, errors
+	@$(GO) run ./cmd/load $(if $(URL),-url='$(URL)') $(if $(N),-n=$(N)) $(if $(RATE),-rate=$(RATE)) $(if $(CONCURRENCY),-concurrency=$(CONCURRENCY))

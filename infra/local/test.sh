@@ -45,5 +45,6 @@ fi
 
 echo "▸ go test -race ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
 go test -race -count=1 -timeout 12m ./...
+(cd infra/check && go test -count=1 ./...)   # the cluster manifests and func.yaml files, validated offline
 
 echo "▸ all tests passed in $(( $(date +%s) - started )) s"

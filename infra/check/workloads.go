@@ -1,0 +1,216 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+)
+
+// postgres checks the database's Secrets and connection budget against the
+// functions, and the references of every pod template.
+func (c *checker) postgres() {
+	for _, s := range All[appsv1.StatefulSet](c.objs) {
+		c.podRefs("StatefulSet "+s.Namespace+"/"+s.Name, s.Namespace, s.Spec.Template.Spec, s.Spec.VolumeClaimTemplates)
+		sel, err := metaSelector(s.Spec.Selector.MatchLabels)
+		if err != nil || !sel.Matches(labels.Set(s.Spec.Template.Labels)) {
+			c.addf("StatefulSet %s/%s: spec.selector does not select its own pod template", s.Namespace, s.Name)
+		}
+		if Find[corev1.Service](c.objs, s.Namespace, s.Spec.ServiceName) == nil {
+			c.addf("StatefulSet %s/%s: serviceName %q: no Service of that name", s.Namespace, s.Name, s.Spec.ServiceName)
+		}
+	}
+	for _, svc := range All[corev1.Service](c.objs) {
+		pods := c.podsSelectedBy(svc.Namespace, svc.Spec.Selector)
+		if len(pods) == 0 {
+			c.addf("Service %s/%s: its selector matches no pod template in the tree", svc.Namespace, svc.Name)
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			if p.TargetPort.StrVal == "" {
+				continue
+			}
+			if !slices.ContainsFunc(pods, func(ps corev1.PodSpec) bool { return hasPort(ps, p.TargetPort.StrVal) }) {
+				c.addf("Service %s/%s: port %s: targetPort %q is no container port of the selected pods", svc.Namespace, svc.Name, p.Name, p.TargetPort.StrVal)
+			}
+		}
+	}
+
+	pg := Find[appsv1.StatefulSet](c.objs, "ms-kafka", "postgres")
+	pgSvc := Find[corev1.Service](c.objs, "ms-kafka", "postgres")
+	if pg == nil || pgSvc == nil {
+		c.addf("StatefulSet or Service ms-kafka/postgres: missing, or did not decode")
+		return
+	}
+	maxConns, database, roles := 100, "", []string{}
+	for _, ctr := range pg.Spec.Template.Spec.Containers {
+		for i, a := range ctr.Args {
+			if v, ok := strings.CutPrefix(a, "max_connections="); ok && i > 0 && ctr.Args[i-1] == "-c" {
+				maxConns, _ = strconv.Atoi(v)
+			}
+		}
+		for _, e := range ctr.Env {
+			switch e.Name {
+			case "POSTGRES_DB":
+				database = e.Value
+			case "ROLES":
+				roles = strings.Fields(e.Value)
+			}
+		}
+	}
+	budget := 0
+	for name, f := range c.funcs {
+		file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
+		schema, _ := c.env(f, "DATABASE_SCHEMA")
+		if !slices.Contains(roles, schema) {
+			c.addf("%s: DATABASE_SCHEMA %q is not one of the roles Postgres provisions (%s)", file, schema, strings.Join(roles, " "))
+		}
+		raw, ok := c.env(f, "DATABASE_URL")
+		if !ok {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			c.addf("%s: DATABASE_URL does not parse", file)
+			continue
+		}
+		wantHost := fmt.Sprintf("%s.%s.svc.cluster.local:%d", pgSvc.Name, pgSvc.Namespace, pgSvc.Spec.Ports[0].Port)
+		if u.Host != wantHost || strings.TrimPrefix(u.Path, "/") != database || u.User.Username() != schema {
+			c.addf("%s: DATABASE_URL is %s@%s/%s: want %s@%s/%s (its role, the Postgres Service, the database)",
+				file, u.User.Username(), u.Host, strings.TrimPrefix(u.Path, "/"), schema, wantHost, database)
+		}
+		conns, _ := c.env(f, "DB_MAX_CONNS")
+		n, err := strconv.Atoi(conns)
+		if err != nil {
+			c.addf("%s: DB_MAX_CONNS %q is not a number", file, conns)
+			continue
+		}
+		maxScale := 0
+		if s := f.Deploy.Options.Scale; s != nil && s.Max != nil {
+			maxScale = int(*s.Max)
+		}
+		if maxScale == 0 {
+			c.addf("%s: deploy.options.scale.max: set a bound, or the pods' connections could exhaust Postgres", file)
+		}
+		budget += maxScale * n
+	}
+	if budget > maxConns-superuserReservedConnections {
+		c.addf("StatefulSet ms-kafka/postgres: max_connections %d: the functions may open %d (scale.max × DB_MAX_CONNS), more than the %d Postgres grants them",
+			maxConns, budget, maxConns-superuserReservedConnections)
+	}
+}
+
+// podRefs checks a pod spec's references to Secrets, ConfigMaps, volumes and
+// its service account.
+func (c *checker) podRefs(id, ns string, ps corev1.PodSpec, claims []corev1.PersistentVolumeClaim) {
+	if sa := ps.ServiceAccountName; sa != "" && sa != "default" && Find[corev1.ServiceAccount](c.objs, ns, sa) == nil {
+		c.addf("%s: serviceAccountName %q not found", id, sa)
+	}
+	vols := map[string]bool{}
+	for _, v := range ps.Volumes {
+		vols[v.Name] = true
+		switch {
+		case v.ConfigMap != nil:
+			if Find[corev1.ConfigMap](c.objs, ns, v.ConfigMap.Name) == nil {
+				c.addf("%s: volume %s: ConfigMap %s/%s not found", id, v.Name, ns, v.ConfigMap.Name)
+			}
+		case v.Secret != nil:
+			if Find[corev1.Secret](c.objs, ns, v.Secret.SecretName) == nil {
+				c.addf("%s: volume %s: Secret %s/%s not found", id, v.Name, ns, v.Secret.SecretName)
+			}
+		}
+	}
+	for _, pvc := range claims {
+		vols[pvc.Name] = true
+	}
+	for _, ctr := range slices.Concat(ps.InitContainers, ps.Containers) {
+		for _, e := range ctr.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			var err error
+			switch {
+			case e.ValueFrom.SecretKeyRef != nil:
+				_, err = c.lookup(ns, "Secret", e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
+			case e.ValueFrom.ConfigMapKeyRef != nil:
+				_, err = c.lookup(ns, "ConfigMap", e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key)
+			}
+			if err != nil {
+				c.addf("%s: container %s: env %s: %w", id, ctr.Name, e.Name, err)
+			}
+		}
+		for _, m := range ctr.VolumeMounts {
+			if !vols[m.Name] {
+				c.addf("%s: container %s: volumeMount %q names no volume", id, ctr.Name, m.Name)
+			}
+		}
+	}
+}
+
+// podsSelectedBy returns the pod specs of the workloads in ns whose
+// template labels match selector.
+func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1.PodSpec {
+	var out []corev1.PodSpec
+	if len(selector) == 0 {
+		return nil
+	}
+	sel := labels.SelectorFromSet(selector)
+	for _, s := range All[appsv1.StatefulSet](c.objs) {
+		if s.Namespace == ns && sel.Matches(labels.Set(s.Spec.Template.Labels)) {
+			out = append(out, s.Spec.Template.Spec)
+		}
+	}
+	built := map[string]bool{}
+	for _, svc := range c.services {
+		built[svc.Name] = true
+		if svc.Namespace == ns && sel.Matches(labels.Set(podLabels(svc))) {
+			out = append(out, svc.Spec.Template.Spec.PodSpec)
+		}
+	}
+	// A function whose func.yaml is broken is reported with it; its pods
+	// would still carry Knative's label.
+	for _, name := range c.declared {
+		if !built[name] && sel.Matches(labels.Set{"serving.knative.dev/service": name}) {
+			out = append(out, corev1.PodSpec{})
+		}
+	}
+	return out
+}
+
+// podLabels are the labels Knative puts on a function's pods: the
+// template's and its own.
+func podLabels(svc *servingv1.Service) map[string]string {
+	l := map[string]string{}
+	for k, v := range svc.Spec.Template.Labels {
+		l[k] = v
+	}
+	l["serving.knative.dev/service"] = svc.Name
+	l["serving.knative.dev/configuration"] = svc.Name
+	return l
+}
+
+func hasPort(ps corev1.PodSpec, name string) bool {
+	for _, ctr := range ps.Containers {
+		for _, p := range ctr.Ports {
+			if p.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func metaSelector(m map[string]string) (labels.Selector, error) {
+	if len(m) == 0 {
+		return nil, errors.New("empty selector")
+	}
+	return labels.SelectorFromSet(m), nil
+}
