@@ -25,9 +25,9 @@ func TestLoadInfraEventing(t *testing.T) {
 			InitialOffset:    OffsetEarliest,
 			Ordering:         Ordered,
 			Delivery: Delivery{
-				Retry:         5,
+				Retry:         10,
 				BackoffPolicy: BackoffExponential,
-				BackoffDelay:  200 * time.Millisecond,
+				BackoffDelay:  500 * time.Millisecond,
 				Timeout:       10 * time.Second,
 				DeadLetterSink: &Destination{Ref: &Ref{
 					APIVersion: SinkAPIVersion, Kind: SinkKind, Name: "order-dead-letter",

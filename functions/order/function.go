@@ -98,7 +98,11 @@ func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("parse pages: %w", err)
 	}
-	s := &server{store: store, placed: relay.Kick, pages: pages, log: log}
+	menu, err := web.Menu()
+	if err != nil {
+		return nil, fmt.Errorf("parse menu: %w", err)
+	}
+	s := &server{store: store, placed: relay.Kick, pages: pages, menu: menu, log: log}
 	runCtx, stop := context.WithCancel(context.Background())
 	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log}
 	go func() {

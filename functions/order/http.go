@@ -32,7 +32,10 @@ type server struct {
 	store  orders
 	placed func() // tells the relay there is something to send
 	pages  map[string]*template.Template
-	log    *slog.Logger
+	// menu is the entry page of the whole system. On a cluster there is no
+	// gateway, so the Istio route sends "/" here (rewritten to /menu).
+	menu http.Handler
+	log  *slog.Logger
 }
 
 func (s *server) routes() http.Handler {
@@ -49,6 +52,9 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("DELETE /api/orders/{id}", s.cancelJSON)
 	mux.HandleFunc("GET /api/customers", s.customersJSON)
 	mux.HandleFunc("GET /api/items", s.itemsJSON)
+	if s.menu != nil {
+		mux.Handle("GET /menu", s.menu)
+	}
 	mux.Handle("GET /static/", web.Static())
 	mux.Handle("GET /scripts/", scripts())
 	mux.Handle("GET /", web.NotFoundHandler(section))

@@ -131,3 +131,21 @@ func testServer(store orders) http.Handler {
 	s := &server{store: store, placed: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return s.routes()
 }
+
+// TestMenu: on a cluster the Istio route rewrites "/" to order's /menu.
+func TestMenu(t *testing.T) {
+	pages, err := web.Templates(pageFiles, "pages/*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	menu, err := web.Menu()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{store: &fakeOrders{}, placed: func() {}, pages: pages, menu: menu, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	rec := httptest.NewRecorder()
+	s.routes().ServeHTTP(rec, httptest.NewRequest("GET", "/menu", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `href="order/"`) {
+		t.Errorf("GET /menu = %d, body without the link to order/:\n%s", rec.Code, rec.Body)
+	}
+}
