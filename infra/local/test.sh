@@ -11,6 +11,7 @@ export KAFKA_DIR=$ROOT/.data/test-kafka KAFKA_PORT=${TEST_KAFKA_PORT:-19192}
 
 started=$(date +%s)
 cleanup() {
+  kill $(jobs -p) 2>/dev/null || true   # background builds, when a step failed early
   infra/local/postgres.sh stop || true
   infra/local/kafka.sh stop || true
 }
@@ -21,14 +22,23 @@ infra/local/postgres.sh stop 2>/dev/null || true
 infra/local/kafka.sh stop 2>/dev/null || true
 rm -rf "$PG_DIR" "$KAFKA_DIR"
 
-echo "▸ building and vetting"
-go build ./... && go vet ./...
+# On a fresh machine most of the time goes to compiling: Jaeger (several
+# minutes, once; cached in .cache/jaeger) and the Kubernetes, Knative and
+# Istio packages of infra/check. Both start now, in the background, so they
+# overlap with the downloads, the vet and the servers' start.
+mode=${1:-test}
+mkdir -p .data
+if [[ $mode == test ]]; then
+  infra/local/jaeger.sh bin > .data/jaeger-build.log 2>&1 &
+  jaeger_build=$!
+  (cd infra/check && go test -count=1 -run '^$' ./...) > .data/check-build.log 2>&1 &
+  check_build=$!
+fi
+
+echo "▸ vetting"
+go vet ./...
 
 infra/local/chromium.sh   # the browser tests (cmd/stack) drive Debian's Chromium
-# The trace test (cmd/stack) reads its trace back from a real Jaeger, built once
-# from the Go module proxy and cached in .cache/jaeger (several minutes the first time).
-JAEGER_BIN=$(infra/local/jaeger.sh bin)
-export JAEGER_BIN
 infra/local/postgres.sh start
 infra/local/kafka.sh start
 DATABASE_URL=$(infra/local/postgres.sh url)
@@ -36,15 +46,26 @@ export DATABASE_URL
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export REQUIRE_SERVERS=1
 
-if [[ ${1:-} == bench ]]; then
+if [[ $mode == bench ]]; then
   # `make bench`: the same servers, benchmarks instead of tests.
   echo "▸ go test -bench . ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
   go test -run '^$' -bench . -benchmem -count=1 ./...
   exit 0
 fi
 
+# The trace test (cmd/stack) reads its trace back from a real Jaeger.
+echo "▸ waiting for the Jaeger build (only the first run builds it)"
+if ! wait "$jaeger_build"; then
+  cat .data/jaeger-build.log >&2
+  exit 1
+fi
+JAEGER_BIN=$(tail -n 1 .data/jaeger-build.log)
+export JAEGER_BIN
+
 echo "▸ go test -race ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
 go test -race -count=1 -timeout 12m ./...
-(cd infra/check && go test -count=1 ./...)   # the cluster manifests and func.yaml files, validated offline
+echo "▸ infra/check: the cluster manifests and func.yaml files, validated offline"
+wait "$check_build" || true   # a compile error shows again just below
+(cd infra/check && go test -count=1 ./...)
 
 echo "▸ all tests passed in $(( $(date +%s) - started )) s"
