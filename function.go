@@ -22,6 +22,7 @@ import (
 	"github.com/mskafka/knative-functions/functions/invoicing"
 	"github.com/mskafka/knative-functions/functions/order"
 	"github.com/mskafka/knative-functions/functions/shipping"
+	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
@@ -182,8 +183,8 @@ func Usage(w io.Writer) error {
 		{"all functions", &roleConfig{}},
 		{"telemetry (standard OpenTelemetry variables; unset: no tracing, /metrics only)", &telemetry.Config{}},
 		{"order", &order.Config{}},
-		{"shipping", &shipping.Config{}},
-		{"invoicing", &invoicing.Config{}},
+		{"shipping", &sink.Config{}},
+		{"invoicing", &sink.Config{}},
 	}
 	var errs []error
 	for _, s := range specs {

@@ -7,14 +7,11 @@ package shipping
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 
-	"github.com/kelseyhightower/envconfig"
-
-	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
@@ -28,29 +25,6 @@ var (
 	templates embed.FS
 )
 
-// Config is the shipping function's configuration, read from the environment.
-type Config struct {
-	DatabaseURL    string `envconfig:"DATABASE_URL" required:"true" desc:"Postgres URL of shipping's own role"`
-	DatabaseSchema string `envconfig:"DATABASE_SCHEMA" default:"shipping" desc:"schema that holds shipping's tables"`
-	DBMaxConns     int32  `envconfig:"DB_MAX_CONNS" default:"4" desc:"most connections to Postgres at once"`
-}
-
-func (c Config) validate() error {
-	var errs []error
-	// envconfig's required accepts a variable set to nothing, and pgx would
-	// read an empty URL as "the defaults": refuse it here.
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
-	}
-	if c.DatabaseSchema == "" {
-		errs = append(errs, errors.New("DATABASE_SCHEMA must not be empty"))
-	}
-	if c.DBMaxConns < 1 {
-		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", c.DBMaxConns))
-	}
-	return errors.Join(errs...)
-}
-
 // Function is a running shipping function.
 type Function struct {
 	mux *http.ServeMux
@@ -63,30 +37,15 @@ type database interface {
 	Close()
 }
 
-// Start reads the configuration, opens the pool on shipping's schema and
-// brings the schema up to date.
+// Start opens the pool on shipping's schema, brings the schema up to date
+// (see sink.Open for the configuration it reads) and builds the function.
 //
 // tel traces its Postgres calls; the sink's spans and metrics come with
 // each request (see sink.Handler).
 func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	if err := cfg.validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns, db.WithTracing(tel.TracerProvider))
+	pool, err := sink.Open(ctx, "shipping", migrations, log, tel)
 	if err != nil {
 		return nil, err
-	}
-	// Logged from the parsed URL, so the password never reaches the log.
-	cc := pool.Config().ConnConfig
-	log.Info("configuration", "db_host", cc.Host, "db_port", cc.Port, "db_name", cc.Database,
-		"db_user", cc.User, "db_schema", cfg.DatabaseSchema, "db_max_conns", cfg.DBMaxConns)
-	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("migrate schema %s: %w", cfg.DatabaseSchema, err)
 	}
 	f, err := newFunction(log, NewStore(pool), pool)
 	if err != nil {

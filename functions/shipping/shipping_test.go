@@ -21,7 +21,6 @@ func TestStartConfiguration(t *testing.T) {
 	}{
 		{name: "no DATABASE_URL", unset: "DATABASE_URL", wantErr: "DATABASE_URL"},
 		{name: "empty DATABASE_URL", env: map[string]string{"DATABASE_URL": ""}, wantErr: "DATABASE_URL"},
-		{name: "empty schema", env: map[string]string{"DATABASE_SCHEMA": ""}, wantErr: "DATABASE_SCHEMA"},
 		{name: "no connections", env: map[string]string{"DB_MAX_CONNS": "0"}, wantErr: "DB_MAX_CONNS"},
 		{name: "connections not a number", env: map[string]string{"DB_MAX_CONNS": "four"}, wantErr: "DB_MAX_CONNS"},
 		{name: "not a URL", env: map[string]string{"DATABASE_URL": "postgres://%zz"}, wantErr: "parse database url"},

@@ -1,0 +1,66 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/telemetry"
+)
+
+// Config is the configuration shipping and invoicing both read from the
+// environment, once, at start.
+type Config struct {
+	DatabaseURL    string `envconfig:"DATABASE_URL" required:"true" desc:"Postgres URL of the function's own role"`
+	DatabaseSchema string `envconfig:"DATABASE_SCHEMA" desc:"schema that holds the function's tables; empty: the function's name (shipping, invoicing)"`
+	DBMaxConns     int32  `envconfig:"DB_MAX_CONNS" default:"4" desc:"most connections to Postgres at once"`
+}
+
+func (c Config) validate() error {
+	var errs []error
+	// envconfig's required accepts a variable set to nothing, and pgx would
+	// read an empty URL as "the defaults": refuse it here.
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
+	}
+	if c.DBMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", c.DBMaxConns))
+	}
+	return errors.Join(errs...)
+}
+
+// Open does what a sink function does at start before it can serve: read
+// the configuration, open the pool on its schema (named after the function
+// unless DATABASE_SCHEMA says otherwise) and bring the schema up to date
+// with the function's migrations (dir "migrations" of migrations).
+func Open(ctx context.Context, name string, migrations fs.FS, log *slog.Logger, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
+	var cfg Config
+	if err := envconfig.Process("", &cfg); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.DatabaseSchema == "" {
+		cfg.DatabaseSchema = name
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns, db.WithTracing(tel.TracerProvider))
+	if err != nil {
+		return nil, err
+	}
+	// Logged from the parsed URL, so the password never reaches the log.
+	cc := pool.Config().ConnConfig
+	log.Info("configuration", "db_host", cc.Host, "db_port", cc.Port, "db_name", cc.Database,
+		"db_user", cc.User, "db_schema", cfg.DatabaseSchema, "db_max_conns", cfg.DBMaxConns)
+	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate schema %s: %w", cfg.DatabaseSchema, err)
+	}
+	return pool, nil
+}
