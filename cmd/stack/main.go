@@ -42,6 +42,7 @@ type config struct {
 	Observe      bool     `envconfig:"OBSERVE" desc:"1: also run a local Jaeger (infra/local/jaeger.sh) and send every process's traces to it"`
 	JaegerOTLP   int      `envconfig:"JAEGER_OTLP_PORT" default:"4318" desc:"with OBSERVE: Jaeger's OTLP/HTTP port on 127.0.0.1"`
 	JaegerQuery  int      `envconfig:"JAEGER_QUERY_PORT" default:"16686" desc:"with OBSERVE: Jaeger's query API port on 127.0.0.1"`
+	Only         string   `envconfig:"ONLY" desc:"order, shipping or invoicing: run that function alone on GATEWAY_ADDR, as func run would (no gateway, no dispatchers)"`
 	MetricsAddr  string   `envconfig:"DISPATCH_METRICS_ADDR" default:"127.0.0.1:9464" desc:"where the dispatcher serves GET /metrics; each function serves its own at /metrics"`
 }
 
@@ -66,6 +67,13 @@ func run(ctx context.Context, out io.Writer) error {
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	names := functionNames[:]
+	if cfg.Only != "" {
+		if indexOf(cfg.Only) < 0 {
+			return fmt.Errorf("ONLY=%q: want order, shipping or invoicing", cfg.Only)
+		}
+		names = []string{cfg.Only}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	con := &console{out: out}
@@ -96,7 +104,7 @@ func run(ctx context.Context, out io.Writer) error {
 	step("postgres: ready (%s)", db.Redact(adminURL))
 
 	brokers := cfg.KafkaBrokers
-	if len(brokers) == 0 {
+	if len(brokers) == 0 && (cfg.Only == "" || cfg.Only == "order") {
 		step("kafka: starting the embedded broker on %s", cfg.EmbeddedAddr)
 		b, err := embedded.Start(ctx, embedded.Config{Addr: cfg.EmbeddedAddr, DataDir: filepath.Join(cfg.Root, cfg.DataDir, "kafka"), Logger: log})
 		if err != nil {
@@ -105,7 +113,9 @@ func run(ctx context.Context, out io.Writer) error {
 		cleanups = append(cleanups, b.Close)
 		brokers = []string{cfg.EmbeddedAddr}
 	}
-	step("kafka: ready (%s)", strings.Join(brokers, ","))
+	if len(brokers) > 0 {
+		step("kafka: ready (%s)", strings.Join(brokers, ","))
+	}
 
 	// Telemetry: the standard OTEL_* variables reach every function through
 	// the environment; OBSERVE adds a local Jaeger and points them at it.
@@ -138,8 +148,11 @@ func run(ctx context.Context, out io.Writer) error {
 
 	urls := map[string]string{}
 	roleURL := map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}
-	for _, name := range functionNames {
+	for _, name := range names {
 		addr := fmt.Sprintf("127.0.0.1:%d", cfg.FirstPort+indexOf(name))
+		if cfg.Only != "" {
+			addr = cfg.Gateway
+		}
 		dbURL, err := db.WithUser(adminURL, roleURL[name], "")
 		if err != nil {
 			return err
@@ -160,11 +173,16 @@ func run(ctx context.Context, out io.Writer) error {
 		cleanups = append(cleanups, p.stop)
 		urls[name] = "http://" + addr + "/"
 	}
-	for _, name := range functionNames {
+	for _, name := range names {
 		if err := waitReady(ctx, urls[name]); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		step("%s: ready", name)
+	}
+	if cfg.Only != "" {
+		con.printf("\nReady: %s alone on %s (POST CloudEvents to it, or open it in the browser). Ctrl-C stops it.\n\n", cfg.Only, urls[cfg.Only])
+		<-ctx.Done()
+		return nil
 	}
 
 	eventing := filepath.Join(cfg.Root, "infra", "eventing")
@@ -269,8 +287,10 @@ func indexOf(name string) int {
 		return 0
 	case "shipping":
 		return 1
-	default:
+	case "invoicing":
 		return 2
+	default:
+		return -1
 	}
 }
 
