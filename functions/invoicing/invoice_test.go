@@ -14,7 +14,7 @@ import (
 )
 
 // testOrder is testdata/order.json, the order most tests place.
-func testOrder(t *testing.T) events.Order {
+func testOrder(t testing.TB) events.Order {
 	t.Helper()
 	data, err := os.ReadFile("testdata/order.json")
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 // testSchema makes a fresh schema in the Postgres at DATABASE_URL (an
 // administrator's URL) and drops it when the test ends. Without
 // DATABASE_URL the test is skipped, unless REQUIRE_SERVERS=1.
-func testSchema(t *testing.T) (url, schema string) {
+func testSchema(t testing.TB) (url, schema string) {
 	t.Helper()
 	url = os.Getenv("DATABASE_URL")
 	if url == "" {
@@ -56,7 +56,7 @@ func testSchema(t *testing.T) (url, schema string) {
 }
 
 // testPool returns a pool on a fresh, migrated schema.
-func testPool(t *testing.T) *pgxpool.Pool {
+func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	url, schema := testSchema(t)
 	pool, err := db.Open(t.Context(), url, schema, 16)
@@ -317,5 +317,21 @@ func TestPostgresHTTP(t *testing.T) {
 
 	if ready, err := f.Ready(t.Context()); !ready || err != nil {
 		t.Errorf("Ready = %v, %v", ready, err)
+	}
+}
+
+// BenchmarkPostgresPlaced is a sink's work per order: record the event and
+// store the invoice with its lines and totals, in one transaction.
+func BenchmarkPostgresPlaced(b *testing.B) {
+	s := NewStore(testPool(b))
+	o := testOrder(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		o.ID = int64(i)
+		if _, err := s.Placed(b.Context(), placedRef(fmt.Sprint("e", i)), o); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
