@@ -33,7 +33,7 @@ func (s *Store) Placed(ctx context.Context, ref sink.Ref, o events.Order) (sink.
 	if err != nil {
 		return "", err
 	}
-	return s.inTx(ctx, ref, sh.ID, func(tx pgx.Tx) (sink.Outcome, error) {
+	return sink.Once(ctx, s.pool, ref, sh.ID, func(tx pgx.Tx) (sink.Outcome, error) {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated, cancelled)
 			VALUES ($1, $2, $3, $4, $5, $6, $7,
@@ -69,7 +69,7 @@ func (s *Store) Cancelled(ctx context.Context, ref sink.Ref, c events.Cancelled)
 		t := c.Updated.UTC()
 		updated = &t
 	}
-	return s.inTx(ctx, ref, c.ID, func(tx pgx.Tx) (sink.Outcome, error) {
+	return sink.Once(ctx, s.pool, ref, c.ID, func(tx pgx.Tx) (sink.Outcome, error) {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO cancellation (order_id, updated) VALUES ($1, $2)
 			ON CONFLICT (order_id) DO NOTHING`, c.ID, updated)
@@ -87,40 +87,6 @@ func (s *Store) Cancelled(ctx context.Context, ref sink.Ref, c events.Cancelled)
 		}
 		return sink.Stored, nil
 	})
-}
-
-// inTx runs apply in a transaction that first records ref; if ref was
-// recorded before, it reports sink.Duplicate without calling apply.
-//
-// The transaction also holds a lock on the order id. Without it a placement
-// and a cancellation of the same order, applied at the same moment, would
-// each miss the other's uncommitted row, and the shipment would end up not
-// cancelled.
-func (s *Store) inTx(ctx context.Context, ref sink.Ref, orderID int64, apply func(pgx.Tx) (sink.Outcome, error)) (sink.Outcome, error) {
-	var outcome sink.Outcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1::bigint::text))`, orderID); err != nil {
-			return fmt.Errorf("lock order %d: %w", orderID, err)
-		}
-		// ON CONFLICT rather than a lookup first: concurrent deliveries of one
-		// event wait here for each other, and all but one find the row.
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO handled_event (source, id, type) VALUES ($1, $2, $3)
-			ON CONFLICT (source, id) DO NOTHING`, ref.Source, ref.ID, ref.Type)
-		if err != nil {
-			return fmt.Errorf("record event %s %s: %w", ref.Source, ref.ID, err)
-		}
-		if tag.RowsAffected() == 0 {
-			outcome = sink.Duplicate
-			return nil
-		}
-		outcome, err = apply(tx)
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	return outcome, nil
 }
 
 // Shipments returns all shipments, newest first.
