@@ -44,6 +44,7 @@ bench: ## benchmarks (start-to-ready and memory of each function, placing an ord
 clean: ## remove binaries and all local data (orders, topics, the private Postgres)
 	@infra/local/postgres.sh stop 2>/dev/null || true
 	@PG_DIR=.data/test-postgres infra/local/postgres.sh stop 2>/dev/null || true
+	@rm -rf "$$(infra/local/postgres.sh dir)" "$$(PG_DIR=.data/test-postgres infra/local/postgres.sh dir)"
 	@KAFKA_DIR=.data/test-kafka infra/local/kafka.sh stop 2>/dev/null || true
 	rm -rf $(BIN) .data
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # infra/local/postgres.sh — a private PostgreSQL 15 cluster for local development and tests.
 #
-# Usage: infra/local/postgres.sh start|stop|status|url
+# Usage: infra/local/postgres.sh start|stop|status|url|dir
 #
 # Environment:
 #   PG_DIR   where the cluster lives (default .data/postgres; a relative path is taken
@@ -22,19 +22,8 @@ PG_DIR=${PG_DIR:-.data/postgres}
 PG_PORT=${PG_PORT:-5433}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
-DATA=$PG_DIR/data
-SOCK_DIR=$PG_DIR/run
-LOG_FILE=$PG_DIR/postgres.log
-ROLE=mskafka
-DB=mskafka
-
 log() { echo "postgres: $*" >&2; }
 die() { echo "postgres: error: $*" >&2; exit 1; }
-
-usage() {
-  echo "usage: $0 start|stop|status|url" >&2
-  exit 2
-}
 
 # --- who runs the server -----------------------------------------------------------
 # initdb and pg_ctl refuse to run as root. As root we run them as an unprivileged user:
@@ -45,6 +34,33 @@ if [[ $(id -u) -eq 0 ]]; then
 else
   PG_USER=$(id -un)
 fi
+
+# reachable DIR: can PG_USER enter DIR (or, where it does not exist yet, its
+# nearest existing parent) and every directory above it?
+reachable() {
+  local d=$1
+  while [[ ! -e $d ]]; do d=$(dirname "$d"); done
+  runuser -u "$PG_USER" -- test -x "$d"
+}
+
+# A checkout under a closed directory (such as /root, mode 700) is out of the
+# server user's reach. The cluster then lives under /var/tmp instead, at a
+# path derived from PG_DIR, so that start, url and stop all find it again.
+if [[ $(id -u) -eq 0 ]] && id -u "$PG_USER" >/dev/null 2>&1 && ! reachable "$PG_DIR"; then
+  PG_DIR=/var/tmp/ms-kafka-postgres/$(printf %s "$PG_DIR" | md5sum | cut -c1-12)
+fi
+
+DATA=$PG_DIR/data
+SOCK_DIR=$PG_DIR/run
+LOG_FILE=$PG_DIR/postgres.log
+ROLE=mskafka
+DB=mskafka
+
+
+usage() {
+  echo "usage: $0 start|stop|status|url|dir" >&2
+  exit 2
+}
 
 ensure_pg_user() {
   [[ $(id -u) -eq 0 ]] || return 0
@@ -210,5 +226,6 @@ case $1 in
   stop) cmd_stop ;;
   status) cmd_status ;;
   url) cmd_url ;;
+  dir) echo "$PG_DIR" ;;   # where the cluster really lives (see the /var/tmp fallback above)
   *) usage ;;
 esac

@@ -20,7 +20,7 @@ trap cleanup EXIT
 # Fresh servers: tests must not depend on what an earlier run left behind.
 infra/local/postgres.sh stop 2>/dev/null || true
 infra/local/kafka.sh stop 2>/dev/null || true
-rm -rf "$PG_DIR" "$KAFKA_DIR"
+rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR"
 
 # On a fresh machine most of the time goes to compiling: Jaeger (several
 # minutes, once; cached in .cache/jaeger) and the Kubernetes, Knative and
