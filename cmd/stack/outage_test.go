@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/mskafka/knative-functions/broker/embedded"
 )
@@ -105,3 +110,72 @@ func orderJSON(customer, item int) string {
 		"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
 		"orderLine":[{"count":1,"item":{"itemId":%d}}]}`, customer, item)
 }
+
+// TestPostgresOutageEndToEnd takes the database away while an order record
+// reaches the sinks: they answer 5xx, the dispatcher retries with backoff,
+// and once Postgres is back the order is stored exactly once. The test runs
+// its own Postgres, because it must stop it.
+func TestPostgresOutageEndToEnd(t *testing.T) {
+	servers(t) // the same rule as every server test: fail under REQUIRE_SERVERS, else skip
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	pg := privatePostgres(t, 18495)
+	kafkaAddr := "127.0.0.1:18396"
+	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: filepath.Join(t.TempDir(), "kafka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 18680).gateway
+
+	pg.run(t, "stop")
+	producer := newProducer(t, []string{kafkaAddr})
+	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900002"), Value: sarama.StringEncoder(
+		`{"id":900002,"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},` +
+			`"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},` +
+			`"orderLine":[{"count":2,"item":{"itemId":2,"name":"iPod touch","price":21.0}}]}`)})
+	time.Sleep(2 * time.Second) // the sinks fail and the dispatcher backs off meanwhile
+	if exists(gw + "/shipping/api/shipments/900002") {
+		t.Fatal("stored while Postgres was down")
+	}
+	pg.run(t, "start")
+
+	for _, path := range []string{"/shipping/api/shipments", "/invoicing/api/invoices"} {
+		waitFor(t, 60*time.Second, path+" after the outage", func() bool { return exists(gw + path + "/900002") })
+	}
+	var invoices []invoice
+	getJSON(t, gw+"/invoicing/api/invoices", &invoices)
+	if len(invoices) != 1 || invoices[0].Total != "42.00" {
+		t.Errorf("invoices = %+v, want one of 42.00", invoices)
+	}
+}
+
+// postgresCluster is a private cluster run by infra/local/postgres.sh.
+type postgresCluster struct{ env []string }
+
+func privatePostgres(t *testing.T, port int) postgresCluster {
+	t.Helper()
+	pg := postgresCluster{env: append(os.Environ(), "PG_DIR="+filepath.Join(t.TempDir(), "postgres"), fmt.Sprintf("PG_PORT=%d", port))}
+	pg.run(t, "start")
+	t.Cleanup(func() {
+		pg.run(t, "stop")
+		// The cluster may live outside the test's directory (postgres.sh
+		// moves it where the server user can reach it).
+		os.RemoveAll(pg.run(t, "dir"))
+	})
+	return pg
+}
+
+func (pg postgresCluster) run(t *testing.T, verb string) string {
+	t.Helper()
+	cmd := exec.Command("../../infra/local/postgres.sh", verb)
+	cmd.Env = pg.env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("postgres.sh %s: %v", verb, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (pg postgresCluster) url(t *testing.T) string { return pg.run(t, "url") }
