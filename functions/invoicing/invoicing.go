@@ -6,9 +6,7 @@ package invoicing
 import (
 	"context"
 	"embed"
-	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/telemetry"
@@ -24,17 +22,8 @@ var (
 	templates embed.FS
 )
 
-// Function is a running invoicing function.
-type Function struct {
-	mux *http.ServeMux
-	db  database
-}
-
-// database is what the function needs of its pool beyond the store.
-type database interface {
-	Ping(ctx context.Context) error
-	Close()
-}
+// Function is a running invoicing function: its routes on its database.
+type Function = sink.Function
 
 // Start opens the pool on invoicing's schema, brings the schema up to date
 // (see sink.Open for the configuration it reads) and builds the function.
@@ -56,28 +45,10 @@ func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Fu
 
 // newFunction wires the HTTP surface to its dependencies; tests call it
 // with fakes.
-func newFunction(log *slog.Logger, store invoices, pool database) (*Function, error) {
+func newFunction(log *slog.Logger, store invoices, pool sink.Database) (*Function, error) {
 	h, err := newHandlers(log, store)
 	if err != nil {
 		return nil, err
 	}
-	return &Function{mux: h.routes(), db: pool}, nil
-}
-
-// ServeHTTP serves the sink, the pages and the JSON API.
-func (f *Function) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.mux.ServeHTTP(w, r) }
-
-// Stop closes the pool. The runtime has stopped serving by then; Close
-// waits for the connections still in use to come back.
-func (f *Function) Stop(context.Context) error {
-	f.db.Close()
-	return nil
-}
-
-// Ready reports whether the database answers.
-func (f *Function) Ready(ctx context.Context) (bool, error) {
-	if err := f.db.Ping(ctx); err != nil {
-		return false, fmt.Errorf("ping database: %w", err)
-	}
-	return true, nil
+	return sink.NewFunction(h.routes(), pool), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kelseyhightower/envconfig"
@@ -63,4 +64,38 @@ func Open(ctx context.Context, name string, migrations fs.FS, log *slog.Logger, 
 		return nil, fmt.Errorf("migrate schema %s: %w", cfg.DatabaseSchema, err)
 	}
 	return pool, nil
+}
+
+// Database is what a sink function needs of its pool besides its store; a
+// *pgxpool.Pool is one, tests pass a fake.
+type Database interface {
+	Ping(ctx context.Context) error
+	Close()
+}
+
+// Function is a running sink function as the runtime sees it: its HTTP
+// surface (the sink, pages and JSON API) on top of its database.
+type Function struct {
+	http.Handler
+	db Database
+}
+
+// NewFunction pairs a sink function's routes with its database.
+func NewFunction(routes http.Handler, db Database) *Function {
+	return &Function{Handler: routes, db: db}
+}
+
+// Stop closes the pool. The runtime has stopped serving by then; Close
+// waits for the connections still in use to come back.
+func (f *Function) Stop(context.Context) error {
+	f.db.Close()
+	return nil
+}
+
+// Ready reports whether the database answers.
+func (f *Function) Ready(ctx context.Context) (bool, error) {
+	if err := f.db.Ping(ctx); err != nil {
+		return false, fmt.Errorf("ping database: %w", err)
+	}
+	return true, nil
 }
