@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,51 +15,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/events"
 )
 
 // testPool gives a test its own fresh schema in the real Postgres that
 // `make test` starts (DATABASE_URL), with the migrations applied.
-func testPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		if os.Getenv("REQUIRE_SERVERS") == "1" {
-			t.Fatal("DATABASE_URL must name a real Postgres (REQUIRE_SERVERS=1)")
-		}
-		t.Skip("needs DATABASE_URL; run `make test`")
-	}
-	return benchPool(t, url)
-}
-
-// benchPool makes a fresh schema with the migrations applied, dropped when
-// the test or benchmark ends.
-func benchPool(t testing.TB, url string) *pgxpool.Pool {
-	t.Helper()
-	ctx := context.Background()
-	schema := fmt.Sprintf("order_test_%d", time.Now().UnixNano())
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close(ctx)
-	})
-	pool, err := db.Open(ctx, url, schema, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
+func testPool(t testing.TB) *pgxpool.Pool { return dbtest.Pool(t, "order", migrations) }
 
 func TestPostgresPlaceAndGet(t *testing.T) {
 	s := NewStore(testPool(t))
@@ -257,11 +218,7 @@ func TestPostgresRelayWhileKafkaIsDown(t *testing.T) {
 // against the catalogue, the order, its lines and its outbox row in one
 // transaction.
 func BenchmarkPostgresPlace(b *testing.B) {
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		b.Skip("needs DATABASE_URL; run `make bench`")
-	}
-	s := NewStore(benchPool(b, url))
+	s := NewStore(testPool(b))
 	ctx := context.Background()
 	req := validRequest()
 	req.Lines = []RequestLine{{ItemID: 1, Count: 2}, {ItemID: 3, Count: 1}}

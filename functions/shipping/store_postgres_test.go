@@ -1,74 +1,30 @@
 package shipping
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/sink"
 )
 
-// testSchema makes a fresh schema in the Postgres at DATABASE_URL (an
-// administrator's URL) and drops it when the test ends. Without
-// DATABASE_URL the test is skipped, unless REQUIRE_SERVERS=1.
-func testSchema(t testing.TB) (url, schema string) {
-	t.Helper()
-	url = os.Getenv("DATABASE_URL")
-	if url == "" {
-		if os.Getenv("REQUIRE_SERVERS") == "1" {
-			t.Fatal("DATABASE_URL is not set, and REQUIRE_SERVERS=1 forbids skipping")
-		}
-		t.Skip("DATABASE_URL is not set")
-	}
-	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema = fmt.Sprintf("shipping_test_%016x", rand.Uint64())
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// t.Context is done by now.
-		ctx := context.Background()
-		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close(ctx)
-	})
-	return url, schema
-}
+// testSchema makes a fresh schema in the Postgres at DATABASE_URL, dropped
+// when the test ends.
+func testSchema(t testing.TB) (url, schema string) { return dbtest.Schema(t, "shipping") }
 
 // testPool returns a pool on a fresh, migrated schema.
-func testPool(t testing.TB) *pgxpool.Pool {
-	t.Helper()
-	url, schema := testSchema(t)
-	pool, err := db.Open(t.Context(), url, schema, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := db.Migrate(t.Context(), pool, migrations, "migrations"); err != nil {
-		t.Fatal(err)
-	}
-	return pool
-}
+func testPool(t testing.TB) *pgxpool.Pool { return dbtest.Pool(t, "shipping", migrations) }
 
 // ignoreCreated leaves out the time the database chose.
 func ignoreCreated() cmp.Option { return cmpopts.IgnoreFields(Shipment{}, "Created") }
