@@ -103,10 +103,32 @@ func NotFoundHandler(section string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { NotFound(w, r, section, "") })
 }
 
-// Static serves the shared stylesheet and icon at /static/.
+// Static serves the shared stylesheet and icon at /static/, and nothing
+// else of the assets: not their directory, not the templates' source.
 func Static() http.Handler {
 	sub, _ := fs.Sub(assets, "assets")
-	return http.StripPrefix("/static/", http.FileServerFS(sub))
+	return Files("/static/", sub, "style.css", "favicon.svg")
+}
+
+// Files serves the named files of fsys at prefix+name and answers 404 to
+// every other path under prefix, including the directory itself and paths
+// that are not valid UTF-8: an allowlist, so that adding a file to fsys
+// never publishes it by accident.
+func Files(prefix string, fsys fs.FS, names ...string) http.Handler {
+	allowed := make(map[string]bool, len(names))
+	for _, n := range names {
+		allowed[n] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutPrefix(r.URL.Path, prefix)
+		if !ok || !allowed[name] {
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			http.Error(w, "no such file: "+prefix+" serves only "+strings.Join(names, ", "), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		http.ServeFileFS(w, r, fsys, name)
+	})
 }
 
 // Base returns the relative path from a request's page back to the function's

@@ -3,24 +3,37 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
+	"unicode/utf8"
 )
 
 // MaxJSONBody caps JSON request bodies; an order with the maximum number of
 // lines stays well below it.
 const MaxJSONBody = 64 << 10
 
-// JSON writes v with the given status.
+// JSON writes v with the given status. It encodes before it sends the
+// status, so a value that cannot be encoded is a clean 500, not a 200 with
+// an empty body. nosniff keeps a browser from reading the answer as
+// anything but JSON (a stored "<script>" in a field stays text).
 func JSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		status = http.StatusInternalServerError
+		_ = json.NewEncoder(&buf).Encode(Problem{Error: "internal error: the answer could not be encoded"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
 }
 
 // Problem is the body of every JSON error answer.
@@ -49,18 +62,45 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return fmt.Errorf("%w: want Content-Type application/json", ErrUnsupportedMedia)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxJSONBody))
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return fmt.Errorf("request body too large: limit is %d bytes: %w", MaxJSONBody, err)
 		}
+		return fmt.Errorf("read request body: %w", err)
+	}
+	return UnmarshalJSON(body, v)
+}
+
+// UnmarshalJSON reads exactly one JSON value from data into v. Unlike
+// json.Unmarshal it refuses invalid UTF-8 instead of turning it into U+FFFD:
+// what is stored must be what was sent.
+func UnmarshalJSON(data []byte, v any) error {
+	if i := invalidUTF8(data); i >= 0 {
+		return fmt.Errorf("malformed JSON: invalid UTF-8 at byte %d", i)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("malformed JSON: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("malformed JSON: more than one value in the body")
 	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }
 
 // StatusOf maps a DecodeJSON error to its HTTP status.
