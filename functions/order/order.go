@@ -1,10 +1,14 @@
 package order
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/money"
@@ -27,6 +31,9 @@ const (
 // Sentinel errors, mapped to HTTP statuses in one place (http.go).
 var (
 	ErrNotFound = errors.New("order not found")
+	// ErrKeyReused: a key that makes placing idempotent came again with a
+	// different request (see ReusedError).
+	ErrKeyReused = errors.New("key reused with a different request")
 )
 
 // Problem is one thing wrong with a request, tied to the field it concerns
@@ -87,6 +94,16 @@ func RequestFromOrder(o events.Order) Request {
 	return r
 }
 
+// Digest is a SHA-256 of the request as Check leaves it (addresses
+// trimmed), so a retry that differs only in JSON layout, field order or
+// surrounding spaces has the same digest, and any change to what would be
+// ordered has another.
+func (r Request) Digest() []byte {
+	b, _ := json.Marshal(r) // a struct of strings and integers always encodes
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
 // Check validates what can be validated without the catalogue.
 func (r *Request) Check() *InvalidError {
 	bad := &InvalidError{}
@@ -121,13 +138,47 @@ func checkAddress(bad *InvalidError, field string, a *events.Address) {
 		value *string
 	}{{"street", &a.Street}, {"zip", &a.Zip}, {"city", &a.City}} {
 		*f.value = strings.TrimSpace(*f.value)
-		switch {
-		case *f.value == "":
-			bad.add(field+"."+f.name, "%s is required", f.name)
-		case len(*f.value) > MaxFieldLength:
-			bad.add(field+"."+f.name, "%s is longer than %d characters", f.name, MaxFieldLength)
+		if msg := checkText(f.name, *f.value); msg != "" {
+			bad.add(field+"."+f.name, "%s", msg)
 		}
 	}
+}
+
+// checkText says what is wrong with one line of text typed by a person
+// (an address field), or "". The text is stored and shown as it came, so
+// anything that would be altered, hidden or misread on the way is refused
+// rather than repaired: invalid UTF-8 (it would become U+FFFD), U+FFFD
+// itself (what a lone surrogate escape in JSON decodes to), control
+// characters (NUL cannot be stored; terminal escapes and line breaks do not
+// belong in one line), bidirectional overrides (they make text read
+// differently from what it is), and text with nothing visible in it (a
+// zero-width space only). The limit counts characters, not bytes.
+func checkText(name, v string) string {
+	switch {
+	case v == "":
+		return name + " is required"
+	case !utf8.ValidString(v):
+		return name + " is not valid UTF-8"
+	case utf8.RuneCountInString(v) > MaxFieldLength:
+		return fmt.Sprintf("%s is longer than %d characters", name, MaxFieldLength)
+	}
+	visible := false
+	for i, r := range v {
+		switch {
+		case r == utf8.RuneError:
+			return name + " contains the replacement character U+FFFD: the text was garbled before it arrived"
+		case unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp):
+			return fmt.Sprintf("%s contains the control character %U at byte %d", name, r, i)
+		case unicode.In(r, unicode.Bidi_Control):
+			return fmt.Sprintf("%s contains the bidirectional formatting character %U at byte %d", name, r, i)
+		case unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S):
+			visible = true
+		}
+	}
+	if !visible {
+		return name + " has nothing visible in it"
+	}
+	return ""
 }
 
 // Order is an order as the order function keeps it: the wire shape plus its
