@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -62,7 +61,7 @@ func (s *server) routes() http.Handler {
 	// those protects every form. curl and the KafkaSource send neither.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
-	return cop.Handler(mux)
+	return nosniff(cop.Handler(mux))
 }
 
 // placeEvent takes a com.example.order.place CloudEvent (binary or
@@ -83,14 +82,19 @@ func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, http.StatusUnsupportedMediaType, "datacontenttype "+strconv.Quote(ct)+": want application/json")
 		return
 	}
-	var body events.Order
-	if err := jsonUnmarshal(ev.Data(), &body); err != nil {
-		web.Error(w, http.StatusBadRequest, "malformed order data: "+err.Error())
+	key := &CommandKey{Source: ev.Source(), ID: ev.ID()}
+	if err := checkCommandKey(*key); err != nil {
+		s.fail(w, r, err, retryLater)
 		return
 	}
-	res, err := s.store.Place(r.Context(), RequestFromOrder(body), &CommandKey{Source: ev.Source(), ID: ev.ID()})
+	req, err := decodeOrder(ev.Data())
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, retryLater)
+		return
+	}
+	res, err := s.store.Place(r.Context(), req, key)
+	if err != nil {
+		s.fail(w, r, err, retryEvent)
 		return
 	}
 	s.placed()
@@ -104,19 +108,35 @@ func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// placeJSON places an order from the JSON API. With an Idempotency-Key
+// header a retry of the same request answers what the first one did (201,
+// the same order, and Idempotent-Replayed: true) and places nothing.
 func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		s.fail(w, r, err, retryLater)
+		return
+	}
 	var body events.Order
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		web.Error(w, web.StatusOf(err), err.Error())
 		return
 	}
-	res, err := s.store.Place(r.Context(), RequestFromOrder(body), nil)
+	res, err := s.store.Place(r.Context(), RequestFromOrder(body), key)
 	if err != nil {
-		s.fail(w, r, err)
+		retry := retryWithoutKey
+		if key != nil {
+			retry = retryWithKey
+		}
+		s.fail(w, r, err, retry)
 		return
 	}
-	s.placed()
-	s.log.InfoContext(r.Context(), "order placed", "order_id", res.Order.ID, "ce_id", res.Event.ID)
+	if res.Repeated {
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		s.placed()
+	}
+	s.log.InfoContext(r.Context(), "order placed", "order_id", res.Order.ID, "ce_id", res.Event.ID, "repeated", res.Repeated)
 	w.Header().Set("Location", "api/orders/"+strconv.FormatInt(res.Order.ID, 10))
 	web.JSON(w, http.StatusCreated, res.Order)
 }
@@ -128,7 +148,7 @@ func (s *server) getJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.store.Get(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	web.JSON(w, http.StatusOK, o)
@@ -141,7 +161,7 @@ func (s *server) cancelJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := s.store.Cancel(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	s.placed()
@@ -150,10 +170,14 @@ func (s *server) cancelJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listJSON(w http.ResponseWriter, r *http.Request) {
-	limit, offset := paging(r)
+	limit, offset, err := paging(r)
+	if err != nil {
+		s.fail(w, r, err, retryLater)
+		return
+	}
 	list, err := s.store.List(r.Context(), limit, offset)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	web.JSON(w, http.StatusOK, list)
@@ -162,7 +186,7 @@ func (s *server) listJSON(w http.ResponseWriter, r *http.Request) {
 func (s *server) customersJSON(w http.ResponseWriter, r *http.Request) {
 	c, err := s.store.Customers(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	web.JSON(w, http.StatusOK, c)
@@ -171,28 +195,10 @@ func (s *server) customersJSON(w http.ResponseWriter, r *http.Request) {
 func (s *server) itemsJSON(w http.ResponseWriter, r *http.Request) {
 	it, err := s.store.Items(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	web.JSON(w, http.StatusOK, it)
-}
-
-// fail maps domain errors to statuses: the one place that does.
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var bad *InvalidError
-	switch {
-	case errors.As(err, &bad):
-		fields := make([]web.FieldError, len(bad.Problems))
-		for i, p := range bad.Problems {
-			fields[i] = web.FieldError{Field: p.Field, Message: p.Message}
-		}
-		web.Error(w, http.StatusBadRequest, bad.Error(), fields...)
-	case errors.Is(err, ErrNotFound):
-		web.Error(w, http.StatusNotFound, err.Error())
-	default:
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		web.Error(w, http.StatusInternalServerError, "internal error, try again later")
-	}
 }
 
 func orderID(w http.ResponseWriter, r *http.Request) (int64, bool) {
@@ -204,11 +210,26 @@ func orderID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
-// paging reads ?page=N (1-based) into a limit and offset.
-func paging(r *http.Request) (limit, offset int) {
-	page, err := strconv.Atoi(r.URL.Query().Get("page"))
-	if err != nil || page < 1 {
-		page = 1
+// maxPage keeps the list's OFFSET far inside what Postgres takes.
+const maxPage = 1_000_000
+
+// paging reads ?page=N (1-based, 1 when absent) into a limit and offset.
+func paging(r *http.Request) (limit, offset int, err error) {
+	page := 1
+	if p := r.URL.Query().Get("page"); p != "" {
+		page, err = strconv.Atoi(p)
+		if err != nil || page < 1 || page > maxPage {
+			return 0, 0, badRequest("page must be a whole number from 1 to %d, got %q", maxPage, p)
+		}
 	}
-	return pageSize, (page - 1) * pageSize
+	return pageSize, (page - 1) * pageSize, nil
+}
+
+// nosniff tells browsers to take every answer as the type it declares; the
+// CloudEvent replies and the scripts are not written by shared/web.
+func nosniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }

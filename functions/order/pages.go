@@ -1,9 +1,7 @@
 package order
 
 import (
-	"bytes"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/web"
@@ -28,17 +28,11 @@ var scriptFiles embed.FS
 // section is the order function's place in the menu and the footer.
 const section = "order"
 
-func jsonUnmarshal(data []byte, v any) error {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return errors.New("the event has no data")
-	}
-	return json.Unmarshal(data, v)
-}
-
-// scripts serves the pages' scripts at /scripts/.
+// scripts serves the pages' scripts at /scripts/, and nothing else.
 func scripts() http.Handler {
 	sub, _ := fs.Sub(scriptFiles, "pages")
-	return http.StripPrefix("/scripts/", http.FileServerFS(sub))
+	names, _ := fs.Glob(sub, "*.js")
+	return web.Files("/scripts/", sub, names...)
 }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) {
@@ -58,10 +52,14 @@ func (s *server) crossOrigin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listPage(w http.ResponseWriter, r *http.Request) {
-	limit, offset := paging(r)
+	limit, offset, err := paging(r)
+	if err != nil {
+		s.failPage(w, r, err, retryLater)
+		return
+	}
 	list, err := s.store.List(r.Context(), limit+1, offset)
 	if err != nil {
-		s.fail(w, r, err)
+		s.failPage(w, r, err, retryLater)
 		return
 	}
 	page := offset/pageSize + 1
@@ -88,7 +86,7 @@ func (s *server) detailPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.failPage(w, r, err, retryLater)
 		return
 	}
 	s.render(w, r, http.StatusOK, "detail.html", map[string]any{
@@ -118,6 +116,9 @@ type form struct {
 	// back from a round trip: after "Add line" the new line, after "Remove"
 	// the "Add line" button, so that keyboard users go on where they were.
 	Focus string
+	// Token is the form's one-time token: the idempotency key of the order
+	// it places, so that sending the form again places nothing new.
+	Token string
 }
 
 type formLine struct {
@@ -165,18 +166,18 @@ func (f form) Field(kind, part string) addressField {
 func (f form) CanAdd() bool { return len(f.Lines) < MaxLines }
 
 func (s *server) newPage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, http.StatusOK, form{BillingSame: true, Lines: []formLine{{Count: "1"}}})
+	s.showForm(w, r, http.StatusOK, form{BillingSame: true, Lines: []formLine{{Count: "1"}}, Token: uuid.NewString()})
 }
 
 func (s *server) showForm(w http.ResponseWriter, r *http.Request, status int, f form) {
 	customers, err := s.store.Customers(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
+		s.failPage(w, r, err, retryLater)
 		return
 	}
 	items, err := s.store.Items(r.Context())
 	if err != nil {
-		s.fail(w, r, err)
+		s.failPage(w, r, err, retryLater)
 		return
 	}
 	s.render(w, r, status, "new.html", map[string]any{"Form": f, "Customers": customers, "Items": items, "MaxLines": MaxLines})
@@ -188,10 +189,27 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, status int, f 
 func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxJSONBody)
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			err = &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("The form is larger than %d bytes.", web.MaxJSONBody)}
+		} else {
+			err = badRequest("The form could not be read: %v.", err)
+		}
+		s.failPage(w, r, err, retryLater)
+		return
+	}
+	if err := checkFormValues(r.PostForm); err != nil {
+		s.failPage(w, r, err, retryLater)
 		return
 	}
 	f := readForm(r)
+	var key *CommandKey
+	if f.Token != "" {
+		if err := checkToken("the form's token", f.Token); err != nil {
+			s.failPage(w, r, err, retryLater)
+			return
+		}
+		key = IdempotencyKey(f.Token)
+	}
 	switch action := r.PostForm.Get("action"); {
 	case action == "add-line":
 		if f.CanAdd() {
@@ -224,7 +242,7 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 		// of zero. Check finds what else is wrong, so all is shown at once.
 		err = &InvalidError{Problems: append(bad.Problems, req.Check().Problems...)}
 	} else {
-		res, err = s.store.Place(r.Context(), req, nil)
+		res, err = s.store.Place(r.Context(), req, key)
 	}
 	if invalid, ok := errors.AsType[*InvalidError](err); ok {
 		f.setProblems(invalid.Problems)
@@ -232,11 +250,17 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		retry := retryLater
+		if key != nil {
+			retry = retryForm
+		}
+		s.failPage(w, r, err, retry)
 		return
 	}
-	s.placed()
-	s.log.InfoContext(r.Context(), "order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID)
+	if !res.Repeated {
+		s.placed()
+	}
+	s.log.InfoContext(r.Context(), "order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID, "repeated", res.Repeated)
 	// Post/redirect/get: reloading the page that follows cannot place the order again.
 	web.SeeOther(w, strconv.FormatInt(res.Order.ID, 10))
 }
@@ -309,6 +333,7 @@ func readForm(r *http.Request) form {
 		Shipping:    events.Address{Street: v.Get("shippingStreet"), Zip: v.Get("shippingZip"), City: v.Get("shippingCity")},
 		Billing:     events.Address{Street: v.Get("billingStreet"), Zip: v.Get("billingZip"), City: v.Get("billingCity")},
 		BillingSame: v.Get("billingSame") != "",
+		Token:       v.Get("token"),
 	}
 	f.CustomerID, _ = strconv.ParseInt(v.Get("customer"), 10, 64)
 	if f.BillingSame {
@@ -350,7 +375,7 @@ func (s *server) cancelForm(w http.ResponseWriter, r *http.Request) {
 			web.NotFound(w, r, section, fmt.Sprintf("There is no order #%d.", id))
 			return
 		}
-		s.fail(w, r, err)
+		s.failPage(w, r, err, retryLater)
 		return
 	}
 	s.placed()

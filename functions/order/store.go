@@ -1,6 +1,7 @@
 package order
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,8 +27,32 @@ type Store struct {
 // NewStore wraps a pool whose search_path is the order schema.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// CommandKey identifies a place command by its CloudEvent source and id.
+// CommandKey makes placing an order idempotent: a command is identified by
+// its CloudEvent source and id; a request of the JSON API by its
+// Idempotency-Key header and a form by its one-time token, both with an
+// empty Source (no CloudEvent has one).
 type CommandKey struct{ Source, ID string }
+
+// IdempotencyKey is the CommandKey of an Idempotency-Key header or a form's
+// one-time token.
+func IdempotencyKey(key string) *CommandKey { return &CommandKey{ID: key} }
+
+// ReusedError is returned by Place for a key that placed an order before
+// with a different request. It is permanent: the same request will fail
+// the same way however often it is sent.
+type ReusedError struct {
+	Key     CommandKey
+	OrderID int64
+	// Stored and Got are the digests of the first request and of this one.
+	Stored, Got []byte
+}
+
+func (e *ReusedError) Error() string {
+	return fmt.Sprintf("key %q %q placed order %d with a different request", e.Key.Source, e.Key.ID, e.OrderID)
+}
+
+// Is makes errors.Is(err, ErrKeyReused) true.
+func (e *ReusedError) Is(target error) bool { return target == ErrKeyReused }
 
 // Placed is the result of Place.
 type Placed struct {
@@ -40,12 +65,15 @@ type Placed struct {
 }
 
 // Place validates req against the catalogue and stores the order with its
-// outbox row in one transaction. With a command key, a command seen before
-// returns the first result and changes nothing.
+// outbox row in one transaction. With a key, the key and a digest of the
+// request are stored in that transaction too: a key seen before with the
+// same request returns the first result and changes nothing; with a
+// different request it fails with a *ReusedError.
 func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed, error) {
 	if bad := req.Check(); bad.orNil() != nil {
 		return Placed{}, bad
 	}
+	digest := req.Digest()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return Placed{}, fmt.Errorf("begin: %w", err)
@@ -55,13 +83,14 @@ func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed
 	if cmd != nil {
 		// Claiming the key first makes a concurrent duplicate wait on our
 		// row lock instead of racing us: it sees the conflict once we commit.
-		tag, err := tx.Exec(ctx, `INSERT INTO command (source, id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, cmd.Source, cmd.ID)
+		tag, err := tx.Exec(ctx, `INSERT INTO command (source, id, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			cmd.Source, cmd.ID, digest)
 		if err != nil {
 			return Placed{}, fmt.Errorf("record command: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			tx.Rollback(ctx)
-			return s.repeated(ctx, *cmd)
+			return s.repeated(ctx, *cmd, digest)
 		}
 	}
 
@@ -159,14 +188,21 @@ func (s *Store) itemsByID(ctx context.Context, q pgx.Tx, lines []RequestLine) (m
 	return items, rows.Err()
 }
 
-func (s *Store) repeated(ctx context.Context, cmd CommandKey) (Placed, error) {
-	var id *int64
-	err := s.pool.QueryRow(ctx, `SELECT order_id FROM command WHERE source = $1 AND id = $2`, cmd.Source, cmd.ID).Scan(&id)
+func (s *Store) repeated(ctx context.Context, cmd CommandKey, digest []byte) (Placed, error) {
+	var (
+		id     *int64
+		stored []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT order_id, digest FROM command WHERE source = $1 AND id = $2`, cmd.Source, cmd.ID).
+		Scan(&id, &stored)
 	if err != nil {
 		return Placed{}, fmt.Errorf("look up command %s/%s: %w", cmd.Source, cmd.ID, err)
 	}
 	if id == nil {
 		return Placed{}, fmt.Errorf("command %s/%s has no order", cmd.Source, cmd.ID)
+	}
+	if stored != nil && !bytes.Equal(stored, digest) {
+		return Placed{}, &ReusedError{Key: cmd, OrderID: *id, Stored: stored, Got: digest}
 	}
 	o, err := s.Get(ctx, *id)
 	if err != nil {
