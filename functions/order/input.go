@@ -101,4 +101,3 @@ func checkFormValues(v url.Values) error {
 	}
 	return nil
 }
-

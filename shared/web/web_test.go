@@ -18,7 +18,7 @@ func TestStaticServesOnlyItsFiles(t *testing.T) {
 	}{
 		{"/static/style.css", http.StatusOK, "text/css; charset=utf-8"},
 		{"/static/favicon.svg", http.StatusOK, "image/svg+xml"},
-		{"/static/", http.StatusNotFound, ""},           // no directory listing
+		{"/static/", http.StatusNotFound, ""},            // no directory listing
 		{"/static/layout.html", http.StatusNotFound, ""}, // no template source
 		{"/static/menu.html", http.StatusNotFound, ""},
 		{"/static/%ff", http.StatusNotFound, ""},
