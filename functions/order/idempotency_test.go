@@ -113,7 +113,9 @@ func TestPostgresIdempotencyKeyConcurrently(t *testing.T) {
 				if mixed && i%2 == 1 {
 					body = otherOrder
 				}
-				wg.Go(func() { recs[i] = send(h, "POST", "/api/orders", withHeader(jsonHeader, "Idempotency-Key", "same"), body) })
+				wg.Go(func() {
+					recs[i] = send(h, "POST", "/api/orders", withHeader(jsonHeader, "Idempotency-Key", "same"), body)
+				})
 			}
 			wg.Wait()
 			var winner int64
