@@ -7,6 +7,7 @@ package order
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kelseyhightower/envconfig"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/web"
 )
@@ -79,7 +82,9 @@ func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Fu
 }
 
 // counted counts the orders accepted, so the store stays free of metrics.
-// Cancellations show in outbox.published by type.
+// Cancellations show in outbox.published by type. A command refused because
+// its source and id came before with other data is counted as an event
+// handled with result "conflict", as the sinks count theirs.
 type counted struct {
 	orders
 	m *telemetry.Metrics
@@ -87,8 +92,12 @@ type counted struct {
 
 func (c counted) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed, error) {
 	p, err := c.orders.Place(ctx, req, cmd)
-	if err == nil && !p.Repeated {
+	switch {
+	case err == nil && !p.Repeated:
 		c.m.OrdersPlaced.Add(ctx, 1)
+	case errors.Is(err, ErrKeyReused) && cmd != nil && cmd.Source != "":
+		c.m.EventsHandled.Add(ctx, 1, metric.WithAttributes(
+			telemetry.AttrType.String(events.TypePlace), telemetry.AttrResult.String("conflict")))
 	}
 	return p, err
 }

@@ -12,6 +12,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // send runs one request through h.
@@ -259,5 +265,46 @@ func TestOutcomeUnknown(t *testing.T) {
 				t.Errorf("%d %s, want 500 saying %q", rec.Code, rec.Body, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// TestPostgresConflictCounted: a command refused for its reused source and
+// id is counted as an event handled with result "conflict"; a plain repeat
+// is not.
+func TestPostgresConflictCounted(t *testing.T) {
+	metrics := sdkmetric.NewManualReader()
+	tel, err := telemetry.FromProviders("order", sdktrace.NewTracerProvider(), sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := counted{NewStore(testPool(t)), tel.Metrics}
+	ctx := context.Background()
+	other := validRequest()
+	other.Lines[0].Count = 3
+	for _, req := range []Request{validRequest(), validRequest(), other} {
+		store.Place(ctx, req, &CommandKey{Source: "/t", ID: "1"})
+	}
+	store.Place(ctx, other, IdempotencyKey("k")) // first use of the key: placed
+	store.Place(ctx, validRequest(), IdempotencyKey("k"))
+	var rm metricdata.ResourceMetrics
+	if err := metrics.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if s, ok := m.Data.(metricdata.Sum[int64]); ok {
+			for _, p := range s.DataPoints {
+				typ, _ := p.Attributes.Value(telemetry.AttrType)
+				result, _ := p.Attributes.Value(telemetry.AttrResult)
+				got[m.Name+" "+typ.AsString()+" "+result.AsString()] += p.Value
+			}
+		}
+	}
+	want := map[string]int64{
+		telemetry.MetricOrdersPlaced + "  ":                                  2,
+		telemetry.MetricEventsHandled + " " + events.TypePlace + " conflict": 1,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
 	}
 }
