@@ -69,17 +69,17 @@ func (s *server) routes() http.Handler {
 func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 	ev, err := cloudevent.Read(w, r, web.MaxJSONBody)
 	if err != nil {
-		web.Error(w, cloudevent.Status(err), err.Error())
+		s.fail(w, r, &requestError{status: cloudevent.Status(err), msg: err.Error()}, retryLater)
 		return
 	}
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
 	if ev.Type() != events.TypePlace {
 		log.WarnContext(r.Context(), "command refused: unknown type")
-		web.Error(w, http.StatusBadRequest, "unknown event type "+strconv.Quote(ev.Type())+": this function takes "+events.TypePlace)
+		s.fail(w, r, badRequest("unknown event type %s: this function takes %s", strconv.Quote(ev.Type()), events.TypePlace), retryLater)
 		return
 	}
 	if ct := ev.DataContentType(); ct != "" && ct != event.ApplicationJSON {
-		web.Error(w, http.StatusUnsupportedMediaType, "datacontenttype "+strconv.Quote(ct)+": want application/json")
+		s.fail(w, r, &requestError{status: http.StatusUnsupportedMediaType, msg: "datacontenttype " + strconv.Quote(ct) + ": want application/json"}, retryLater)
 		return
 	}
 	key := &CommandKey{Source: ev.Source(), ID: ev.ID()}
@@ -119,7 +119,7 @@ func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	var body events.Order
 	if err := web.DecodeJSON(w, r, &body); err != nil {
-		web.Error(w, web.StatusOf(err), err.Error())
+		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
 		return
 	}
 	res, err := s.store.Place(r.Context(), RequestFromOrder(body), key)
@@ -142,8 +142,9 @@ func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getJSON(w http.ResponseWriter, r *http.Request) {
-	id, ok := orderID(w, r)
-	if !ok {
+	id, err := orderID(r)
+	if err != nil {
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	o, err := s.store.Get(r.Context(), id)
@@ -155,8 +156,9 @@ func (s *server) getJSON(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) cancelJSON(w http.ResponseWriter, r *http.Request) {
-	id, ok := orderID(w, r)
-	if !ok {
+	id, err := orderID(r)
+	if err != nil {
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	o, err := s.store.Cancel(r.Context(), id)
@@ -201,13 +203,12 @@ func (s *server) itemsJSON(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, it)
 }
 
-func orderID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+func orderID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		web.Error(w, http.StatusBadRequest, "order id must be a positive number, got "+strconv.Quote(r.PathValue("id")))
-		return 0, false
+		return 0, badRequest("order id must be a positive number, got %s", strconv.Quote(r.PathValue("id")))
 	}
-	return id, true
+	return id, nil
 }
 
 // maxPage keeps the list's OFFSET far inside what Postgres takes.
