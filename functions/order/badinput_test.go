@@ -76,6 +76,7 @@ func TestPostgresBadInputWritesNothing(t *testing.T) {
 		{"form NUL in an address", "POST", "/new", formHeader, formBody("shippingStreet", "Ohlauer\x00Str."), 422, "Street contains the control character U&#43;0000"},
 		{"form invalid UTF-8", "POST", "/new", formHeader, formBody("shippingCity", "Berlin\xff"), 400, "form field"},
 		{"form bad percent encoding", "POST", "/new", formHeader, "customer=%zz", 400, "The form could not be read"},
+		{"form too large", "POST", "/new", formHeader, formBody("shippingStreet", strings.Repeat("a", 70<<10)), 413, "The form is larger than 65536 bytes."},
 		{"form bad token", "POST", "/new", formHeader, formBody("token", "a\tb"), 400, "the form&#39;s token may hold only visible ASCII"},
 		{"list page past the end of int64", "GET", "/?page=9223372036854775807", nil, "", 400, "page must be a whole number from 1 to 1000000"},
 		{"static invalid UTF-8", "GET", "/static/%ff", nil, "", 404, "no such file"},
