@@ -25,30 +25,18 @@ var (
 // Function is a running invoicing function: its routes on its database.
 type Function = sink.Function
 
+// site is what invoicing's read side says about itself.
+func site() sink.Site {
+	return sink.Site{Section: "invoicing", Plural: "invoices", Noun: "invoice", Pages: templates,
+		Missing: "Invoicing has no invoice for order #%d (yet). " +
+			"It creates one when the order's event reaches it through Kafka, usually within a second of the order."}
+}
+
 // Start opens the pool on invoicing's schema, brings the schema up to date
 // (see sink.Open for the configuration it reads) and builds the function.
 //
 // tel traces its Postgres calls; the sink's spans and metrics come with
 // each request (see sink.Handler).
 func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
-	pool, err := sink.Open(ctx, "invoicing", migrations, log, tel)
-	if err != nil {
-		return nil, err
-	}
-	f, err := newFunction(log, NewStore(pool), pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// newFunction wires the HTTP surface to its dependencies; tests call it
-// with fakes.
-func newFunction(log *slog.Logger, store invoices, pool sink.Database) (*Function, error) {
-	h, err := newHandlers(log, store)
-	if err != nil {
-		return nil, err
-	}
-	return sink.NewFunction(h.routes(), pool), nil
+	return sink.Start(ctx, "invoicing", migrations, site(), projection{}, log, tel)
 }

@@ -70,7 +70,7 @@ func (s *server) routes() http.Handler {
 func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 	ev, err := cloudevent.Read(w, r, web.MaxJSONBody)
 	if err != nil {
-		web.Error(w, cloudevent.Status(err), err.Error())
+		web.Error(w, web.StatusOf(err), err.Error())
 		return
 	}
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
