@@ -1,27 +1,14 @@
 package invoicing
 
 import (
-	"os"
 	"testing"
 
-	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/sink/sinktest"
 )
-
-// testSchema makes a fresh schema in the Postgres at DATABASE_URL, dropped
-// when the test ends.
-func testSchema(t testing.TB) (url, schema string) { return dbtest.Schema(t, "invoicing") }
 
 // The sink contract on real Postgres, with the original's plain record of
 // an order (updated in epoch milliseconds, an extra totalPrice field).
 func TestPostgresContract(t *testing.T) {
-	order, err := os.ReadFile("testdata/original-order.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	record, err := os.ReadFile("testdata/invoice.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sinktest.Run(t, sinktest.Subject[Invoice]{Migrations: migrations, Site: site(), Projection: projection{}, Order: order, Record: record})
+	sinktest.Run(t, sinktest.Subject[Invoice]{Migrations: migrations, Site: site(), Projection: projection{},
+		Order: "testdata/original-order.json", Record: "testdata/invoice.json"})
 }

@@ -12,9 +12,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
-// The migrations and page templates travel inside the binary, so the image
-// needs no files beside it. (go:embed needs package variables; they are
-// never written.)
+// The function's own files travel inside the binary.
 var (
 	//go:embed migrations/*.sql
 	migrations embed.FS
@@ -22,21 +20,11 @@ var (
 	templates embed.FS
 )
 
-// Function is a running invoicing function: its routes on its database.
-type Function = sink.Function
-
-// site is what invoicing's read side says about itself.
 func site() sink.Site {
-	return sink.Site{Section: "invoicing", Plural: "invoices", Noun: "invoice", Pages: templates,
-		Missing: "Invoicing has no invoice for order #%d (yet). " +
-			"It creates one when the order's event reaches it through Kafka, usually within a second of the order."}
+	return sink.Site{Section: "invoicing", Plural: "invoices", Noun: "invoice", Pages: templates}
 }
 
-// Start opens the pool on invoicing's schema, brings the schema up to date
-// (see sink.Open for the configuration it reads) and builds the function.
-//
-// tel traces its Postgres calls; the sink's spans and metrics come with
-// each request (see sink.Handler).
-func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
+// Start starts the invoicing function (see sink.Start for what it reads and does).
+func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*sink.Function, error) {
 	return sink.Start(ctx, "invoicing", migrations, site(), projection{}, log, tel)
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/mskafka/knative-functions/shared/web"
 )
@@ -42,9 +43,6 @@ type Site struct {
 	// Pages holds templates/list.html (given .List, .Page, .Prev, .Next)
 	// and templates/detail.html (given .Record).
 	Pages fs.FS
-	// Missing is the detail page's message for an order without a record;
-	// %d stands for the order id.
-	Missing string
 }
 
 // Routes returns the whole HTTP surface of a sink function, relative to
@@ -165,7 +163,9 @@ func (rd *reader[R]) detailPage(w http.ResponseWriter, r *http.Request) {
 		web.ErrorPage(w, r, rd.site.Section, http.StatusBadRequest, "There is no page "+strconv.Quote(r.PathValue("orderId"))+
 			" here: "+rd.site.Plural+" are found by their order's number, such as 1.")
 	case errors.Is(err, web.ErrNotFound):
-		web.NotFound(w, r, rd.site.Section, fmt.Sprintf(rd.site.Missing, id))
+		web.NotFound(w, r, rd.site.Section, fmt.Sprintf("%s has no %s for order #%d (yet). "+
+			"It creates one when the order's event reaches it through Kafka, usually within a second of the order.",
+			strings.ToUpper(rd.site.Section[:1])+rd.site.Section[1:], rd.site.Noun, id))
 	case err != nil:
 		web.ErrorPage(w, r, rd.site.Section, http.StatusInternalServerError, err.Error())
 	default:

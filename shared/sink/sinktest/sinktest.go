@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -26,10 +27,10 @@ type Subject[R any] struct {
 	Migrations fs.FS // holding the directory "migrations"
 	Site       sink.Site
 	Projection sink.Projection[R]
-	// Order is the data of a placed order with id 7 that the projection
-	// accepts, and Record the JSON its API answers for it (its "created"
-	// is not compared).
-	Order, Record []byte
+	// Order is a file holding the data of a placed order with id 7 that
+	// the projection accepts, and Record one holding the JSON its API
+	// answers for it (its "created" is not compared).
+	Order, Record string
 }
 
 // fixture is one test's function on a fresh schema.
@@ -51,9 +52,10 @@ func (s Subject[R]) fixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := decode(t, s.Record).(map[string]any)
+	record := decode(t, readFile(t, s.Record)).(map[string]any)
 	delete(record, "created")
-	return &fixture{t: t, pool: pool, store: store, routes: routes, order: s.Order, record: record, api: "/api/" + s.Site.Plural}
+	return &fixture{t: t, pool: pool, store: store, routes: routes, order: readFile(t, s.Order), record: record,
+		api: "/api/" + s.Site.Plural}
 }
 
 // Run runs the contract, each part as a subtest on a schema of its own.
@@ -76,6 +78,7 @@ func Run[R any](t *testing.T, s Subject[R]) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(s.fixture(t)) })
 	}
+	t.Run("started twice on one schema", s.started)
 }
 
 // withOrder returns f's order with its id set and changed by change.
@@ -119,8 +122,12 @@ func (f *fixture) want(want sink.Outcome) func(sink.Outcome, error) {
 
 // get answers a GET of path.
 func (f *fixture) get(path string) *httptest.ResponseRecorder {
+	return newRecorder(f.routes, http.MethodGet, path)
+}
+
+func newRecorder(h http.Handler, method, path string) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
-	f.routes.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+	h.ServeHTTP(w, httptest.NewRequest(method, path, nil))
 	return w
 }
 
@@ -171,6 +178,15 @@ func (f *fixture) post(typ, id string, data []byte) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	f.routes.ServeHTTP(w, r)
 	return w
+}
+
+func readFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func decode(t *testing.T, b []byte) any {
