@@ -96,7 +96,9 @@ func wrap(msg *sarama.ConsumerMessage, name, ns, contentType string) (*event.Eve
 		// there too, and a CloudEvent attribute must be valid UTF-8.
 		ev.SetExtension("key", strings.ToValidUTF8(string(msg.Key), "\uFFFD"))
 	}
-	if contentType != "" {
+	// A content type that is no media type would fail the event's
+	// validation and drop the record; its data is delivered without one.
+	if _, _, err := mime.ParseMediaType(contentType); err == nil {
 		ev.SetDataContentType(contentType)
 	}
 	if len(msg.Value) > 0 {
