@@ -85,6 +85,9 @@ func redelivery(f *fixture) {
 	f.want(sink.Duplicate)(f.placed("e1", f.order))
 	_, err := f.placed("e1", f.withOrder(7, func(o map[string]any) { o["customer"].(map[string]any)["name"] = "Mallory" }))
 	wantConflict(f, err)
+	// A cancellation under the id of the placement is other content too.
+	_, err = f.cancelled("e1", events.Cancelled{ID: 7})
+	wantConflict(f, err)
 	f.wantRecords(f.record)
 }
 
