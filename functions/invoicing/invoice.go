@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -24,14 +23,8 @@ type Invoice struct {
 	Lines          []Line   `json:"lines"`
 	// Total is the sum of the line totals.
 	Total money.Cents `json:"total"`
-	// Cancelled means the invoice is void: its order was cancelled.
-	Cancelled bool `json:"cancelled"`
-	// Updated is the order's last change as the events tell it (its
-	// placement, or its cancellation when that came later); nil when the
-	// events carried no time.
-	Updated *time.Time `json:"updated,omitempty"`
-	// Created is when invoicing recorded the invoice.
-	Created time.Time `json:"created"`
+	// State's Cancelled means the invoice is void.
+	sink.State
 }
 
 // Customer is who is billed.
@@ -94,10 +87,7 @@ func (projection) Project(o events.Order) (Invoice, error) {
 		Customer:       Customer{CustomerID: c.CustomerID, Name: c.Name, Firstname: c.Firstname, Email: c.Email},
 		BillingAddress: Address{Street: a.Street, Zip: a.Zip, City: a.City},
 		Lines:          make([]Line, 0, len(o.OrderLine)),
-	}
-	if !o.Updated.IsZero() {
-		t := o.Updated.UTC()
-		inv.Updated = &t
+		State:          sink.NewState(o),
 	}
 	for i, l := range o.OrderLine {
 		price := l.Item.Price
@@ -120,22 +110,16 @@ func (projection) Project(o events.Order) (Invoice, error) {
 
 // Insert writes the invoice and its lines.
 func (projection) Insert(ctx context.Context, tx pgx.Tx, inv Invoice) (bool, error) {
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO invoice (order_id, customer_id, name, firstname, email, street, zip, city, total, order_updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-		ON CONFLICT (order_id) DO NOTHING`,
-		inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
-		inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, numeric(inv.Total), inv.Updated)
-	if err != nil || tag.RowsAffected() == 0 {
-		return false, err
-	}
 	rows := make([][]any, len(inv.Lines))
 	for i, l := range inv.Lines {
 		rows[i] = []any{inv.ID, i + 1, l.ItemID, l.Name, l.Count, numeric(l.Price), numeric(l.Total)}
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"invoice_line"},
-		[]string{"order_id", "line_no", "item_id", "item_name", "count", "price", "line_total"}, pgx.CopyFromRows(rows))
-	return err == nil, err
+	return sink.Insert(ctx, tx, `
+		INSERT INTO invoice (order_id, customer_id, name, firstname, email, street, zip, city, total, order_updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (order_id) DO NOTHING`,
+		[]any{inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
+			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, numeric(inv.Total), inv.Updated},
+		"invoice_line", []string{"order_id", "line_no", "item_id", "item_name", "count", "price", "line_total"}, rows)
 }
 
 // Select reads the invoices of the orders ids, in that order, with their
@@ -147,11 +131,10 @@ func (projection) Select(ctx context.Context, q sink.Querier, ids []int64) ([]In
 		FROM invoice WHERE order_id = ANY($1) ORDER BY array_position($1, order_id)`, ids)
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invoice, error) {
 		var inv Invoice
-		err := row.Scan(&inv.ID, &inv.Customer.CustomerID, &inv.Customer.Name, &inv.Customer.Firstname, &inv.Customer.Email,
-			&inv.BillingAddress.Street, &inv.BillingAddress.Zip, &inv.BillingAddress.City,
-			&inv.Total, &inv.Cancelled, &inv.Updated, &inv.Created)
-		// Postgres hands times back in the server's zone; the API speaks UTC.
-		inv.Updated, inv.Created = sink.UTC(inv.Updated), inv.Created.UTC()
+		err := row.Scan(append([]any{&inv.ID, &inv.Customer.CustomerID, &inv.Customer.Name, &inv.Customer.Firstname,
+			&inv.Customer.Email, &inv.BillingAddress.Street, &inv.BillingAddress.Zip, &inv.BillingAddress.City,
+			&inv.Total}, inv.State.Scan()...)...)
+		inv.State.UTC()
 		return inv, err
 	})
 	if err != nil || len(list) == 0 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/money"
+	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/sink/sinktest"
 )
 
@@ -26,8 +27,8 @@ func testInvoice() Invoice {
 			{ItemID: 3, Name: "iPod nano", Count: 1, Price: 100, Total: 100},
 			{ItemID: 5, Name: "Cable", Count: 3, Price: 10, Total: 30},
 		},
-		Total:   8530,
-		Updated: &updated,
+		Total: 8530,
+		State: sink.State{Updated: &updated},
 	}
 }
 

@@ -3,7 +3,6 @@ package shipping
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,13 +17,7 @@ type Shipment struct {
 	Customer        Customer `json:"customer"`
 	ShippingAddress Address  `json:"shippingAddress"`
 	Lines           []Line   `json:"lines"`
-	Cancelled       bool     `json:"cancelled"`
-	// Updated is the order's last change as the events tell it (its
-	// placement, or its cancellation when that came later); nil when the
-	// events carried no time.
-	Updated *time.Time `json:"updated,omitempty"`
-	// Created is when shipping recorded the shipment.
-	Created time.Time `json:"created"`
+	sink.State
 }
 
 // Customer is who receives a shipment.
@@ -69,10 +62,7 @@ func (projection) Project(o events.Order) (Shipment, error) {
 		Customer:        Customer{CustomerID: o.Customer.CustomerID, Name: o.Customer.Name, Firstname: o.Customer.Firstname},
 		ShippingAddress: Address{Street: a.Street, Zip: a.Zip, City: a.City},
 		Lines:           make([]Line, 0, len(o.OrderLine)),
-	}
-	if !o.Updated.IsZero() {
-		t := o.Updated.UTC()
-		s.Updated = &t
+		State:           sink.NewState(o),
 	}
 	for i, l := range o.OrderLine {
 		if events.Blank(l.Item.Name) {
@@ -85,22 +75,16 @@ func (projection) Project(o events.Order) (Shipment, error) {
 
 // Insert writes the shipment and its lines.
 func (projection) Insert(ctx context.Context, tx pgx.Tx, sh Shipment) (bool, error) {
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (order_id) DO NOTHING`,
-		sh.ID, sh.Customer.CustomerID, sh.Customer.Name, sh.Customer.Firstname,
-		sh.ShippingAddress.Street, sh.ShippingAddress.Zip, sh.ShippingAddress.City, sh.Updated)
-	if err != nil || tag.RowsAffected() == 0 {
-		return false, err
-	}
 	rows := make([][]any, len(sh.Lines))
 	for i, l := range sh.Lines {
 		rows[i] = []any{sh.ID, i + 1, l.ItemID, l.Name, l.Count}
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"shipment_line"},
-		[]string{"order_id", "line_no", "item_id", "item_name", "count"}, pgx.CopyFromRows(rows))
-	return err == nil, err
+	return sink.Insert(ctx, tx, `
+		INSERT INTO shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING`,
+		[]any{sh.ID, sh.Customer.CustomerID, sh.Customer.Name, sh.Customer.Firstname,
+			sh.ShippingAddress.Street, sh.ShippingAddress.Zip, sh.ShippingAddress.City, sh.Updated},
+		"shipment_line", []string{"order_id", "line_no", "item_id", "item_name", "count"}, rows)
 }
 
 // Select reads the shipments of the orders ids, in that order, with their
@@ -111,11 +95,9 @@ func (projection) Select(ctx context.Context, q sink.Querier, ids []int64) ([]Sh
 		FROM shipment WHERE order_id = ANY($1) ORDER BY array_position($1, order_id)`, ids)
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Shipment, error) {
 		var sh Shipment
-		err := row.Scan(&sh.ID, &sh.Customer.CustomerID, &sh.Customer.Name, &sh.Customer.Firstname,
-			&sh.ShippingAddress.Street, &sh.ShippingAddress.Zip, &sh.ShippingAddress.City,
-			&sh.Cancelled, &sh.Updated, &sh.Created)
-		// Postgres hands times back in the server's zone; the API speaks UTC.
-		sh.Updated, sh.Created = sink.UTC(sh.Updated), sh.Created.UTC()
+		err := row.Scan(append([]any{&sh.ID, &sh.Customer.CustomerID, &sh.Customer.Name, &sh.Customer.Firstname,
+			&sh.ShippingAddress.Street, &sh.ShippingAddress.Zip, &sh.ShippingAddress.City}, sh.State.Scan()...)...)
+		sh.State.UTC()
 		return sh, err
 	})
 	if err != nil || len(list) == 0 {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/sink/sinktest"
 )
 
@@ -19,7 +20,7 @@ func testShipment() Shipment {
 			{ItemID: 1, Name: "iPod", Count: 2},
 			{ItemID: 3, Name: "iPod nano", Count: 1},
 		},
-		Updated: &updated,
+		State: sink.State{Updated: &updated},
 	}
 }
 

@@ -88,6 +88,16 @@ var ErrInvalid = errors.New("invalid event")
 // original's Jackson default) and always writes RFC 3339.
 type Time struct{ time.Time }
 
+// Ptr returns the time in UTC, or nil when it is zero: the event carried
+// none.
+func (t Time) Ptr() *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
 // MarshalJSON writes RFC 3339 with milliseconds in UTC.
 func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {

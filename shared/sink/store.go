@@ -15,6 +15,52 @@ import (
 // ErrNotFound is returned for an order the sink holds no record of.
 var ErrNotFound = errors.New("not found")
 
+// State is what the framework keeps of every record besides the
+// projection's own fields, in the columns cancelled, order_updated and
+// created_at; a projection's record embeds it.
+type State struct {
+	// Cancelled tells that the order was cancelled (a shipment not to
+	// ship, a void invoice).
+	Cancelled bool `json:"cancelled"`
+	// Updated is the order's last change as the events tell it (its
+	// placement, or its cancellation when that came later); nil when the
+	// events carried no time.
+	Updated *time.Time `json:"updated,omitempty"`
+	// Created is when the sink recorded the record.
+	Created time.Time `json:"created"`
+}
+
+// NewState is the state of a record projected from o.
+func NewState(o events.Order) State { return State{Updated: o.Updated.Ptr()} }
+
+// Scan returns the destinations of the state's columns, in the order
+// cancelled, order_updated, created_at, for a projection's Select.
+func (s *State) Scan() []any { return []any{&s.Cancelled, &s.Updated, &s.Created} }
+
+// UTC turns the times Postgres handed back in the server's zone into UTC,
+// which the APIs speak.
+func (s *State) UTC() {
+	if s.Updated != nil {
+		u := s.Updated.UTC()
+		s.Updated = &u
+	}
+	s.Created = s.Created.UTC()
+}
+
+// Insert is how a projection's Insert writes a record: insert is its
+// INSERT … ON CONFLICT (order_id) DO NOTHING with args; only when it wrote
+// the row are the rows of the lines copied into the table lines.
+func Insert(ctx context.Context, tx pgx.Tx, insert string, args []any, lines string, columns []string, rows [][]any) (bool, error) {
+	tag, err := tx.Exec(ctx, insert, args...)
+	if err != nil || tag.RowsAffected() == 0 {
+		return false, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{lines}, columns, pgx.CopyFromRows(rows)); err != nil {
+		return false, fmt.Errorf("copy %s: %w", lines, err)
+	}
+	return true, nil
+}
+
 // Querier runs queries; a *pgxpool.Pool and a pgx.Tx are ones.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -99,11 +145,7 @@ func (s *Postgres[R]) Placed(ctx context.Context, ref Ref, o events.Order) (Outc
 // Duplicate and changes nothing. Its content is the order id alone: a
 // cancellation is a cancellation, whatever time it carries.
 func (s *Postgres[R]) Cancelled(ctx context.Context, ref Ref, c events.Cancelled) (Outcome, error) {
-	var updated *time.Time
-	if !c.Updated.IsZero() {
-		t := c.Updated.UTC()
-		updated = &t
-	}
+	updated := c.Updated.Ptr()
 	table := s.proj.Table()
 	return Once(ctx, s.pool, ref, Digest(events.Cancelled{ID: c.ID}), c.ID, func(tx pgx.Tx) (Outcome, error) {
 		tag, err := tx.Exec(ctx, `
@@ -153,16 +195,6 @@ func (s *Postgres[R]) Get(ctx context.Context, orderID int64) (R, error) {
 		return none, fmt.Errorf("%s %d: %w", s.proj.Table(), orderID, ErrNotFound)
 	}
 	return list[0], nil
-}
-
-// UTC returns *t in UTC, or nil for nil. Postgres hands times back in the
-// server's zone; the APIs speak UTC.
-func UTC(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
 
 // Lines runs query, whose $1 is ids, and gathers the lines of each order
