@@ -81,7 +81,7 @@ func (rd *reader[R]) list(r *http.Request) (list []R, page int, more bool, err e
 	if s := r.URL.Query().Get("page"); s != "" {
 		page, err = strconv.Atoi(s)
 		if err != nil || page < 1 || page > MaxPage {
-			return nil, 0, false, fmt.Errorf("%w: page %q: want a whole number from 1 to %d", web.ErrBadRequest, s, MaxPage)
+			return nil, 0, false, web.Mark(fmt.Errorf("page %q: want a whole number from 1 to %d", s, MaxPage), web.ErrBadRequest)
 		}
 	}
 	list, err = rd.records.List(r.Context(), PageSize+1, (page-1)*PageSize)
@@ -101,12 +101,12 @@ func (rd *reader[R]) get(r *http.Request) (R, int64, error) {
 	s := r.PathValue("orderId")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return none, 0, fmt.Errorf("%w: order id %q is not a number", web.ErrBadRequest, s)
+		return none, 0, web.Mark(fmt.Errorf("order id %q is not a number", s), web.ErrBadRequest)
 	}
 	rec, err := rd.records.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return none, id, fmt.Errorf("%w: no %s for order %d", web.ErrNotFound, rd.site.Noun, id)
+		return none, id, web.Mark(fmt.Errorf("no %s for order %d", rd.site.Noun, id), web.ErrNotFound)
 	case err != nil:
 		rd.log.ErrorContext(r.Context(), "read "+rd.site.Noun, "order_id", id, "error", err)
 		return none, id, fmt.Errorf("could not read the %s", rd.site.Noun)
