@@ -32,6 +32,11 @@ run: build ## run everything locally: Postgres, Kafka, the three functions, disp
 test: ## unit, integration and end-to-end tests against real Postgres and real Apache Kafka
 	@infra/local/test.sh
 
+# FUZZTIME: how long `make fuzz` runs each fuzz target (default 1m).
+.PHONY: fuzz
+fuzz: ## run every Go fuzz target for FUZZTIME each (make test runs them for 3 s)
+	@infra/local/fuzz.sh $(or $(FUZZTIME),1m)
+
 .PHONY: unit
 unit: ## only the tests that need no servers
 	$(GO) test -race ./...

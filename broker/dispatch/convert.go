@@ -12,11 +12,9 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-)
 
-// KafkaEventType is the type a KafkaSource gives a record that is not a
-// CloudEvent.
-const KafkaEventType = "dev.knative.kafka.event"
+	"github.com/mskafka/knative-functions/shared/events"
+)
 
 // errNotEvent marks a record that claims to be a CloudEvent but is not a
 // valid one; like Knative, the dispatcher discards it.
@@ -84,7 +82,7 @@ func wrap(msg *sarama.ConsumerMessage, name, ns, contentType string) (*event.Eve
 	p := strconv.FormatInt(int64(msg.Partition), 10)
 	o := strconv.FormatInt(msg.Offset, 10)
 	ev := event.New()
-	ev.SetType(KafkaEventType)
+	ev.SetType(events.TypeKafkaRecord)
 	ev.SetSource("/apis/v1/namespaces/" + ns + "/kafkasources/" + name + "#" + msg.Topic)
 	ev.SetID("partition:" + p + "/offset:" + o)
 	ev.SetSubject("partition:" + p + "#" + o)
@@ -96,7 +94,9 @@ func wrap(msg *sarama.ConsumerMessage, name, ns, contentType string) (*event.Eve
 		// there too, and a CloudEvent attribute must be valid UTF-8.
 		ev.SetExtension("key", strings.ToValidUTF8(string(msg.Key), "\uFFFD"))
 	}
-	if contentType != "" {
+	// A content type that is no media type would fail the event's
+	// validation and drop the record; its data is delivered without one.
+	if _, _, err := mime.ParseMediaType(contentType); err == nil {
 		ev.SetDataContentType(contentType)
 	}
 	if len(msg.Value) > 0 {

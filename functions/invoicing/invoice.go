@@ -1,14 +1,17 @@
 package invoicing
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"math"
+	"math/big"
 	"strings"
-	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/money"
+	"github.com/mskafka/knative-functions/shared/sink"
 )
 
 // Invoice is what invoicing keeps of an order: whom to bill, where, for what.
@@ -20,14 +23,8 @@ type Invoice struct {
 	Lines          []Line   `json:"lines"`
 	// Total is the sum of the line totals.
 	Total money.Cents `json:"total"`
-	// Cancelled means the invoice is void: its order was cancelled.
-	Cancelled bool `json:"cancelled"`
-	// Updated is the order's last change as the events tell it (its
-	// placement, or its cancellation when that came later); nil when the
-	// events carried no time.
-	Updated *time.Time `json:"updated,omitempty"`
-	// Created is when invoicing recorded the invoice.
-	Created time.Time `json:"created"`
+	// State's Cancelled means the invoice is void.
+	sink.State
 }
 
 // Customer is who is billed.
@@ -54,50 +51,49 @@ type Line struct {
 	Total  money.Cents `json:"total"`
 }
 
-// ErrNotFound is returned for an order that invoicing has no invoice for.
-var ErrNotFound = errors.New("invoice not found")
-
 // maxAmount is the largest amount a numeric(12,2) column holds.
 const maxAmount money.Cents = 999_999_999_999
 
-// newInvoice takes from an order what invoicing needs, computes the line
+// projection is what invoicing makes of an order and how it keeps it; the
+// sink framework (sink.Postgres) does the rest.
+//
+// Amounts never pass through a float: they are written as pgtype.Numeric
+// built from the cents (see numeric) and read back as (amount * 100)::bigint,
+// exact because the columns are numeric(12,2).
+type projection struct{}
+
+var _ sink.Projection[Invoice] = projection{}
+
+func (projection) Table() string { return "invoice" }
+
+// Project takes from an order what invoicing needs, computes the line
 // totals and the total, and refuses an order it could never bill.
-// DecodeOrder has already checked the id, the customer and the lines' items
-// and counts. What the database would refuse on every retry (a NUL in a
-// text, an amount beyond numeric(12,2), a count beyond an integer column) is
-// refused here too, so that it is answered 400 rather than retried as a 500.
+// DecodeOrder has already checked the id, the customer, the lines' items
+// and counts, and that no text holds a NUL. An amount beyond numeric(12,2)
+// is refused here, so that it is answered 400 rather than retried as a 500.
 //
 // A price of 0 is accepted: events.Item cannot tell a free item from a
 // missing price.
-func newInvoice(o events.Order) (Invoice, error) {
+func (projection) Project(o events.Order) (Invoice, error) {
 	c, a := o.Customer, o.BillingAddress
 	switch {
-	case blank(c.Email) || !strings.Contains(c.Email, "@"):
+	case events.Blank(c.Email) || !strings.Contains(c.Email, "@"):
 		return Invoice{}, fmt.Errorf("%w: order %d needs the customer's email", events.ErrInvalid, o.ID)
-	case blank(a.Street) || blank(a.Zip) || blank(a.City):
+	case !a.Complete():
 		return Invoice{}, fmt.Errorf("%w: order %d needs a billing address with street, zip and city", events.ErrInvalid, o.ID)
-	case hasNUL(c.Name, c.Firstname, c.Email, a.Street, a.Zip, a.City):
-		return Invoice{}, fmt.Errorf("%w: order %d has a NUL character in its customer or address", events.ErrInvalid, o.ID)
 	}
 	inv := Invoice{
 		ID:             o.ID,
 		Customer:       Customer{CustomerID: c.CustomerID, Name: c.Name, Firstname: c.Firstname, Email: c.Email},
 		BillingAddress: Address{Street: a.Street, Zip: a.Zip, City: a.City},
 		Lines:          make([]Line, 0, len(o.OrderLine)),
-	}
-	if !o.Updated.IsZero() {
-		t := o.Updated.UTC()
-		inv.Updated = &t
+		State:          sink.NewState(o),
 	}
 	for i, l := range o.OrderLine {
 		price := l.Item.Price
 		switch {
 		case price < 0:
 			return Invoice{}, fmt.Errorf("%w: order %d line %d has a negative price %v", events.ErrInvalid, o.ID, i+1, price)
-		case hasNUL(l.Item.Name):
-			return Invoice{}, fmt.Errorf("%w: order %d line %d has a NUL character in its item name", events.ErrInvalid, o.ID, i+1)
-		case l.Count > math.MaxInt32:
-			return Invoice{}, fmt.Errorf("%w: order %d line %d: count %d is too large", events.ErrInvalid, o.ID, i+1, l.Count)
 		// Checked by division, so that the product cannot overflow first.
 		case price > maxAmount || price > 0 && money.Cents(l.Count) > maxAmount/price:
 			return Invoice{}, fmt.Errorf("%w: order %d line %d: %d × %v is too large", events.ErrInvalid, o.ID, i+1, l.Count, price)
@@ -112,14 +108,55 @@ func newInvoice(o events.Order) (Invoice, error) {
 	return inv, nil
 }
 
-func blank(s string) bool { return strings.TrimSpace(s) == "" }
-
-// hasNUL reports a NUL character, which Postgres text cannot hold, in any of texts.
-func hasNUL(texts ...string) bool {
-	for _, t := range texts {
-		if strings.ContainsRune(t, 0) {
-			return true
-		}
+// Insert writes the invoice and its lines.
+func (projection) Insert(ctx context.Context, tx pgx.Tx, inv Invoice) (bool, error) {
+	rows := make([][]any, len(inv.Lines))
+	for i, l := range inv.Lines {
+		rows[i] = []any{inv.ID, i + 1, l.ItemID, l.Name, l.Count, numeric(l.Price), numeric(l.Total)}
 	}
-	return false
+	return sink.Insert(ctx, tx, `
+		INSERT INTO invoice (order_id, customer_id, name, firstname, email, street, zip, city, total, order_updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (order_id) DO NOTHING`,
+		[]any{inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
+			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, numeric(inv.Total), inv.Updated},
+		"invoice_line", []string{"order_id", "line_no", "item_id", "item_name", "count", "price", "line_total"}, rows)
+}
+
+// Select reads the invoices of the orders ids, in that order, with their
+// lines: two queries whatever the number.
+func (projection) Select(ctx context.Context, q sink.Querier, ids []int64) ([]Invoice, error) {
+	rows, _ := q.Query(ctx, `
+		SELECT order_id, customer_id, name, firstname, email, street, zip, city,
+			(total * 100)::bigint, cancelled, order_updated, created_at
+		FROM invoice WHERE order_id = ANY($1) ORDER BY array_position($1, order_id)`, ids)
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invoice, error) {
+		var inv Invoice
+		err := row.Scan(append([]any{&inv.ID, &inv.Customer.CustomerID, &inv.Customer.Name, &inv.Customer.Firstname,
+			&inv.Customer.Email, &inv.BillingAddress.Street, &inv.BillingAddress.Zip, &inv.BillingAddress.City,
+			&inv.Total}, inv.State.Scan()...)...)
+		inv.State.UTC()
+		return inv, err
+	})
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	lines, err := sink.Lines(ctx, q, `SELECT order_id, item_id, item_name, count, (price * 100)::bigint, (line_total * 100)::bigint
+		FROM invoice_line WHERE order_id = ANY($1) ORDER BY order_id, line_no`, ids,
+		func(row pgx.CollectableRow) (int64, Line, error) {
+			var (
+				id int64
+				l  Line
+			)
+			err := row.Scan(&id, &l.ItemID, &l.Name, &l.Count, &l.Price, &l.Total)
+			return id, l, err
+		})
+	for i := range list {
+		list[i].Lines = lines[list[i].ID]
+	}
+	return list, err
+}
+
+// numeric is an amount as Postgres numeric: its cents × 10⁻², exact.
+func numeric(c money.Cents) pgtype.Numeric {
+	return pgtype.Numeric{Int: big.NewInt(int64(c)), Exp: -2, Valid: true}
 }

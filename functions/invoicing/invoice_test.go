@@ -3,7 +3,6 @@ package invoicing
 import (
 	"errors"
 	"math"
-	"os"
 	"testing"
 	"time"
 
@@ -11,23 +10,11 @@ import (
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/money"
+	"github.com/mskafka/knative-functions/shared/sink"
+	"github.com/mskafka/knative-functions/shared/sink/sinktest"
 )
 
-// testOrder is testdata/order.json, the order most tests place.
-func testOrder(t testing.TB) events.Order {
-	t.Helper()
-	data, err := os.ReadFile("testdata/order.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := events.DecodeOrder(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
-// testInvoice is the invoice of testOrder, as newInvoice makes it. The
+// testInvoice is the invoice Project makes of testdata/order.json. The
 // 3 × 0.10 line is there because a float64 gets it wrong.
 func testInvoice() Invoice {
 	updated := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
@@ -40,61 +27,36 @@ func testInvoice() Invoice {
 			{ItemID: 3, Name: "iPod nano", Count: 1, Price: 100, Total: 100},
 			{ItemID: 5, Name: "Cable", Count: 3, Price: 10, Total: 30},
 		},
-		Total:   8530,
-		Updated: &updated,
+		Total: 8530,
+		State: sink.State{Updated: &updated},
 	}
 }
 
-func TestNewInvoice(t *testing.T) {
-	tests := []struct {
-		name    string
-		change  func(o *events.Order)
-		want    func(inv *Invoice)
-		wantErr bool
-	}{
-		{name: "complete order", change: func(*events.Order) {}, want: func(*Invoice) {}},
+func TestProject(t *testing.T) {
+	sinktest.Project(t, projection{}, "testdata/order.json", testInvoice, []sinktest.ProjectCase[Invoice]{
+		{Name: "complete order", Change: func(*events.Order) {}, Want: func(*Invoice) {}},
 		{
-			name:   "no time",
-			change: func(o *events.Order) { o.Updated = events.Time{} },
-			want:   func(inv *Invoice) { inv.Updated = nil },
+			Name:   "no time",
+			Change: func(o *events.Order) { o.Updated = events.Time{} },
+			Want:   func(inv *Invoice) { inv.Updated = nil },
 		},
 		{
-			name:   "free item",
-			change: func(o *events.Order) { o.OrderLine[0].Item.Price = 0 },
-			want:   func(inv *Invoice) { inv.Lines[0].Price, inv.Lines[0].Total, inv.Total = 0, 0, 130 },
+			Name:   "free item",
+			Change: func(o *events.Order) { o.OrderLine[0].Item.Price = 0 },
+			Want:   func(inv *Invoice) { inv.Lines[0].Price, inv.Lines[0].Total, inv.Total = 0, 0, 130 },
 		},
-		{name: "no email", change: func(o *events.Order) { o.Customer.Email = "" }, wantErr: true},
-		{name: "not an email", change: func(o *events.Order) { o.Customer.Email = "eberhard" }, wantErr: true},
-		{name: "no street", change: func(o *events.Order) { o.BillingAddress.Street = "" }, wantErr: true},
-		{name: "no zip", change: func(o *events.Order) { o.BillingAddress.Zip = "" }, wantErr: true},
-		{name: "blank city", change: func(o *events.Order) { o.BillingAddress.City = " " }, wantErr: true},
-		{name: "no billing address", change: func(o *events.Order) { o.BillingAddress = events.Address{} }, wantErr: true},
-		{name: "negative price", change: func(o *events.Order) { o.OrderLine[1].Item.Price = -1 }, wantErr: true},
-		{name: "NUL in email", change: func(o *events.Order) { o.Customer.Email = "e@x\x00" }, wantErr: true},
-		{name: "NUL in item name", change: func(o *events.Order) { o.OrderLine[2].Item.Name = "Ca\x00ble" }, wantErr: true},
-		{name: "count beyond integer", change: func(o *events.Order) { o.OrderLine[0].Count = math.MaxInt32 + 1 }, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := testOrder(t)
-			tt.change(&o)
-			got, err := newInvoice(o)
-			if tt.wantErr {
-				if !errors.Is(err, events.ErrInvalid) {
-					t.Fatalf("err = %v, want ErrInvalid", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := testInvoice()
-			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("newInvoice (-want +got):\n%s", diff)
-			}
-		})
-	}
+		{Name: "no email", Change: func(o *events.Order) { o.Customer.Email = "" }},
+		{Name: "not an email", Change: func(o *events.Order) { o.Customer.Email = "eberhard" }},
+		{Name: "no street", Change: func(o *events.Order) { o.BillingAddress.Street = "" }},
+		{Name: "no zip", Change: func(o *events.Order) { o.BillingAddress.Zip = "" }},
+		{Name: "blank city", Change: func(o *events.Order) { o.BillingAddress.City = " " }},
+		{Name: "no billing address", Change: func(o *events.Order) { o.BillingAddress = events.Address{} }},
+		{Name: "negative price", Change: func(o *events.Order) { o.OrderLine[1].Item.Price = -1 }},
+	})
+}
+
+func FuzzProject(f *testing.F) {
+	sinktest.Fuzz(f, projection{}, "testdata/order.json", "testdata/original-order.json")
 }
 
 func TestNewInvoiceTotals(t *testing.T) {
@@ -119,12 +81,12 @@ func TestNewInvoiceTotals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := testOrder(t)
+			o := sinktest.Order(t, "testdata/order.json")
 			o.OrderLine = nil
 			for i, l := range tt.lines {
 				o.OrderLine = append(o.OrderLine, events.Line{Count: l.count, Item: events.Item{ItemID: int64(i + 1), Name: "item", Price: l.price}})
 			}
-			got, err := newInvoice(o)
+			got, err := projection{}.Project(o)
 			if tt.wantErr {
 				if !errors.Is(err, events.ErrInvalid) {
 					t.Fatalf("err = %v, want ErrInvalid", err)

@@ -12,9 +12,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
-// The migrations and page templates travel inside the binary, so the image
-// needs no files beside it. (go:embed needs package variables; they are
-// never written.)
+// The function's own files travel inside the binary.
 var (
 	//go:embed migrations/*.sql
 	migrations embed.FS
@@ -22,33 +20,11 @@ var (
 	templates embed.FS
 )
 
-// Function is a running invoicing function: its routes on its database.
-type Function = sink.Function
-
-// Start opens the pool on invoicing's schema, brings the schema up to date
-// (see sink.Open for the configuration it reads) and builds the function.
-//
-// tel traces its Postgres calls; the sink's spans and metrics come with
-// each request (see sink.Handler).
-func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
-	pool, err := sink.Open(ctx, "invoicing", migrations, log, tel)
-	if err != nil {
-		return nil, err
-	}
-	f, err := newFunction(log, NewStore(pool), pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return f, nil
+func site() sink.Site {
+	return sink.Site{Section: "invoicing", Plural: "invoices", Noun: "invoice", Pages: templates}
 }
 
-// newFunction wires the HTTP surface to its dependencies; tests call it
-// with fakes.
-func newFunction(log *slog.Logger, store invoices, pool sink.Database) (*Function, error) {
-	h, err := newHandlers(log, store)
-	if err != nil {
-		return nil, err
-	}
-	return sink.NewFunction(h.routes(), pool), nil
+// Start starts the invoicing function (see sink.Start for what it reads and does).
+func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*sink.Function, error) {
+	return sink.Start(ctx, "invoicing", migrations, site(), projection{}, log, tel)
 }

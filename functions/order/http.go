@@ -69,7 +69,7 @@ func (s *server) routes() http.Handler {
 func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 	ev, err := cloudevent.Read(w, r, web.MaxJSONBody)
 	if err != nil {
-		s.fail(w, r, &requestError{status: cloudevent.Status(err), msg: err.Error()}, retryLater)
+		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
 		return
 	}
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())

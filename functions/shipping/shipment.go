@@ -1,13 +1,13 @@
 package shipping
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"math"
-	"strings"
-	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/sink"
 )
 
 // Shipment is what shipping keeps of an order: who gets which items where.
@@ -17,13 +17,7 @@ type Shipment struct {
 	Customer        Customer `json:"customer"`
 	ShippingAddress Address  `json:"shippingAddress"`
 	Lines           []Line   `json:"lines"`
-	Cancelled       bool     `json:"cancelled"`
-	// Updated is the order's last change as the events tell it (its
-	// placement, or its cancellation when that came later); nil when the
-	// events carried no time.
-	Updated *time.Time `json:"updated,omitempty"`
-	// Created is when shipping recorded the shipment.
-	Created time.Time `json:"created"`
+	sink.State
 }
 
 // Customer is who receives a shipment.
@@ -47,54 +41,80 @@ type Line struct {
 	Count  int    `json:"count"`
 }
 
-// ErrNotFound is returned for an order that shipping has no shipment for.
-var ErrNotFound = errors.New("shipment not found")
+// projection is what shipping makes of an order and how it keeps it; the
+// sink framework (sink.Postgres) does the rest.
+type projection struct{}
 
-// newShipment takes from an order what shipping needs, and refuses an order
-// it could never ship. DecodeOrder has already checked the id, the customer
-// and the lines' items and counts. What the database would refuse on every
-// retry (a NUL in a text, a count beyond an integer column) is refused here
-// too, so that it is answered 400 rather than retried as a 500.
-func newShipment(o events.Order) (Shipment, error) {
+var _ sink.Projection[Shipment] = projection{}
+
+func (projection) Table() string { return "shipment" }
+
+// Project takes from an order what shipping needs, and refuses an order it
+// could never ship. DecodeOrder has already checked the id, the customer,
+// the lines' items and counts, and that no text holds a NUL.
+func (projection) Project(o events.Order) (Shipment, error) {
 	a := o.ShippingAddress
-	switch {
-	case blank(a.Street) || blank(a.Zip) || blank(a.City):
+	if !a.Complete() {
 		return Shipment{}, fmt.Errorf("%w: order %d needs a shipping address with street, zip and city", events.ErrInvalid, o.ID)
-	case hasNUL(o.Customer.Name, o.Customer.Firstname, a.Street, a.Zip, a.City):
-		return Shipment{}, fmt.Errorf("%w: order %d has a NUL character in its customer or address", events.ErrInvalid, o.ID)
 	}
 	s := Shipment{
 		ID:              o.ID,
 		Customer:        Customer{CustomerID: o.Customer.CustomerID, Name: o.Customer.Name, Firstname: o.Customer.Firstname},
 		ShippingAddress: Address{Street: a.Street, Zip: a.Zip, City: a.City},
 		Lines:           make([]Line, 0, len(o.OrderLine)),
-	}
-	if !o.Updated.IsZero() {
-		t := o.Updated.UTC()
-		s.Updated = &t
+		State:           sink.NewState(o),
 	}
 	for i, l := range o.OrderLine {
-		switch {
-		case blank(l.Item.Name):
+		if events.Blank(l.Item.Name) {
 			return Shipment{}, fmt.Errorf("%w: order %d line %d has no item name", events.ErrInvalid, o.ID, i+1)
-		case hasNUL(l.Item.Name):
-			return Shipment{}, fmt.Errorf("%w: order %d line %d has a NUL character in its item name", events.ErrInvalid, o.ID, i+1)
-		case l.Count > math.MaxInt32:
-			return Shipment{}, fmt.Errorf("%w: order %d line %d: count %d is too large", events.ErrInvalid, o.ID, i+1, l.Count)
 		}
 		s.Lines = append(s.Lines, Line{ItemID: l.Item.ItemID, Name: l.Item.Name, Count: l.Count})
 	}
 	return s, nil
 }
 
-func blank(s string) bool { return strings.TrimSpace(s) == "" }
-
-// hasNUL reports a NUL character, which Postgres text cannot hold, in any of texts.
-func hasNUL(texts ...string) bool {
-	for _, t := range texts {
-		if strings.ContainsRune(t, 0) {
-			return true
-		}
+// Insert writes the shipment and its lines.
+func (projection) Insert(ctx context.Context, tx pgx.Tx, sh Shipment) (bool, error) {
+	rows := make([][]any, len(sh.Lines))
+	for i, l := range sh.Lines {
+		rows[i] = []any{sh.ID, i + 1, l.ItemID, l.Name, l.Count}
 	}
-	return false
+	return sink.Insert(ctx, tx, `
+		INSERT INTO shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING`,
+		[]any{sh.ID, sh.Customer.CustomerID, sh.Customer.Name, sh.Customer.Firstname,
+			sh.ShippingAddress.Street, sh.ShippingAddress.Zip, sh.ShippingAddress.City, sh.Updated},
+		"shipment_line", []string{"order_id", "line_no", "item_id", "item_name", "count"}, rows)
+}
+
+// Select reads the shipments of the orders ids, in that order, with their
+// lines: two queries whatever the number.
+func (projection) Select(ctx context.Context, q sink.Querier, ids []int64) ([]Shipment, error) {
+	rows, _ := q.Query(ctx, `
+		SELECT order_id, customer_id, name, firstname, street, zip, city, cancelled, order_updated, created_at
+		FROM shipment WHERE order_id = ANY($1) ORDER BY array_position($1, order_id)`, ids)
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Shipment, error) {
+		var sh Shipment
+		err := row.Scan(append([]any{&sh.ID, &sh.Customer.CustomerID, &sh.Customer.Name, &sh.Customer.Firstname,
+			&sh.ShippingAddress.Street, &sh.ShippingAddress.Zip, &sh.ShippingAddress.City}, sh.State.Scan()...)...)
+		sh.State.UTC()
+		return sh, err
+	})
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	lines, err := sink.Lines(ctx, q, `SELECT order_id, item_id, item_name, count FROM shipment_line
+		WHERE order_id = ANY($1) ORDER BY order_id, line_no`, ids,
+		func(row pgx.CollectableRow) (int64, Line, error) {
+			var (
+				id int64
+				l  Line
+			)
+			err := row.Scan(&id, &l.ItemID, &l.Name, &l.Count)
+			return id, l, err
+		})
+	for i := range list {
+		list[i].Lines = lines[list[i].ID]
+	}
+	return list, err
 }

@@ -1,32 +1,15 @@
 package shipping
 
 import (
-	"errors"
-	"math"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/sink"
+	"github.com/mskafka/knative-functions/shared/sink/sinktest"
 )
 
-// testOrder is testdata/order.json, the order most tests place.
-func testOrder(t testing.TB) events.Order {
-	t.Helper()
-	data, err := os.ReadFile("testdata/order.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := events.DecodeOrder(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
-// testShipment is the shipment of testOrder, as newShipment makes it.
+// testShipment is the shipment Project makes of testdata/order.json.
 func testShipment() Shipment {
 	updated := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	return Shipment{
@@ -37,56 +20,31 @@ func testShipment() Shipment {
 			{ItemID: 1, Name: "iPod", Count: 2},
 			{ItemID: 3, Name: "iPod nano", Count: 1},
 		},
-		Updated: &updated,
+		State: sink.State{Updated: &updated},
 	}
 }
 
-func TestNewShipment(t *testing.T) {
-	tests := []struct {
-		name    string
-		change  func(o *events.Order)
-		want    func(s *Shipment)
-		wantErr bool
-	}{
-		{name: "complete order", change: func(*events.Order) {}, want: func(*Shipment) {}},
+func TestProject(t *testing.T) {
+	sinktest.Project(t, projection{}, "testdata/order.json", testShipment, []sinktest.ProjectCase[Shipment]{
+		{Name: "complete order", Change: func(*events.Order) {}, Want: func(*Shipment) {}},
 		{
-			name:   "no time",
-			change: func(o *events.Order) { o.Updated = events.Time{} },
-			want:   func(s *Shipment) { s.Updated = nil },
+			Name:   "no time",
+			Change: func(o *events.Order) { o.Updated = events.Time{} },
+			Want:   func(s *Shipment) { s.Updated = nil },
 		},
 		{
-			name:   "no customer name is fine",
-			change: func(o *events.Order) { o.Customer.Name, o.Customer.Firstname = "", "" },
-			want:   func(s *Shipment) { s.Customer.Name, s.Customer.Firstname = "", "" },
+			Name:   "no customer name is fine",
+			Change: func(o *events.Order) { o.Customer.Name, o.Customer.Firstname = "", "" },
+			Want:   func(s *Shipment) { s.Customer.Name, s.Customer.Firstname = "", "" },
 		},
-		{name: "no street", change: func(o *events.Order) { o.ShippingAddress.Street = "" }, wantErr: true},
-		{name: "no zip", change: func(o *events.Order) { o.ShippingAddress.Zip = "" }, wantErr: true},
-		{name: "blank city", change: func(o *events.Order) { o.ShippingAddress.City = " \t" }, wantErr: true},
-		{name: "no shipping address", change: func(o *events.Order) { o.ShippingAddress = events.Address{} }, wantErr: true},
-		{name: "no item name", change: func(o *events.Order) { o.OrderLine[1].Item.Name = "" }, wantErr: true},
-		{name: "NUL in city", change: func(o *events.Order) { o.ShippingAddress.City = "Ber\x00lin" }, wantErr: true},
-		{name: "NUL in item name", change: func(o *events.Order) { o.OrderLine[0].Item.Name = "i\x00Pod" }, wantErr: true},
-		{name: "count beyond integer", change: func(o *events.Order) { o.OrderLine[0].Count = math.MaxInt32 + 1 }, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := testOrder(t)
-			tt.change(&o)
-			got, err := newShipment(o)
-			if tt.wantErr {
-				if !errors.Is(err, events.ErrInvalid) {
-					t.Fatalf("err = %v, want ErrInvalid", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := testShipment()
-			tt.want(&want)
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("newShipment (-want +got):\n%s", diff)
-			}
-		})
-	}
+		{Name: "no street", Change: func(o *events.Order) { o.ShippingAddress.Street = "" }},
+		{Name: "no zip", Change: func(o *events.Order) { o.ShippingAddress.Zip = "" }},
+		{Name: "blank city", Change: func(o *events.Order) { o.ShippingAddress.City = " \t" }},
+		{Name: "no shipping address", Change: func(o *events.Order) { o.ShippingAddress = events.Address{} }},
+		{Name: "no item name", Change: func(o *events.Order) { o.OrderLine[1].Item.Name = "" }},
+	})
+}
+
+func FuzzProject(f *testing.F) {
+	sinktest.Fuzz(f, projection{}, "testdata/order.json", "testdata/original-order.json")
 }

@@ -4,6 +4,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -178,4 +180,22 @@ func Redact(rawURL string) string {
 		return "(unparsable url)"
 	}
 	return u.Redacted()
+}
+
+// Permanent tells whether Postgres refused a statement for a value it can
+// never store, so that retrying cannot help: a data exception (SQLSTATE
+// class 22: out of range, invalid encoding, a NUL in text, …), a NOT NULL
+// or CHECK violation, or a value over a limit such as an index row's size.
+// Unique and foreign key violations are not among them: a concurrent
+// transaction may have caused them, and a retry sees its outcome.
+func Permanent(err error) bool {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return false
+	}
+	switch pg.Code {
+	case "23502", "23514", "54000": // not_null_violation, check_violation, program_limit_exceeded
+		return true
+	}
+	return strings.HasPrefix(pg.Code, "22")
 }

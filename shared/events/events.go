@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mskafka/knative-functions/shared/money"
@@ -86,6 +88,16 @@ var ErrInvalid = errors.New("invalid event")
 // original's Jackson default) and always writes RFC 3339.
 type Time struct{ time.Time }
 
+// Ptr returns the time in UTC, or nil when it is zero: the event carried
+// none.
+func (t Time) Ptr() *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
 // MarshalJSON writes RFC 3339 with milliseconds in UTC.
 func (t Time) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
@@ -94,8 +106,28 @@ func (t Time) MarshalJSON() ([]byte, error) {
 	return []byte(strconv.Quote(t.UTC().Format(time.RFC3339Nano))), nil
 }
 
-// UnmarshalJSON accepts an RFC 3339 string, epoch milliseconds, or null.
+// The window of times an event may carry. Outside it a time is a mistake
+// (epoch seconds read as milliseconds, a sentinel such as Long.MIN_VALUE)
+// that Postgres or JSON could not even hold: year 10000 cannot be written
+// as RFC 3339, and Postgres refuses years past 294276.
+const (
+	MinYear = 1970
+	MaxYear = 2999
+)
+
+// UnmarshalJSON accepts an RFC 3339 string, epoch milliseconds, or null,
+// for a time in the years MinYear to MaxYear (UTC).
 func (t *Time) UnmarshalJSON(b []byte) error {
+	if err := t.parse(b); err != nil {
+		return err
+	}
+	if y := t.UTC().Year(); !t.IsZero() && (y < MinYear || y > MaxYear) {
+		return fmt.Errorf("time %s: want one in the years %d to %d", b, MinYear, MaxYear)
+	}
+	return nil
+}
+
+func (t *Time) parse(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case string(b) == "null":
@@ -149,12 +181,44 @@ func DecodeOrder(data []byte) (Order, error) {
 	case len(o.OrderLine) == 0:
 		return Order{}, fmt.Errorf("%w: order %d has no lines", ErrInvalid, o.ID)
 	}
+	if hasNUL(o.Customer.Name, o.Customer.Firstname, o.Customer.Email) || o.ShippingAddress.hasNUL() || o.BillingAddress.hasNUL() {
+		return Order{}, fmt.Errorf("%w: order %d has a NUL character in its customer or an address", ErrInvalid, o.ID)
+	}
 	for i, l := range o.OrderLine {
-		if l.Count <= 0 || l.Item.ItemID <= 0 {
+		switch {
+		case l.Count <= 0 || l.Item.ItemID <= 0:
 			return Order{}, fmt.Errorf("%w: order %d line %d needs an item and a positive count", ErrInvalid, o.ID, i+1)
+		case l.Count > MaxCount:
+			return Order{}, fmt.Errorf("%w: order %d line %d: count %d is too large", ErrInvalid, o.ID, i+1, l.Count)
+		case hasNUL(l.Item.Name):
+			return Order{}, fmt.Errorf("%w: order %d line %d has a NUL character in its item name", ErrInvalid, o.ID, i+1)
 		}
 	}
 	return o, nil
+}
+
+// MaxCount is the largest count of a line: the stores keep counts as
+// Postgres integer.
+const MaxCount = math.MaxInt32
+
+// Complete tells whether the address has a street, a zip and a city.
+func (a Address) Complete() bool {
+	return !Blank(a.Street) && !Blank(a.Zip) && !Blank(a.City)
+}
+
+func (a Address) hasNUL() bool { return hasNUL(a.Street, a.Zip, a.City) }
+
+// Blank tells whether s holds nothing but white space.
+func Blank(s string) bool { return strings.TrimSpace(s) == "" }
+
+// hasNUL reports a NUL character, which Postgres text cannot hold, in any of texts.
+func hasNUL(texts ...string) bool {
+	for _, t := range texts {
+		if strings.ContainsRune(t, 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // DecodeCancelled reads the data of a TypeCancelled event.

@@ -99,3 +99,20 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 	}
 	return true, nil
 }
+
+// Start does all a sink function does at start: Open its pool and schema,
+// and serve Routes over the store of its projection.
+func Start[R any](ctx context.Context, name string, migrations fs.FS, site Site, proj Projection[R],
+	log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
+	pool, err := Open(ctx, name, migrations, log, tel)
+	if err != nil {
+		return nil, err
+	}
+	store := NewPostgres(pool, proj)
+	routes, err := Routes[R](site, store, store, log)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return NewFunction(routes, pool), nil
+}

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/shared/cloudevent"
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/web"
@@ -58,7 +59,8 @@ type Store interface {
 //
 // Each event is handled in a consumer span that continues the producer's
 // trace (the event's traceparent extension) and is counted in the
-// events.handled metric; a stored event also records its end-to-end delay.
+// events.handled metric by type and result (stored, duplicate, rejected,
+// conflict, failed); a stored event also records its end-to-end delay.
 // Both use the telemetry of the request's context (telemetry.From).
 func Handler(store Store, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +70,7 @@ func Handler(store Store, log *slog.Logger) http.Handler {
 		if err != nil {
 			log.WarnContext(ctx, "event refused", "error", err)
 			tel.Metrics.EventsHandled.Add(ctx, 1, metric.WithAttributes(telemetry.AttrResult.String(resultRejected)))
-			web.Error(w, cloudevent.Status(err), err.Error())
+			web.Error(w, web.StatusOf(err), err.Error())
 			return
 		}
 		ref := Ref{Source: ev.Source(), ID: ev.ID(), Type: ev.Type()}
@@ -81,26 +83,13 @@ func Handler(store Store, log *slog.Logger) http.Handler {
 			log = log.With("order_id", orderID)
 			span.SetAttributes(attribute.Int64("order.id", orderID))
 		}
-		var result string
-		switch {
-		case errors.Is(err, events.ErrInvalid):
-			result = resultRejected
-			log.WarnContext(ctx, "event rejected", "error", err)
-			span.SetStatus(codes.Error, err.Error())
-			web.Error(w, http.StatusBadRequest, err.Error())
-		case err != nil:
-			result = resultFailed
-			log.ErrorContext(ctx, "event failed", "error", err)
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-			web.Error(w, http.StatusInternalServerError, "could not store the event, retry later")
-		default:
-			result = string(outcome)
+		result, err := classify(outcome, err)
+		answer(ctx, w, log, span, result, err)
+		if err == nil {
 			if outcome == Stored && !ev.Time().IsZero() {
 				tel.Metrics.EventsDelay.Record(ctx, time.Since(ev.Time()).Seconds(),
 					metric.WithAttributes(telemetry.AttrType.String(ref.Type)))
 			}
-			log.InfoContext(ctx, "event handled", "result", result)
 			web.JSON(w, http.StatusOK, map[string]any{"result": outcome, "orderId": orderID})
 		}
 		span.SetAttributes(attribute.String("event.result", result))
@@ -112,8 +101,54 @@ func Handler(store Store, log *slog.Logger) http.Handler {
 // The results of the events.handled metric besides Stored and Duplicate.
 const (
 	resultRejected = "rejected" // answered 400: never retried
+	resultConflict = "conflict" // answered 400: other content under a known id
 	resultFailed   = "failed"   // answered 500: retried
 )
+
+// classify names the result of applying an event, and marks the errors
+// that can never succeed as web.ErrBadRequest: invalid data, conflicting
+// content, and what the database refuses for the value itself.
+func classify(outcome Outcome, err error) (string, error) {
+	var conflict *ConflictError
+	switch {
+	case err == nil:
+		return string(outcome), nil
+	case errors.As(err, &conflict):
+		return resultConflict, web.Mark(err, web.ErrBadRequest)
+	case errors.Is(err, events.ErrInvalid), db.Permanent(err):
+		return resultRejected, web.Mark(err, web.ErrBadRequest)
+	default:
+		return resultFailed, err
+	}
+}
+
+// answer logs the result and, for an error, answers it: 400 with the
+// reason for a permanent one (the dispatcher dead-letters it with that
+// reason), 500 for the others (retried).
+func answer(ctx context.Context, w http.ResponseWriter, log *slog.Logger, span trace.Span, result string, err error) {
+	var conflict *ConflictError
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "event handled", "result", result)
+	case errors.As(err, &conflict):
+		log.WarnContext(ctx, "event conflicts with content held", "error", err,
+			"held_digest", fmt.Sprintf("%x", conflict.Held), "event_digest", fmt.Sprintf("%x", conflict.Got))
+	case web.StatusOf(err) < http.StatusInternalServerError:
+		log.WarnContext(ctx, "event rejected", "error", err)
+	default:
+		log.ErrorContext(ctx, "event failed", "error", err)
+		span.RecordError(err)
+	}
+	if err == nil {
+		return
+	}
+	span.SetStatus(codes.Error, err.Error())
+	if status := web.StatusOf(err); status < http.StatusInternalServerError {
+		web.Error(w, status, err.Error())
+		return
+	}
+	web.Error(w, http.StatusInternalServerError, "could not store the event, retry later")
+}
 
 // startSpan starts the consumer span of ev. Its parent is the request's
 // span when the request continues the producer's trace (a dispatcher that

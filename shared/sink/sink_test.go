@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -32,11 +34,16 @@ const order = `{"id": 7, "customer": {"customerId": 1, "name": "Wolff", "firstna
 type fakeStore struct {
 	seen map[string]bool
 	fail error
+	// failOn fails the events with these ids with their error.
+	failOn map[string]error
 }
 
 func (s *fakeStore) Placed(_ context.Context, ref Ref, _ events.Order) (Outcome, error) {
 	if s.fail != nil {
 		return "", s.fail
+	}
+	if err := s.failOn[ref.ID]; err != nil {
+		return "", err
 	}
 	if s.seen[ref.ID] {
 		return Duplicate, nil
@@ -153,7 +160,10 @@ func TestHandlerTrace(t *testing.T) {
 // records stored events only.
 func TestHandlerMetrics(t *testing.T) {
 	in := newInstrumented(t)
-	store := &fakeStore{seen: map[string]bool{}}
+	store := &fakeStore{seen: map[string]bool{}, failOn: map[string]error{
+		"e-6": &ConflictError{What: "order 7", Held: make([]byte, 32), Got: make([]byte, 32)},
+		"e-7": fmt.Errorf("insert: %w", &pgconn.PgError{Code: "22008", Message: "timestamp out of range"}),
+	}}
 	h := in.tel.Handler(Handler(store, slog.New(slog.DiscardHandler)))
 	for _, c := range []struct {
 		id, typ, body string
@@ -164,6 +174,8 @@ func TestHandlerMetrics(t *testing.T) {
 		{"e-1", events.TypePlaced, order, 200},                 // redelivered
 		{"e-3", events.TypeKafkaRecord, `"not an order"`, 400}, // poison
 		{"e-4", "com.example.other", `{}`, 400},
+		{"e-6", events.TypePlaced, order, 400}, // other content for a held order
+		{"e-7", events.TypePlaced, order, 400}, // a value Postgres can never store
 	} {
 		if code := post(t, h, c.id, c.typ, c.body, nil); code != c.want {
 			t.Errorf("%s: status %d, want %d", c.id, code, c.want)
@@ -206,6 +218,8 @@ func TestHandlerMetrics(t *testing.T) {
 		events.TypePlaced + " duplicate":     1,
 		events.TypeKafkaRecord + " rejected": 1,
 		"com.example.other rejected":         1,
+		events.TypePlaced + " conflict":      1,
+		events.TypePlaced + " rejected":      1,
 		events.TypePlaced + " failed":        1,
 	}
 	if diff := cmp.Diff(want, handled); diff != "" {

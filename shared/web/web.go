@@ -18,22 +18,19 @@ import (
 const MaxJSONBody = 64 << 10
 
 // JSON writes v with the given status. It encodes before it sends the
-// status, so a value that cannot be encoded is a clean 500, not a 200 with
-// an empty body. nosniff keeps a browser from reading the answer as
-// anything but JSON (a stored "<script>" in a field stays text).
+// status, so a value that cannot be encoded is answered 500 with a JSON
+// error, never a success with an empty body.
 func JSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		buf.Reset()
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
 		status = http.StatusInternalServerError
-		_ = json.NewEncoder(&buf).Encode(Problem{Error: "internal error: the answer could not be encoded"})
+		body, _ = json.Marshal(Problem{Error: "could not encode the answer"})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // Problem is the body of every JSON error answer.
@@ -53,8 +50,40 @@ func Error(w http.ResponseWriter, status int, msg string, fields ...FieldError) 
 	JSON(w, status, Problem{Error: msg, Fields: fields})
 }
 
-// ErrUnsupportedMedia is returned by DecodeJSON for a body that is not JSON.
-var ErrUnsupportedMedia = errors.New("unsupported media type")
+// The kinds of error a client can cause, each answered with its own status
+// by StatusOf. Errors of other packages wrap one of them (see Kind) to be
+// mapped here, in the one table of statuses.
+var (
+	// ErrBadRequest: the request can never succeed as it is (400).
+	ErrBadRequest = errors.New("bad request")
+	// ErrNotFound: what the request names is not there (404).
+	ErrNotFound = errors.New("not found")
+	// ErrUnsupportedMedia: the body is not of a type the route takes (415).
+	ErrUnsupportedMedia = errors.New("unsupported media type")
+	// ErrTooLarge: the body is over the route's limit (413).
+	ErrTooLarge = errors.New("request body too large")
+)
+
+// Kind returns an error that reads msg and is of kind (one of the errors
+// above), for packages that declare their own sentinels.
+func Kind(msg string, kind error) error { return &kindError{msg: msg, kind: kind} }
+
+// Mark returns err, with its message and its chain, as of kind too.
+func Mark(err, kind error) error { return &kindError{msg: err.Error(), kind: kind, cause: err} }
+
+type kindError struct {
+	msg         string
+	kind, cause error
+}
+
+func (e *kindError) Error() string { return e.msg }
+
+func (e *kindError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
 
 // DecodeJSON reads a JSON request body of at most MaxJSONBody bytes into v.
 // The error it returns is fit to show to the client; StatusOf maps it.
@@ -66,9 +95,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return fmt.Errorf("request body too large: limit is %d bytes: %w", MaxJSONBody, err)
+			return fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, MaxJSONBody)
 		}
-		return fmt.Errorf("read request body: %w", err)
+		return fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
 	}
 	return UnmarshalJSON(body, v)
 }
@@ -78,14 +107,14 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // what is stored must be what was sent.
 func UnmarshalJSON(data []byte, v any) error {
 	if i := invalidUTF8(data); i >= 0 {
-		return fmt.Errorf("malformed JSON: invalid UTF-8 at byte %d", i)
+		return fmt.Errorf("%w: malformed JSON: invalid UTF-8 at byte %d", ErrBadRequest, i)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
+		return fmt.Errorf("%w: malformed JSON: %w", ErrBadRequest, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed JSON: more than one value in the body")
+		return fmt.Errorf("%w: malformed JSON: more than one value in the body", ErrBadRequest)
 	}
 	return nil
 }
@@ -103,16 +132,22 @@ func invalidUTF8(b []byte) int {
 	return -1
 }
 
-// StatusOf maps a DecodeJSON error to its HTTP status.
+// StatusOf is the one table from errors to HTTP statuses: the kinds above
+// (and a body over an http.MaxBytesReader's limit) to their 4xx, anything
+// else to 500.
 func StatusOf(err error) int {
 	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
+	case errors.Is(err, ErrTooLarge), errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnsupportedMedia):
 		return http.StatusUnsupportedMediaType
-	default:
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
+	default:
+		return http.StatusInternalServerError
 	}
 }
 

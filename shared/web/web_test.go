@@ -2,10 +2,12 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -54,7 +56,7 @@ func TestJSONHeadersAndEncodingFailure(t *testing.T) {
 	// A value that cannot be encoded is a 500 with a body, not a 2xx without one.
 	rec = httptest.NewRecorder()
 	JSON(rec, http.StatusOK, map[string]any{"bad": make(chan int)})
-	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "could not be encoded") {
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "could not encode") {
 		t.Errorf("unencodable value: %d %q", rec.Code, rec.Body)
 	}
 }
@@ -88,5 +90,38 @@ func TestUnmarshalJSON(t *testing.T) {
 			}
 			_ = errors.Unwrap(err)
 		})
+	}
+}
+
+// A value that cannot be encoded is a 500 with a JSON error, never a 200
+// with an empty body.
+func TestJSONEncodesBeforeTheStatus(t *testing.T) {
+	w := httptest.NewRecorder()
+	JSON(w, http.StatusOK, map[string]any{"updated": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), `"error"`) {
+		t.Errorf("JSON = %d %q, want 500 with an error", w.Code, w.Body)
+	}
+	if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q", got)
+	}
+}
+
+func TestStatusOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("%w: page", ErrBadRequest), 400},
+		{Mark(errors.New("conflict"), ErrBadRequest), 400},
+		{Kind("no such order", ErrNotFound), 404},
+		{fmt.Errorf("x: %w", ErrUnsupportedMedia), 415},
+		{fmt.Errorf("x: %w", ErrTooLarge), 413},
+		{&http.MaxBytesError{Limit: 1}, 413},
+		{errors.New("conn closed"), 500},
+	}
+	for _, tt := range tests {
+		if got := StatusOf(tt.err); got != tt.want {
+			t.Errorf("StatusOf(%v) = %d, want %d", tt.err, got, tt.want)
+		}
 	}
 }

@@ -1,12 +1,11 @@
-package invoicing
+package sink
 
 import (
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
@@ -28,7 +27,7 @@ func TestStartConfiguration(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
-			t.Setenv("DATABASE_SCHEMA", "invoicing")
+			t.Setenv("DATABASE_SCHEMA", "shipping")
 			t.Setenv("DB_MAX_CONNS", "4")
 			for k, v := range tt.env {
 				t.Setenv(k, v)
@@ -36,35 +35,10 @@ func TestStartConfiguration(t *testing.T) {
 			if tt.unset != "" {
 				os.Unsetenv(tt.unset) // t.Setenv above restores it
 			}
-			_, err := Start(t.Context(), slog.New(slog.DiscardHandler), telemetry.Noop())
+			_, err := Open(t.Context(), "shipping", fstest.MapFS{}, slog.New(slog.DiscardHandler), telemetry.Noop())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Start: err = %v, want one about %s", err, tt.wantErr)
+				t.Errorf("Open: err = %v, want one about %s", err, tt.wantErr)
 			}
 		})
-	}
-}
-
-// Start as the runtime calls it: configuration from the environment, the
-// embedded migrations, twice on the same schema as a restart would.
-func TestPostgresStart(t *testing.T) {
-	url, schema := testSchema(t)
-	t.Setenv("DATABASE_URL", url)
-	t.Setenv("DATABASE_SCHEMA", schema)
-	for range 2 {
-		f, err := Start(t.Context(), slog.New(slog.DiscardHandler), telemetry.Noop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ready, err := f.Ready(t.Context()); !ready || err != nil {
-			t.Errorf("Ready = %v, %v", ready, err)
-		}
-		w := httptest.NewRecorder()
-		f.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/invoices", nil))
-		if w.Code != http.StatusOK || strings.TrimSpace(w.Body.String()) != "[]" {
-			t.Errorf("GET /api/invoices = %d %s, want 200 []", w.Code, w.Body)
-		}
-		if err := f.Stop(t.Context()); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
 	}
 }

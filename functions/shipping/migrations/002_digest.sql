@@ -1,0 +1,6 @@
+-- The digest of what shipping keeps of each event (sink.Digest), so that a
+-- second event with other content under a known event id or order id is
+-- refused as a conflict rather than dropped as a duplicate. Rows from
+-- before this migration have none and are compared with nothing.
+ALTER TABLE handled_event ADD COLUMN digest bytea;
+ALTER TABLE shipment ADD COLUMN digest bytea;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# infra/local/fuzz.sh [DURATION] — run every Go fuzz target of the repository
+# for DURATION each (a Go duration such as 5s or 10m; default 30s). The
+# seeds are in each package's testdata/fuzz and f.Add calls; a failing input
+# is written to testdata/fuzz/<Target>/ and fails the run: commit it with the
+# fix, so plain `go test` replays it from then on.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+duration=${1:-30s}
+
+# package and target, one a line.
+targets="
+./shared/events FuzzDecodeOrder
+./functions/shipping FuzzProject
+./functions/invoicing FuzzProject
+./broker/dispatch FuzzToEvent
+"
+
+while read -r pkg target; do
+  [[ -z $pkg ]] && continue
+  echo "▸ fuzzing $target in $pkg for $duration"
+  # -parallel 1: the machine is shared, and a short run is about replaying
+  # the corpus and a first look around, not throughput.
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" -parallel 1 "$pkg"
+done <<<"$targets"
