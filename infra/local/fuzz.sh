@@ -12,6 +12,10 @@ duration=${1:-30s}
 # package and target, one a line.
 targets="
 ./shared/events FuzzDecodeOrder
+./shared/money FuzzParse
+./functions/order FuzzDecodeOrder
+./functions/order FuzzPlaceEvent
+./functions/order FuzzOrderForm
 ./functions/shipping FuzzProject
 ./functions/invoicing FuzzProject
 ./broker/dispatch FuzzToEvent
