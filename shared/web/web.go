@@ -97,7 +97,7 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &tooLarge) {
 			return fmt.Errorf("%w: limit is %d bytes", ErrTooLarge, MaxJSONBody)
 		}
-		return fmt.Errorf("%w: read request body: %w", ErrBadRequest, err)
+		return Mark(fmt.Errorf("read request body: %w", err), ErrBadRequest)
 	}
 	return UnmarshalJSON(body, v)
 }
@@ -107,14 +107,14 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 // what is stored must be what was sent.
 func UnmarshalJSON(data []byte, v any) error {
 	if i := invalidUTF8(data); i >= 0 {
-		return fmt.Errorf("%w: malformed JSON: invalid UTF-8 at byte %d", ErrBadRequest, i)
+		return Kind(fmt.Sprintf("malformed JSON: invalid UTF-8 at byte %d", i), ErrBadRequest)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: malformed JSON: %w", ErrBadRequest, err)
+		return Mark(fmt.Errorf("malformed JSON: %w", err), ErrBadRequest)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: malformed JSON: more than one value in the body", ErrBadRequest)
+		return Kind("malformed JSON: more than one value in the body", ErrBadRequest)
 	}
 	return nil
 }
