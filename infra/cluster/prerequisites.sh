@@ -9,7 +9,7 @@ missing=()
 miss() { missing+=("$1"); }
 
 # --- tools ----------------------------------------------------------------------------
-for tool in func kubectl git tar; do
+for tool in func kubectl git tar go; do
   command -v "$tool" >/dev/null || miss "the '$tool' command (docs/deploy.md, 'Tools')"
 done
 # func's version comes in two schemes. Its releases are tagged knative-v1.N.P,
