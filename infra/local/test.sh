@@ -64,7 +64,7 @@ export JAEGER_BIN
 
 echo "▸ go test -race ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
 go test -race -count=1 -timeout 12m ./...
-echo "▸ infra/check: the cluster manifests and func.yaml files, validated offline"
+echo "▸ infra/check: the cluster manifests and func.yaml files, validated offline; the image build as func's host builder scaffolds it"
 wait "$check_build" || true   # a compile error shows again just below
 (cd infra/check && go test -count=1 ./...)
 
