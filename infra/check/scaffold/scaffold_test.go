@@ -28,6 +28,17 @@ func deployGOFLAGS(t *testing.T) string {
 	return strings.Trim(string(m[1]), `"'`)
 }
 
+// environ is the test's environment with GOFLAGS as go sees them (also
+// those set with go env -w), as deploy.sh passes them to func.
+func environ(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOFLAGS").Output()
+	if err != nil {
+		t.Fatalf("go env GOFLAGS: %v", err)
+	}
+	return append(os.Environ(), "GOFLAGS="+strings.TrimSpace(string(out)))
+}
+
 // TestFuncHostBuild builds the root function the way `func build
 // --builder=host` does in make deploy: func's instanced-HTTP scaffold with
 // its pinned requirements, this module linked in as ./f, for func's first
@@ -57,7 +68,7 @@ func TestFuncHostBuild(t *testing.T) {
 	goflags := deployGOFLAGS(t)
 	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "f."+goos+"."+goarch), ".")
 	cmd.Dir = dir
-	cmd.Env = Env(os.Environ(), goos, goarch, goflags)
+	cmd.Env = Env(environ(t), goos, goarch, goflags)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		for _, m := range mm {
