@@ -162,7 +162,7 @@ func (c *checker) objects(ctx context.Context) {
 // Service func deploy would create, and checks it with Knative's webhook code
 // and against the objects it needs.
 func (c *checker) functions(ctx context.Context) {
-	root, err := c.readFuncYAML(c.in.RootFuncYAML)
+	root, err := c.readRootFuncYAML(c.in.RootFuncYAML)
 	if err != nil {
 		c.add(err)
 	} else if root.Build.Builder != "host" {
@@ -242,6 +242,35 @@ func (c *checker) readFuncYAML(name string) (FuncYAML, error) {
 	if err != nil {
 		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
 	}
+	if err := f.Validate(); err != nil {
+		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return f, nil
+}
+
+// readRootFuncYAML reads the func.yaml that builds the image. `func deploy`
+// must refuse it before it builds or creates anything: deployed by itself,
+// the image has no FUNCTION and crash-loops. func takes the deployer from
+// func.yaml and, in cmd/deploy.go clientOptions, stops at one it does not
+// know with "unsupported deploy type: <deployer> (supported: …)" — so the
+// deployer must be none of func's and say what to run instead.
+func (c *checker) readRootFuncYAML(name string) (FuncYAML, error) {
+	file := strings.TrimPrefix(name, "/")
+	data, err := c.in.FS.ReadFile(name)
+	if err != nil {
+		return FuncYAML{}, fmt.Errorf("read %s: %w", file, err)
+	}
+	f, err := ParseFuncYAML(data)
+	if err != nil {
+		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+	}
+	switch {
+	case f.Deployer == "" || isFuncDeployer(f.Deployer):
+		c.addf("%s: deployer %q: func deploy at the root would create a Service %q without FUNCTION, which crash-loops; give a deployer func does not know, saying what to run instead (func stops at it before building)", file, f.Deployer, f.Name)
+	case !strings.Contains(f.Deployer, "make deploy"):
+		c.addf("%s: deployer %q: func prints it when it refuses to deploy the root; it should say to run make deploy", file, f.Deployer)
+	}
+	f.Deployer = ""
 	if err := f.Validate(); err != nil {
 		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
 	}

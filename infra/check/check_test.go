@@ -261,6 +261,9 @@ func TestBroken(t *testing.T) {
 		{"typo-funcyaml", []string{
 			`functions/shipping/func.yaml: decode: error unmarshaling JSON: while decoding JSON: json: unknown field "healthEndpoint"`,
 		}},
+		{"root-deployable", []string{
+			`func.yaml: deployer "knative": func deploy at the root would create a Service "ms-kafka" without FUNCTION, which crash-loops`,
+		}},
 		{"missing-secret", []string{
 			`functions/shipping/func.yaml: run.envs: DATABASE_URL: Secret ms-kafka/shipping-db not found`,
 			`StatefulSet ms-kafka/postgres: container provision: env SHIPPING_PASSWORD: Secret ms-kafka/shipping-db not found`,

@@ -132,6 +132,12 @@ type FuncDeploy struct {
 	ManagementDisabled bool `json:"managementDisabled,omitempty"`
 }
 
+// isFuncDeployer tells whether func knows the deployer d
+// (pkg/functions/function.go, cmd/deploy.go clientOptions).
+func isFuncDeployer(d string) bool {
+	return d == "knative" || d == "raw" || d == "keda"
+}
+
 // ParseFuncYAML decodes a func.yaml strictly: an unknown or misspelt field is
 // an error.
 func ParseFuncYAML(data []byte) (FuncYAML, error) {
@@ -242,7 +248,7 @@ func (f FuncYAML) Validate() error {
 	if f.Invoke != "" && f.Invoke != "http" && f.Invoke != "cloudevent" {
 		add("invoke %q: want http or cloudevent", f.Invoke)
 	}
-	if f.Deployer != "" && !slices.Contains([]string{"knative", "raw", "keda"}, f.Deployer) {
+	if f.Deployer != "" && !isFuncDeployer(f.Deployer) {
 		add("deployer %q: want knative, raw or keda", f.Deployer)
 	}
 	if f.Build.Builder != "" && !slices.Contains([]string{"host", "pack", "s2i"}, f.Build.Builder) {

@@ -7,6 +7,7 @@ replace github.com/mskafka/knative-functions => ../..
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/mskafka/knative-functions v0.0.0-00010101000000-000000000000
+	golang.org/x/mod v0.41.0
 	google.golang.org/protobuf v1.36.12
 	istio.io/api v1.31.3-0.20261021173654-6bc70d5e00c2
 	istio.io/client-go v1.31.4

@@ -16,6 +16,17 @@ FUNCTIONS=(shipping invoicing order)
 TIMEOUT=${TIMEOUT:-10m}
 WORK=$ROOT/.data/deploy
 
+# The go flags func's host builder must run go with. It builds in a scaffold
+# (.func/build) whose go.mod pins the versions of func's Go template (at
+# knative-v1.23.1 e.g. golang.org/x/sys v0.47.0, while this module needs
+# v0.48.0); func adds the requirements the scaffold lacks but never raises a
+# pinned one, so in go's default -mod=readonly mode the build stops at
+# "go: updates to go.mod needed". With -mod=mod go raises them to what this
+# module requires. func passes go only its own environment: build.buildEnvs in
+# func.yaml reach the pack and s2i builders, not the host builder. make test
+# builds the same scaffold with these flags (infra/check/scaffold).
+FUNC_BUILD_GOFLAGS=-mod=mod
+
 step() { printf '\n▸ %s\n' "$*"; }
 die() { printf '\ndeploy: %s\n' "$*" >&2; exit 1; }
 
@@ -38,7 +49,8 @@ or deploy an image you built before:
   step "image: building with func (host builder) from a copy of the work tree in $WORK/src"
   rm -rf "$WORK/src" && mkdir -p "$WORK/src"
   git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$WORK/src"
-  func build --path "$WORK/src" --builder host --registry "$REGISTRY" --push
+  GOFLAGS="$(go env GOFLAGS) $FUNC_BUILD_GOFLAGS" \
+    func build --path "$WORK/src" --builder host --registry "$REGISTRY" --push
   IMAGE=$(cat "$WORK/src/.func/built-image" 2>/dev/null || true)
   [[ $IMAGE == *@sha256:* ]] || die "func build did not report a pushed image by digest (found '${IMAGE}' in $WORK/src/.func/built-image)"
   step "image: $IMAGE"

@@ -9,17 +9,46 @@ missing=()
 miss() { missing+=("$1"); }
 
 # --- tools ----------------------------------------------------------------------------
-for tool in func kubectl git tar; do
+for tool in func kubectl git tar go; do
   command -v "$tool" >/dev/null || miss "the '$tool' command (docs/deploy.md, 'Tools')"
 done
-if command -v func >/dev/null; then
-  # The func.yaml files use schema 0.36.0 and the host builder: func 1.23 or newer.
-  v=$(func version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1)
+# func's version comes in two schemes. Its releases are tagged knative-v1.N.P,
+# and `func version` prints the Go module version, which func's release script
+# (hack/release.sh) maps to v0.(N+27).P: knative-v1.23.1 prints v0.50.1.
+# `func version -v` prints that and a "Knative: v1.N.P" line. Either way the
+# func.yaml files need knative 1.23 or newer (func.yaml schema 0.36.0, the host
+# builder), i.e. v0.50 or newer in func's own numbering.
+func_knative_version() { # prints "<major> <minor> <what was read>", or nothing
+  local out v major minor patch
+  out=$(func version -v 2>/dev/null)
+  v=$(sed -nE 's/^Knative:[[:space:]]*v?([0-9]+\.[0-9]+\.[0-9]+).*/\1/p' <<<"$out" | head -1)
   if [[ -n $v ]]; then
     IFS=. read -r major minor _ <<<"$v"
-    if (( major < 1 || (major == 1 && minor < 23) )); then
-      miss "func $v is too old: 1.23 or newer is needed (func.yaml schema 0.36.0, host builder)"
-    fi
+    echo "$major $minor func version -v says Knative: v$v"
+    return
+  fi
+  out=$(func version 2>/dev/null)
+  v=$(grep -oE '[0-9]+\.[0-9]+\.[0-9]+' <<<"$out" | head -1)
+  [[ -n $v ]] || return 0
+  IFS=. read -r major minor patch <<<"$v"
+  if [[ $v == 0.0.0 ]]; then
+    echo "1 999 func version says v0.0.0: a build from source without release version stamps, taken as new enough"
+  elif (( major == 0 && minor >= 28 )); then
+    echo "1 $(( minor - 27 )) func version says v$v: func's own numbering, = knative-v1.$(( minor - 27 )).$patch"
+  elif (( major == 0 )); then
+    echo "0 0 func version says v$v: func's own numbering, from before knative-v1.1"
+  else
+    echo "$major $minor func version says v$v: Knative's numbering"
+  fi
+}
+if command -v func >/dev/null; then
+  read -r kmajor kminor seen <<<"$(func_knative_version)"
+  if [[ -z ${kmajor:-} ]]; then
+    miss "func's version: neither 'func version -v' (a 'Knative: v1.N.P' line) nor 'func version' (vX.Y.Z) printed one; func knative-v1.23 or newer is needed"
+  elif (( kmajor < 1 || (kmajor == 1 && kminor < 23) )); then
+    miss "func is too old ($seen): knative-v1.23 or newer (v0.50 or newer in func's own numbering) is needed (func.yaml schema 0.36.0, host builder)"
+  else
+    echo "prerequisites: func is new enough ($seen)"
   fi
 fi
 if (( ${#missing[@]} )); then

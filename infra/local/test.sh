@@ -67,7 +67,7 @@ go test -race -count=1 -timeout 12m ./...
 # Every fuzz target briefly: the seed corpora replay in the run above
 # already; this looks a little further (infra/local/fuzz.sh 10m for longer).
 infra/local/fuzz.sh "${FUZZTIME:-3s}"
-echo "▸ infra/check: the cluster manifests and func.yaml files, validated offline"
+echo "▸ infra/check: the cluster manifests and func.yaml files, validated offline; the image build as func's host builder scaffolds it"
 wait "$check_build" || true   # a compile error shows again just below
 (cd infra/check && go test -count=1 ./...)
 
