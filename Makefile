@@ -42,7 +42,12 @@ unit: ## only the tests that need no servers
 	$(GO) test -race ./...
 
 .PHONY: bench
-bench: ## benchmarks (start-to-ready and memory of each function, placing an order, …) against real servers
+bench: ## the whole pipeline against the bound of its own SQL, cold starts, memory, sizes (bench/results/)
+	@infra/local/bench.sh
+
+# make microbench: the Go benchmarks (accepting an order, storing it in a sink, decoding, …).
+.PHONY: microbench
+microbench: ## Go benchmarks of single operations against real servers
 	@infra/local/test.sh bench
 
 .PHONY: clean

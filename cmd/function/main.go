@@ -24,7 +24,10 @@ func main() {
 	}
 	// The runtime's own debug lines would drown the functions' JSON logs.
 	fn.SetLogLevel(fn.LogWarn)
-	if err := fn.Start(function.New()); err != nil {
+	stopProfile := profile()
+	err := fn.Start(function.New())
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -10,6 +10,8 @@
 #   PG_PORT  TCP port on 127.0.0.1 (default 5433, so it never clashes with a system
 #            PostgreSQL on 5432).
 #   PG_BIN   PostgreSQL server binaries (default /usr/lib/postgresql/15/bin).
+#   PG_EXTRA_CONF  extra postgresql.conf lines, applied at every start (make bench
+#            turns on track_commit_timestamp and pg_stat_statements with it).
 #
 # The cluster keeps its data between runs; delete PG_DIR to start afresh.
 # `url` prints the admin URL: postgres://mskafka@127.0.0.1:$PG_PORT/mskafka?sslmode=disable
@@ -151,6 +153,7 @@ fsync = on
 logging_collector = off
 log_min_messages = warning
 log_connections = off
+${PG_EXTRA_CONF:-}
 EOF
   [[ $(id -u) -ne 0 ]] || chown "$PG_USER:" "$DATA/local.conf"
 }

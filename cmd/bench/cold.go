@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// coldStarts starts each function cfg.ColdRuns times from nothing, as
+// Knative does when a request arrives at a function scaled to zero, and
+// measures exec → readiness 200 and exec → first event stored. A first,
+// unmeasured start per function applies its migrations, so what is measured
+// is the start of a function whose schema exists, as on a cluster.
+func (b *bench) coldStarts(ctx context.Context) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", b.cfg.FirstPort+10)
+	for _, name := range functionNames {
+		if _, err := b.startOnce(ctx, name, addr, b.probeReady); err != nil {
+			return fmt.Errorf("%s: first start: %w", name, err)
+		}
+		var ready, first []time.Duration
+		var rss []int64
+		for i := range b.cfg.ColdRuns {
+			r, err := b.startOnce(ctx, name, addr, b.probeReady)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			ready, rss = append(ready, r.elapsed), append(rss, r.idleRSS)
+			f, err := b.startOnce(ctx, name, addr, b.firstEvent(name, i))
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			first = append(first, f.elapsed)
+		}
+		c := ColdStart{
+			Function: name, Runs: b.cfg.ColdRuns,
+			ReadyMs: median(ready), FirstEventMs: median(first), IdleRSSMiB: mib(medianInt(rss)),
+		}
+		b.report.ColdStarts = append(b.report.ColdStarts, c)
+		fmt.Fprintf(b.out, "  %-9s exec → ready %.1f ms, exec → first event stored %.1f ms, idle RSS %.1f MiB (medians of %d)\n",
+			name, c.ReadyMs, c.FirstEventMs, c.IdleRSSMiB, c.Runs)
+	}
+	return nil
+}
+
+type started struct {
+	elapsed time.Duration
+	idleRSS int64
+}
+
+// startOnce execs the function, runs probe against it until probe reports
+// success, reads its resident memory a moment later, and stops it.
+func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) bool) (started, error) {
+	cmd := exec.Command(b.bin)
+	cmd.Env = b.functionEnv(name, addr)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return started{}, fmt.Errorf("start: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !probe(ctx, "http://"+addr) {
+		select {
+		case err := <-done:
+			done <- err // for the deferred stop
+			return started{}, fmt.Errorf("exited during start (%v): %s", err, lastLines(logs.String(), 5))
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return started{}, fmt.Errorf("not ready after 30 s: %s", lastLines(logs.String(), 5))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s := started{elapsed: time.Since(t0)}
+	// Idle memory: what the process holds once the start-up work is done.
+	time.Sleep(500 * time.Millisecond)
+	if p, err := readProc(cmd.Process.Pid); err == nil {
+		s.idleRSS = p.RSS
+	}
+	return s, nil
+}
+
+func (b *bench) probeReady(ctx context.Context, base string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health/readiness", nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// firstEvent returns a probe that sends the function its first piece of
+// work: an order to order, an order event to a sink. A 2xx means stored.
+func (b *bench) firstEvent(name string, run int) func(context.Context, string) bool {
+	return func(ctx context.Context, base string) bool {
+		var req *http.Request
+		if name == "order" {
+			req = orderPost(ctx, base+"/api/orders", run)
+		} else {
+			// Ids far above any the pipeline reaches keep these apart from its orders.
+			req = placedEvent(ctx, base+"/", int64(900_000_000+run))
+		}
+		resp, err := b.client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode/100 == 2
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte(" | ")))
+}
+
+func median(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return ms(s[len(s)/2])
+}
+
+func medianInt(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+)
+
+// counters is what the database and /proc have counted up to a moment.
+type counters struct {
+	commits    int64
+	statements int64 // -1: pg_stat_statements is not loaded
+	cpu        map[string]time.Duration
+	own        int64 // the bench's own transactions so far
+}
+
+// snapshot reads the counters. The server publishes its statistics about
+// once a second, so a snapshot first waits that long.
+func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, error) {
+	time.Sleep(1100 * time.Millisecond)
+	c := counters{statements: -1, cpu: map[string]time.Duration{}, own: b.own}
+	var err error
+	if c.commits, err = b.commits(ctx); err != nil {
+		return c, err
+	}
+	// Only the functions' own roles: the bench's queries are not the pipeline's.
+	err = b.admin.QueryRow(ctx, `SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
+		JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname IN ('orders', 'shipping', 'invoicing')`).Scan(&c.statements)
+	b.own++
+	if err != nil {
+		c.statements = -1
+	}
+	for name, pid := range pids {
+		if p, err := readProc(pid); err == nil {
+			c.cpu[name] = p.CPU
+		}
+	}
+	return c, nil
+}
+
+// statementsReady loads pg_stat_statements into the database, when the
+// server preloads it (infra/local/bench.sh does).
+func (b *bench) statementsReady(ctx context.Context) error {
+	_, err := b.admin.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+	b.own++
+	return err
+}
+
+// Cost is what the pipeline spent per order in one step.
+type Cost struct {
+	CommitsPerOrder    float64            // Postgres commits, all processes
+	StatementsPerOrder float64            // statements of the functions' roles; -1: not counted
+	CPUSecPer1000      map[string]float64 // per process: order, shipping, invoicing, stack
+}
+
+// cost divides what was counted between two snapshots by the orders.
+// Between them the bench itself ran a known number of transactions (its
+// own counters and polls), which are taken out.
+func cost(before, after counters, orders int, pids map[string]int) Cost {
+	if orders == 0 {
+		return Cost{}
+	}
+	c := Cost{StatementsPerOrder: -1, CPUSecPer1000: map[string]float64{}}
+	c.CommitsPerOrder = float64(after.commits-before.commits-(after.own-before.own)) / float64(orders)
+	if before.statements >= 0 && after.statements >= 0 {
+		c.StatementsPerOrder = float64(after.statements-before.statements) / float64(orders)
+	}
+	for name := range maps.Keys(pids) {
+		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]).Seconds() * 1000 / float64(orders)
+	}
+	return c
+}
+
+// waitStored waits until every accepted order has a shipment and an invoice,
+// or until nothing has moved for 15 s; it returns how long that took and
+// how many orders were still missing (lost).
+func (b *bench) waitStored(ctx context.Context, ids []int64) (time.Duration, int, error) {
+	start := time.Now()
+	missing, lastChange := -1, time.Now()
+	for {
+		var n int
+		err := b.admin.QueryRow(ctx, `SELECT count(*) FROM unnest($1::bigint[]) AS a(id)
+			WHERE NOT EXISTS (SELECT FROM shipping.shipment s WHERE s.order_id = a.id)
+			   OR NOT EXISTS (SELECT FROM invoicing.invoice i WHERE i.order_id = a.id)`, ids).Scan(&n)
+		b.own++
+		if err != nil {
+			return 0, 0, fmt.Errorf("count stored orders: %w", err)
+		}
+		if n == 0 {
+			return time.Since(start), 0, nil
+		}
+		if n != missing {
+			missing, lastChange = n, time.Now()
+		}
+		if time.Since(lastChange) > 15*time.Second || ctx.Err() != nil {
+			return time.Since(start), n, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// delays are the times from each order's commit to the later of its
+// shipment's and its invoice's commits, all as the database recorded them
+// (track_commit_timestamp), so that no client clock is involved.
+func (b *bench) delays(ctx context.Context, ids []int64) ([]time.Duration, error) {
+	rows, err := b.admin.Query(ctx, `
+		SELECT extract(epoch FROM greatest(pg_xact_commit_timestamp(s.xmin), pg_xact_commit_timestamp(i.xmin))
+		                         - pg_xact_commit_timestamp(o.xmin))
+		FROM orders.orders o
+		JOIN shipping.shipment s ON s.order_id = o.id
+		JOIN invoicing.invoice i ON i.order_id = o.id
+		WHERE o.id = ANY($1)`, ids)
+	b.own++
+	if err != nil {
+		return nil, fmt.Errorf("read commit times: %w", err)
+	}
+	defer rows.Close()
+	var ds []time.Duration
+	for rows.Next() {
+		var sec *float64
+		if err := rows.Scan(&sec); err != nil {
+			return nil, err
+		}
+		if sec == nil {
+			return nil, fmt.Errorf("no commit time recorded: is track_commit_timestamp on? (infra/local/bench.sh turns it on)")
+		}
+		ds = append(ds, time.Duration(*sec*float64(time.Second)))
+	}
+	return ds, rows.Err()
+}
+
+// rssSampler keeps the largest resident set seen of each process.
+type rssSampler struct {
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	max   map[string]int64
+}
+
+func startRSSSampler(pids map[string]int) *rssSampler {
+	s := &rssSampler{stopc: make(chan struct{}), max: map[string]int64{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for name, pid := range pids {
+				if p, err := readProc(pid); err == nil && p.RSS > s.max[name] {
+					s.max[name] = p.RSS
+				}
+			}
+			select {
+			case <-s.stopc:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends the sampling and returns the peaks in MiB.
+func (s *rssSampler) stop() map[string]float64 {
+	close(s.stopc)
+	s.wg.Wait()
+	out := map[string]float64{}
+	for name, b := range s.max {
+		out[name] = mib(b)
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# infra/local/bench.sh [cmd/bench flags] — what `make bench` runs: a fresh private
+# PostgreSQL (with commit timestamps and pg_stat_statements, so that delays and
+# statements are read from the database itself) and a real Apache Kafka, then
+# cmd/bench against them. Results land in bench/results/ (git-ignored).
+# It never fails on a figure; only on a server or a build that will not start.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+export PG_DIR=$ROOT/.data/bench-postgres PG_PORT=${BENCH_PG_PORT:-5436}
+export KAFKA_DIR=$ROOT/.data/bench-kafka KAFKA_PORT=${BENCH_KAFKA_PORT:-19292}
+export PG_EXTRA_CONF="track_commit_timestamp = on
+shared_preload_libraries = 'pg_stat_statements'
+max_connections = 200"
+
+cleanup() {
+  infra/local/postgres.sh stop || true
+  infra/local/kafka.sh stop || true
+}
+trap cleanup EXIT
+
+# Fresh servers, so that one run's tables and topics do not weigh on the next.
+infra/local/postgres.sh stop 2>/dev/null || true
+infra/local/kafka.sh stop 2>/dev/null || true
+rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR"
+
+echo "▸ building bin/function, bin/stack and the bench"
+go build -o bin/function ./cmd/function
+go build -o bin/stack ./cmd/stack
+go build -o bin/bench ./cmd/bench
+
+infra/local/postgres.sh start
+infra/local/kafka.sh start
+DATABASE_URL=$(infra/local/postgres.sh url) KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT \
+  bin/bench -root "$ROOT" -out "$ROOT/bench/results" "$@"
