@@ -19,25 +19,30 @@ INSERT INTO orders.outbox (id, order_id, type, payload, traceparent, tracestate)
 COMMIT;
 -- the relay: mark the row sent once Kafka has it
 UPDATE orders.outbox SET sent_at = now() WHERE seq = :seq;
--- shipping: the order lock, the event record, shipment and line
+-- shipping: the order lock, the event record with its digest, shipment and
+-- line, then the digest and any cancellation that overtook the order
 BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('shipping'), hashtext(:order_id::text));
-INSERT INTO shipping.handled_event (source, id, type) VALUES ('/order', gen_random_uuid()::text, 'com.example.order.placed') ON CONFLICT (source, id) DO NOTHING;
-INSERT INTO shipping.shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated, cancelled)
-  VALUES (:order_id, :cust, 'Wolff', 'Eberhard', 'Ohlauer Str. 43', '10999', 'Berlin',
-    greatest(now(), (SELECT updated FROM shipping.cancellation WHERE order_id = :order_id)),
-    EXISTS (SELECT FROM shipping.cancellation WHERE order_id = :order_id))
+INSERT INTO shipping.handled_event (source, id, type, digest) VALUES ('/order', gen_random_uuid()::text, 'com.example.order.placed', '\x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef') ON CONFLICT (source, id) DO NOTHING;
+INSERT INTO shipping.shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated)
+  VALUES (:order_id, :cust, 'Wolff', 'Eberhard', 'Ohlauer Str. 43', '10999', 'Berlin', now())
   ON CONFLICT (order_id) DO NOTHING;
 INSERT INTO shipping.shipment_line (order_id, line_no, item_id, item_name, count) VALUES (:order_id, 1, :item, 'iPod', :count);
+UPDATE shipping.shipment r SET digest = '\x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+    cancelled = EXISTS (SELECT FROM shipping.cancellation c WHERE c.order_id = :order_id),
+    order_updated = greatest(r.order_updated, (SELECT updated FROM shipping.cancellation c WHERE c.order_id = :order_id))
+  WHERE r.order_id = :order_id;
 COMMIT;
 -- invoicing: the same with prices
 BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('invoicing'), hashtext(:order_id::text));
-INSERT INTO invoicing.handled_event (source, id, type) VALUES ('/order', gen_random_uuid()::text, 'com.example.order.placed') ON CONFLICT (source, id) DO NOTHING;
-INSERT INTO invoicing.invoice (order_id, customer_id, name, firstname, email, street, zip, city, total, order_updated, cancelled)
-  VALUES (:order_id, :cust, 'Wolff', 'Eberhard', 'eberhard.wolff@gmail.com', 'Ohlauer Str. 43', '10999', 'Berlin', 42.00 * :count,
-    greatest(now(), (SELECT updated FROM invoicing.cancellation WHERE order_id = :order_id)),
-    EXISTS (SELECT FROM invoicing.cancellation WHERE order_id = :order_id))
+INSERT INTO invoicing.handled_event (source, id, type, digest) VALUES ('/order', gen_random_uuid()::text, 'com.example.order.placed', '\x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef') ON CONFLICT (source, id) DO NOTHING;
+INSERT INTO invoicing.invoice (order_id, customer_id, name, firstname, email, street, zip, city, total, order_updated)
+  VALUES (:order_id, :cust, 'Wolff', 'Eberhard', 'eberhard.wolff@gmail.com', 'Ohlauer Str. 43', '10999', 'Berlin', 42.00 * :count, now())
   ON CONFLICT (order_id) DO NOTHING;
 INSERT INTO invoicing.invoice_line (order_id, line_no, item_id, item_name, count, price, line_total) VALUES (:order_id, 1, :item, 'iPod', :count, 42.00, 42.00 * :count);
+UPDATE invoicing.invoice r SET digest = '\x0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+    cancelled = EXISTS (SELECT FROM invoicing.cancellation c WHERE c.order_id = :order_id),
+    order_updated = greatest(r.order_updated, (SELECT updated FROM invoicing.cancellation c WHERE c.order_id = :order_id))
+  WHERE r.order_id = :order_id;
 COMMIT;
