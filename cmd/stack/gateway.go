@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -40,4 +41,22 @@ func newGateway(addr string, functions map[string]string) (*http.Server, error) 
 		mux.Handle("/"+name+"/", http.StripPrefix("/"+name, proxy))
 	}
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}, nil
+}
+
+// startGateway serves the menu and the routes on GATEWAY_ADDR.
+func (s *stack) startGateway(context.Context) error {
+	if s.cfg.Only != "" {
+		return nil
+	}
+	gw, err := newGateway(s.cfg.Gateway, s.urls)
+	if err != nil {
+		return err
+	}
+	go func() { s.fail(gw.ListenAndServe()) }()
+	s.cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Shutdown(sctx)
+	})
+	return nil
 }

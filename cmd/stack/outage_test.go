@@ -26,12 +26,12 @@ func TestOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	kafkaAddr, kafkaDir := "127.0.0.1:18392", filepath.Join(t.TempDir(), "kafka")
+	kafkaAddr, kafkaDir := "127.0.0.1:25392", filepath.Join(t.TempDir(), "kafka")
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := startStack(t, ctx, freshDatabase(t, adminURL), kafkaAddr, 18480)
+	stack := startStack(t, ctx, freshDatabase(t, adminURL), kafkaAddr, 25480)
 	gw := stack.gateway
 
 	before := postJSON(t, gw+"/order/api/orders", orderJSON(1, 1))
@@ -120,14 +120,14 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	pg := privatePostgres(t, 18495)
-	kafkaAddr := "127.0.0.1:18396"
+	pg := privatePostgres(t, 25495)
+	kafkaAddr := "127.0.0.1:25396"
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: filepath.Join(t.TempDir(), "kafka")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 18680).gateway
+	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 25680).gateway
 
 	pg.run(t, "stop")
 	producer := newProducer(t, []string{kafkaAddr})
