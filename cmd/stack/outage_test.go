@@ -63,7 +63,10 @@ func TestOutageEndToEnd(t *testing.T) {
 	}
 }
 
-type runningStack struct{ gateway string }
+type runningStack struct {
+	gateway string
+	logs    *syncBuffer
+}
 
 // startStack runs the stack against the given database and Kafka, on ports
 // from firstPort (gateway) up, until the test ends.
@@ -78,9 +81,9 @@ func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstP
 	t.Setenv("FUNCTION_BIN", bin)
 	t.Setenv("OUTBOX_INTERVAL", "500ms")
 	ctx, cancel := context.WithCancel(ctx)
-	var logs syncBuffer
+	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, &logs) }()
+	go func() { done <- run(ctx, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -92,7 +95,7 @@ func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstP
 	})
 	gw := fmt.Sprintf("http://127.0.0.1:%d", firstPort)
 	waitFor(t, 60*time.Second, "gateway", func() bool { return exists(gw + "/") })
-	return runningStack{gateway: gw}
+	return runningStack{gateway: gw, logs: logs}
 }
 
 func exists(url string) bool {
