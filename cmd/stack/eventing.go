@@ -8,6 +8,7 @@ import (
 
 	"github.com/mskafka/knative-functions/broker/dispatch"
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/broker/ping"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
@@ -46,6 +47,39 @@ func (s *stack) startDispatchers(ctx context.Context) error {
 		}
 		s.cleanup(func() { srv.Close() })
 		s.con.step("dispatchers: metrics on http://%s/metrics", s.cfg.MetricsAddr)
+	}
+	return nil
+}
+
+// startPings delivers the PingSources of infra/eventing on their schedules
+// (e.g. the outbox drain of order), through the functions' activators, so
+// a ping wakes a function that scaled to zero as it would on a cluster.
+func (s *stack) startPings(ctx context.Context) error {
+	if s.cfg.Only != "" {
+		return nil
+	}
+	eventing := filepath.Join(s.cfg.Root, "infra", "eventing")
+	set, err := manifest.Load(eventing)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		err := ping.Run(pctx, ping.Config{Pings: set.Pings, Services: s.urls, Every: s.cfg.PingInterval,
+			Logger: slog.New(slog.NewJSONHandler(s.con.prefixed("ping"), nil))})
+		if pctx.Err() == nil {
+			s.fail(fmt.Errorf("pings stopped: %w", err))
+		}
+		done <- err
+	}()
+	s.cleanup(func() { cancel(); <-done })
+	for _, p := range set.Pings {
+		when := p.Schedule + " (UTC)"
+		if s.cfg.PingInterval > 0 {
+			when = "every " + s.cfg.PingInterval.String()
+		}
+		s.con.step("pings: %s to %s, %s", p.Name, p.Sink, when)
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ type config struct {
 	FirstPort    int           `envconfig:"FUNCTION_PORT" default:"8081" desc:"order's activator listens here, shipping's and invoicing's on the next two ports"`
 	Warm         bool          `envconfig:"WARM" desc:"1: keep the functions running instead of scaling them to zero when idle"`
 	Idle         time.Duration `envconfig:"SCALE_TO_ZERO_IDLE" desc:"idle period before a function is stopped; empty: the retention period in infra/functions/scale-to-zero.yaml"`
+	PingInterval time.Duration `envconfig:"PING_INTERVAL" desc:"tests: deliver every PingSource at this interval instead of on its schedule"`
 	DataDir      string        `envconfig:"DATA_DIR" default:".data" desc:"where Postgres and the embedded Kafka keep their data"`
 	Bin          string        `envconfig:"FUNCTION_BIN" default:"bin/function" desc:"the function binary, relative to REPO_ROOT"`
 	Root         string        `envconfig:"REPO_ROOT" default:"." desc:"the repository: infra/, functions/*/func.yaml and bin/ are found from here"`
@@ -98,6 +99,7 @@ func run(ctx context.Context, out io.Writer) error {
 		{"telemetry", s.startTelemetry},
 		{"functions", s.startFunctions},
 		{"dispatchers", s.startDispatchers},
+		{"pings", s.startPings},
 		{"gateway", s.startGateway},
 	}
 	for _, step := range steps {
