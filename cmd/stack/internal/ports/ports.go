@@ -102,5 +102,9 @@ func command(pid int) string {
 	if err != nil || len(b) == 0 {
 		return "unknown command"
 	}
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	cmd := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\x00", " ")), " ")
+	if len(cmd) > 120 { // a long command line would bury the message
+		cmd = cmd[:120] + "…"
+	}
+	return cmd
 }
