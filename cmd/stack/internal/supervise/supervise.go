@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -199,6 +200,11 @@ func (p *Process) spawnLocked() *instance {
 
 // run executes one instance from its start to its exit.
 func (p *Process) run(inst *instance, delay time.Duration) {
+	// The kernel sends the parent-death signal when the *thread* that forked
+	// the child exits, and Go may retire threads. This goroutine keeps its
+	// thread until the child has exited; it never unlocks, so the thread
+	// ends with the goroutine, when the signal can no longer hurt.
+	runtime.LockOSThread()
 	if delay > 0 {
 		time.Sleep(delay)
 	}
