@@ -147,6 +147,15 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d orders: %d answered 201, %d refused with a 5xx", n, len(ok), refused)
+	// Why the activator failed requests: EOF for those inside a killed
+	// process; a refused connection is retried on the next instance.
+	reasons := map[string]int{}
+	for _, line := range strings.Split(st.logs.String(), "\n") {
+		if _, reason, ok := strings.Cut(line, " failed: "); ok && strings.HasPrefix(line, "▸") {
+			reasons[reason]++
+		}
+	}
+	t.Logf("failed at the activator: %v", reasons)
 	for _, table := range []string{"shipping.shipment", "invoicing.invoice"} {
 		var counts map[int64]int
 		waitFor(t, 90*time.Second, "every order in "+table, func() bool {

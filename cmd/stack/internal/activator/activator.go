@@ -45,7 +45,8 @@ type Activator struct {
 // without a request before it is stopped; zero keeps it running.
 func New(fn Function, idle time.Duration, report func(format string, args ...any)) *Activator {
 	a := &Activator{fn: fn, idle: idle, report: report}
-	a.proxy = &httputil.ReverseProxy{Rewrite: rewrite, ErrorHandler: a.proxyError}
+	a.proxy = &httputil.ReverseProxy{Rewrite: rewrite, ErrorHandler: a.proxyError,
+		Transport: retrying{a: a, base: http.DefaultTransport}}
 	return a
 }
 
@@ -92,6 +93,10 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	readyAfter := time.Since(held)
+	if err := keepBody(r); err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	a.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, u)))
 	if cold {
 		a.report("%s: woken by %s %s: held %d ms for the cold start, answered after %d ms",

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,5 +109,51 @@ func TestHoldsWhileStartingAndStopsWhenIdle(t *testing.T) {
 	defer mu.Unlock()
 	if len(reports) == 0 {
 		t.Error("no cold start reported")
+	}
+}
+
+// seqFunction answers Up with the given base URLs in turn, the last one
+// for good: an instance that died, then its successor.
+type seqFunction struct {
+	mu    sync.Mutex
+	bases []string
+}
+
+func (f *seqFunction) Name() string { return "seq" }
+func (f *seqFunction) Down()        {}
+func (f *seqFunction) Ready() bool  { return true }
+
+func (f *seqFunction) Up(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.bases[0]
+	if len(f.bases) > 1 {
+		f.bases = f.bases[1:]
+	}
+	return b, nil
+}
+
+// TestRefusedConnectionIsRetried: a request to an instance that died before
+// accepting it goes, body and all, to the next instance.
+func TestRefusedConnectionIsRetried(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // its port now refuses connections
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s", r.URL.Path, b)
+	}))
+	defer live.Close()
+	a := New(&seqFunction{bases: []string{dead.URL + "/", live.URL + "/"}}, 0, func(string, ...any) {})
+	front := httptest.NewServer(a)
+	defer front.Close()
+
+	resp, err := http.Post(front.URL+"/api/orders", "application/json", strings.NewReader(`{"n":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != `/api/orders {"n":1}` {
+		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, b, `/api/orders {"n":1}`)
 	}
 }
