@@ -21,11 +21,13 @@ build: ## build the function binary and the local stack runner into bin/
 	@$(GO) build -o $(BIN)/function ./cmd/function
 	@$(GO) build -o $(BIN)/stack ./cmd/stack
 
+# The functions scale to zero after the idle period of infra/functions/scale-to-zero.yaml and start
+# again on the next request; `make run WARM=1` keeps them running.
 # OBSERVE=1 (`make run OBSERVE=1`): bin/stack also runs a local Jaeger (infra/local/jaeger.sh,
 # built once into .cache/jaeger) and sends every process's traces there; its query API is on
 # http://127.0.0.1:16686. Any OTEL_* variable given to make run reaches every process as well.
 .PHONY: run
-run: build ## run everything locally: Postgres, Kafka, the three functions, dispatchers, gateway on :8080 (OBSERVE=1: and Jaeger)
+run: build ## run everything locally: Postgres, Kafka, the three functions (scale to zero; WARM=1 keeps them up), dispatchers, pings, gateway on :8080 (OBSERVE=1: and Jaeger)
 	@$(BIN)/stack
 
 .PHONY: test

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
@@ -56,6 +57,9 @@ func roles() map[string]starter {
 type Function struct {
 	started atomic.Pointer[started]
 	out     io.Writer
+	// created is when the runtime made the instance, right after the process
+	// started: the "started" line gives the cold start from there.
+	created time.Time
 }
 
 // started is a Function after Start: its role, wrapped in the telemetry.
@@ -84,7 +88,7 @@ func newStarted(role Role, tel *telemetry.Telemetry) *started {
 
 // New is called by the func-go runtime to create the instance.
 func New() *Function {
-	return &Function{out: os.Stdout}
+	return &Function{out: os.Stdout, created: time.Now()}
 }
 
 type roleConfig struct {
@@ -126,7 +130,7 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 		return fmt.Errorf("start %s: %w", cfg.Function, err)
 	}
 	f.started.Store(newStarted(r, tel))
-	log.Info("started")
+	log.Info("started", "cold_start_ms", time.Since(f.created).Milliseconds())
 	return nil
 }
 

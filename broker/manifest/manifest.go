@@ -28,6 +28,8 @@ const (
 	SourceKind        = "KafkaSource"
 	SinkAPIVersion    = "eventing.knative.dev/v1alpha1"
 	SinkKind          = "KafkaSink"
+	PingAPIVersion    = "sources.knative.dev/v1"
+	PingKind          = "PingSource"
 	ServiceAPIVersion = "serving.knative.dev/v1"
 	ServiceKind       = "Service"
 )
@@ -79,6 +81,7 @@ type Set struct {
 	Sources []KafkaSource
 	// KafkaSinks holds the KafkaSinks by name.
 	KafkaSinks map[string]KafkaSink
+	Pings      []PingSource
 }
 
 // KafkaSource is a sources.knative.dev/v1 KafkaSource with its defaults
@@ -209,6 +212,15 @@ func (s *Set) add(doc []byte, sources map[string]bool) error {
 		}
 		sources[src.Name] = true
 		s.Sources = append(s.Sources, src)
+	case PingKind:
+		if head.APIVersion != PingAPIVersion {
+			return fmt.Errorf("%s %s: unsupported apiVersion", head.APIVersion, head.Kind)
+		}
+		ping, err := decodePing(doc)
+		if err != nil {
+			return err
+		}
+		s.Pings = append(s.Pings, ping)
 	case SinkKind:
 		if head.APIVersion != SinkAPIVersion {
 			return fmt.Errorf("%s %s: unsupported apiVersion", head.APIVersion, head.Kind)

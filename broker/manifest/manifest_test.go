@@ -52,6 +52,11 @@ func TestLoadInfraEventing(t *testing.T) {
 				BootstrapServers:  []string{"ms-kafka-kafka-bootstrap.ms-kafka.svc:9092"},
 			},
 		},
+		Pings: []PingSource{{
+			Name: "order-outbox-drain", Namespace: "ms-kafka", Schedule: "*/5 * * * *",
+			ContentType: "application/json", Data: `{"drain":"outbox"}`,
+			Sink: Destination{Ref: &Ref{APIVersion: ServiceAPIVersion, Kind: ServiceKind, Name: "order"}},
+		}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load(infra/eventing) mismatch (-want +got):\n%s", diff)

@@ -26,7 +26,7 @@ import (
 
 // browserPorts are the browser test's own ports, apart from the other
 // tests': the gateway, then order, shipping and invoicing.
-const browserPorts = 18180
+const browserPorts = 25280
 
 // screenshots is where the browser test leaves a PNG of every page it
 // looked at, for a person to look at too (git-ignored, replaced each run).

@@ -91,8 +91,8 @@ func TestEndToEnd(t *testing.T) {
 	bin := buildFunction(t)
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("GATEWAY_ADDR", "127.0.0.1:18080")
-	t.Setenv("FUNCTION_PORT", "18081")
+	t.Setenv("GATEWAY_ADDR", "127.0.0.1:25180")
+	t.Setenv("FUNCTION_PORT", "25181")
 	t.Setenv("REPO_ROOT", "../..")
 	t.Setenv("FUNCTION_BIN", bin)
 	t.Setenv("OUTBOX_INTERVAL", "500ms")
@@ -109,7 +109,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Logf("stack output:\n%s", logs.String())
 		}
 	}()
-	gw := "http://127.0.0.1:18080"
+	gw := "http://127.0.0.1:25180"
 	waitFor(t, 60*time.Second, "gateway", func() bool {
 		resp, err := http.Get(gw + "/")
 		if err == nil {

@@ -1,43 +1,39 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httputil"
-	"net/url"
+	"context"
+	"fmt"
+	"path/filepath"
 	"time"
 
+	"github.com/mskafka/knative-functions/cmd/stack/internal/gateway"
 	"github.com/mskafka/knative-functions/shared/web"
 )
 
-// newGateway does locally what the Apache did in the original and the Istio
-// VirtualService does on a cluster: the menu at "/", and each function under
-// its own prefix, with the prefix stripped.
-func newGateway(addr string, functions map[string]string) (*http.Server, error) {
-	menu, err := web.Menu()
+// startGateway serves infra/mesh's VirtualService on GATEWAY_ADDR: locally
+// what the Apache did in the original and Istio does on a cluster.
+func (s *stack) startGateway(context.Context) error {
+	if s.cfg.Only != "" {
+		return nil
+	}
+	mesh := filepath.Join(s.cfg.Root, "infra", "mesh")
+	routes, err := gateway.Load(mesh)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", menu)
-	// What is neither the menu nor a function gets the pages' own "not
-	// found", in their style, rather than a bare line of text.
-	mux.Handle("GET /static/", web.Static())
-	mux.Handle("/", web.NotFoundHandler(""))
-	for name, target := range functions {
-		u, err := url.Parse(target)
-		if err != nil {
-			return nil, err
-		}
-		proxy := &httputil.ReverseProxy{
-			Rewrite: func(r *httputil.ProxyRequest) {
-				r.SetURL(u)
-				// Keep the browser's Host: the functions' cross-origin check
-				// compares it with the Origin header.
-				r.Out.Host = r.In.Host
-				r.SetXForwarded()
-			},
-		}
-		mux.Handle("/"+name+"/", http.StripPrefix("/"+name, proxy))
+	// Istio answers an unrouted request with a bare 404; locally the
+	// status is the same, with the pages' own "not found" page.
+	gw, err := gateway.New(routes, s.urls, web.NotFoundHandler(""))
+	if err != nil {
+		return fmt.Errorf("routes of %s: %w", mesh, err)
 	}
-	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}, nil
+	srv := gw.Server(s.cfg.Gateway)
+	go func() { s.fail(srv.ListenAndServe()) }()
+	s.cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	})
+	s.con.step("gateway: %d routes from %s", len(routes), mesh)
+	return nil
 }

@@ -26,12 +26,12 @@ func TestOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	kafkaAddr, kafkaDir := "127.0.0.1:18392", filepath.Join(t.TempDir(), "kafka")
+	kafkaAddr, kafkaDir := "127.0.0.1:25392", filepath.Join(t.TempDir(), "kafka")
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := startStack(t, ctx, freshDatabase(t, adminURL), kafkaAddr, 18480)
+	stack := startStack(t, ctx, freshDatabase(t, adminURL), kafkaAddr, 25480)
 	gw := stack.gateway
 
 	before := postJSON(t, gw+"/order/api/orders", orderJSON(1, 1))
@@ -63,7 +63,10 @@ func TestOutageEndToEnd(t *testing.T) {
 	}
 }
 
-type runningStack struct{ gateway string }
+type runningStack struct {
+	gateway string
+	logs    *syncBuffer
+}
 
 // startStack runs the stack against the given database and Kafka, on ports
 // from firstPort (gateway) up, until the test ends.
@@ -78,9 +81,9 @@ func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstP
 	t.Setenv("FUNCTION_BIN", bin)
 	t.Setenv("OUTBOX_INTERVAL", "500ms")
 	ctx, cancel := context.WithCancel(ctx)
-	var logs syncBuffer
+	logs := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, &logs) }()
+	go func() { done <- run(ctx, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -92,7 +95,7 @@ func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstP
 	})
 	gw := fmt.Sprintf("http://127.0.0.1:%d", firstPort)
 	waitFor(t, 60*time.Second, "gateway", func() bool { return exists(gw + "/") })
-	return runningStack{gateway: gw}
+	return runningStack{gateway: gw, logs: logs}
 }
 
 func exists(url string) bool {
@@ -120,14 +123,14 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	pg := privatePostgres(t, 18495)
-	kafkaAddr := "127.0.0.1:18396"
+	pg := privatePostgres(t, 25495)
+	kafkaAddr := "127.0.0.1:25396"
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: filepath.Join(t.TempDir(), "kafka")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 18680).gateway
+	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 25680).gateway
 
 	pg.run(t, "stop")
 	producer := newProducer(t, []string{kafkaAddr})

@@ -25,9 +25,9 @@ import (
 
 // Ports of this test's own, so it runs beside TestEndToEnd and `make run`.
 const (
-	traceGateway     = "127.0.0.1:18580"
-	traceFirstPort   = 18581 // order; shipping and invoicing on the next two
-	traceMetrics     = "127.0.0.1:18590"
+	traceGateway     = "127.0.0.1:25580"
+	traceFirstPort   = 25581 // order; shipping and invoicing on the next two
+	traceMetrics     = "127.0.0.1:25590"
 	traceJaegerOTLP  = 24318
 	traceJaegerQuery = 26686
 )

@@ -47,6 +47,8 @@ type Function struct {
 	stop context.CancelFunc
 	done chan struct{}
 	log  *slog.Logger
+	// flush sends what is left in the outbox on the way out.
+	flush func(context.Context) (int, error)
 }
 
 // Start reads the configuration, prepares the schema and starts the outbox
@@ -111,9 +113,9 @@ func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("parse menu: %w", err)
 	}
-	s := &server{store: store, placed: relay.Kick, pages: pages, menu: menu, log: log}
+	s := &server{store: store, placed: relay.Kick, drain: relay.Flush, pages: pages, menu: menu, log: log}
 	runCtx, stop := context.WithCancel(context.Background())
-	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log}
+	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log, flush: relay.Flush}
 	go func() {
 		defer close(f.done)
 		relay.Run(runCtx)
@@ -129,12 +131,21 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// Stop ends the relay (a send under way finishes first) and closes the pool.
+// Stop ends the relay (a send under way finishes first), publishes what
+// the outbox still holds within ctx (the runtime's grace period), and
+// closes the pool. The runtime calls it after the last request has been
+// answered, so a scale-down leaves nothing for the next ping to find
+// unless Kafka is unreachable.
 func (f *Function) Stop(ctx context.Context) error {
 	f.stop()
 	select {
 	case <-f.done:
 	case <-ctx.Done():
+	}
+	if n, err := f.flush(ctx); err != nil {
+		f.log.Warn("outbox not flushed on stop: the next ping publishes it", "published", n, "error", err)
+	} else if n > 0 {
+		f.log.Info("outbox flushed on stop", "published", n)
 	}
 	f.pool.Close()
 	return nil

@@ -30,7 +30,9 @@ type orders interface {
 type server struct {
 	store  orders
 	placed func() // tells the relay there is something to send
-	pages  map[string]*template.Template
+	// drain sends the whole outbox backlog now (the PingSource's ping).
+	drain func(context.Context) (int, error)
+	pages map[string]*template.Template
 	// menu is the entry page of the whole system. On a cluster there is no
 	// gateway, so the Istio route sends "/" here (rewritten to /menu).
 	menu http.Handler
@@ -40,7 +42,7 @@ type server struct {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.listPage)
-	mux.HandleFunc("POST /{$}", s.placeEvent)
+	mux.HandleFunc("POST /{$}", s.rootEvent)
 	mux.HandleFunc("GET /new", s.newPage)
 	mux.HandleFunc("POST /new", s.submitForm)
 	mux.HandleFunc("GET /{id}", s.detailPage)

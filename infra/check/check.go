@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -86,6 +87,7 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.objects(ctx)
 	c.functions(ctx)
 	c.eventing()
+	c.pings()
 	c.postgres()
 	c.mesh()
 	c.observability()
@@ -134,6 +136,8 @@ func (c *checker) objects(ctx context.Context) {
 			err = v.Validate(ctx)
 		case *KafkaSink:
 			err = v.Validate()
+		case *sourcesv1.PingSource:
+			err = validatePing(ctx, v)
 		case *Kafka:
 			err = v.Validate()
 		case *KafkaNodePool:

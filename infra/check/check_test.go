@@ -294,6 +294,9 @@ func TestBroken(t *testing.T) {
 		{"route-to-nowhere", []string{
 			`VirtualService ms-kafka/ms-kafka: route "shipping": rewrite.authority "shipment.ms-kafka.svc.cluster.local" is not <function>.ms-kafka.svc.cluster.local of a function in functions/`,
 		}},
+		{"ping-schedule", []string{
+			`PingSource ms-kafka/order-outbox-drain: invalid value: expected 5 to 6 fields, found 3: [every five minutes]: spec.schedule`,
+		}},
 		{"topic-partitions", []string{
 			`KafkaTopic order: 3 partitions, the design says 5`,
 		}},

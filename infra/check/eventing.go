@@ -196,10 +196,13 @@ func (c *checker) dispatcher() {
 	defer os.RemoveAll(dir)
 	var docs []string
 	for _, o := range c.objs {
-		if o.Kind != manifest.SourceKind && o.Kind != manifest.SinkKind {
+		if o.Kind != manifest.SourceKind && o.Kind != manifest.SinkKind && o.Kind != manifest.PingKind {
 			continue
 		}
 		b, err := yaml.Marshal(o.Value)
+		if err == nil && o.Kind == manifest.PingKind {
+			b, err = withoutStatus(b)
+		}
 		if err != nil {
 			c.add(err)
 			return
@@ -228,4 +231,18 @@ func widen(p *int16) *int32 {
 	}
 	v := int32(*p)
 	return &v
+}
+
+// withoutStatus drops what Knative's Go types add on marshalling (status,
+// metadata.creationTimestamp): they are no part of a manifest.
+func withoutStatus(doc []byte) ([]byte, error) {
+	var m map[string]any
+	if err := yaml.Unmarshal(doc, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if meta, ok := m["metadata"].(map[string]any); ok {
+		delete(meta, "creationTimestamp")
+	}
+	return yaml.Marshal(m)
 }

@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -50,6 +51,7 @@ func decoders() map[string]func([]byte) (any, error) {
 		"apps/v1/StatefulSet":                     strictInto[appsv1.StatefulSet],
 		"sources.knative.dev/v1/KafkaSource":      strictInto[KafkaSource],
 		"eventing.knative.dev/v1alpha1/KafkaSink": strictInto[KafkaSink],
+		"sources.knative.dev/v1/PingSource":       strictInto[sourcesv1.PingSource],
 		"kafka.strimzi.io/v1/Kafka":               strictInto[Kafka],
 		"kafka.strimzi.io/v1/KafkaNodePool":       strictInto[KafkaNodePool],
 		"kafka.strimzi.io/v1/KafkaTopic":          strictInto[KafkaTopic],

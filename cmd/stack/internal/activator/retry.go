@@ -1,0 +1,83 @@
+package activator
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// maxRetryBody is the largest body kept for a retry; larger requests are
+// forwarded once. It matches the gateway's limit, which is above what any
+// function accepts.
+const maxRetryBody = 256 << 10
+
+// keepBody reads a small body into memory so that a refused connection can
+// be retried with it, as Knative's activator does.
+func keepBody(r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength < 0 || r.ContentLength > maxRetryBody {
+		return nil
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return nil
+}
+
+// retrying is the proxy's transport: a request whose connection was refused
+// never reached the function (its instance had just died), so it is sent
+// again to the next instance once the supervisor has it ready.
+type retrying struct {
+	a    *Activator
+	base http.RoundTripper
+}
+
+func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	deadline := time.Now().Add(30 * time.Second)
+	for err != nil && errors.Is(err, syscall.ECONNREFUSED) && req.GetBody != nil && time.Now().Before(deadline) {
+		next, uerr := t.nextInstance(req)
+		if uerr != nil {
+			return nil, errors.Join(err, uerr)
+		}
+		resp, err = t.base.RoundTrip(next)
+	}
+	return resp, err
+}
+
+// nextInstance waits until the function runs at another address than the
+// one that refused req, and returns req aimed there.
+func (t retrying) nextInstance(req *http.Request) (*http.Request, error) {
+	for {
+		base, err := t.a.fn.Up(req.Context())
+		if err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(base)
+		if err != nil {
+			return nil, err
+		}
+		if u.Host != req.URL.Host {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			next := req.Clone(req.Context())
+			next.URL.Host, next.Body = u.Host, body
+			return next, nil
+		}
+		// The supervisor has not yet seen the exit: wait a moment.
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// backends records what each function received.
+func backends(t *testing.T) (map[string]string, *[]string) {
+	t.Helper()
+	var seen []string
+	urls := map[string]string{}
+	for _, name := range []string{"order", "shipping", "invoicing"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			seen = append(seen, name+" "+r.Method+" "+r.URL.RequestURI())
+			w.Write([]byte(name))
+		}))
+		t.Cleanup(srv.Close)
+		urls[name] = srv.URL + "/"
+	}
+	return urls, &seen
+}
+
+// TestRoutesOfTheVirtualService routes requests through infra/mesh's
+// VirtualService as Istio would.
+func TestRoutesOfTheVirtualService(t *testing.T) {
+	routes, err := Load("../../../../infra/mesh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls, seen := backends(t)
+	g, err := New(routes, urls, http.NotFoundHandler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Server("").Handler)
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	tests := []struct {
+		method, path string
+		status       int
+		reached      string // what the function saw; empty: none
+		location     string
+	}{
+		{"GET", "/", 200, "order GET /menu", ""},
+		{"GET", "/order/", 200, "order GET /", ""},
+		{"POST", "/order/", 200, "order POST /", ""},
+		{"POST", "/order/api/orders", 200, "order POST /api/orders", ""},
+		{"DELETE", "/order/api/orders/7", 200, "order DELETE /api/orders/7", ""},
+		{"GET", "/order/42?x=1", 200, "order GET /42?x=1", ""},
+		{"GET", "/shipping/api/shipments", 200, "shipping GET /api/shipments", ""},
+		{"HEAD", "/invoicing/", 200, "invoicing HEAD /", ""},
+		{"GET", "/invoicing/api/invoices/3", 200, "invoicing GET /api/invoices/3", ""},
+		{"POST", "/shipping/", 404, "", ""},
+		{"POST", "/invoicing/", 404, "", ""},
+		{"PUT", "/shipping/api/shipments", 404, "", ""},
+		{"GET", "/order/metrics", 404, "", ""},
+		{"GET", "/shipping/metrics", 404, "", ""},
+		{"GET", "/invoicing/metrics", 404, "", ""},
+		{"GET", "/order", 301, "", "/order/"},
+		{"GET", "/shipping", 301, "", "/shipping/"},
+		{"GET", "/nowhere", 404, "", ""},
+		{"GET", "/static/style.css", 404, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			*seen = nil
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)
+			}
+			var want []string
+			if tt.reached != "" {
+				want = []string{tt.reached}
+			}
+			if diff := cmp.Diff(want, *seen); diff != "" {
+				t.Errorf("reached (-want +got):\n%s", diff)
+			}
+			if got := resp.Header.Get("Location"); got != tt.location {
+				t.Errorf("Location = %q, want %q", got, tt.location)
+			}
+		})
+	}
+}
+
+// TestBodyLimit: the gateway answers 413 itself for a body over MaxBody,
+// whether its length is declared or the body is chunked.
+func TestBodyLimit(t *testing.T) {
+	routes, err := Load("../../../../infra/mesh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls, _ := backends(t)
+	g, _ := New(routes, urls, http.NotFoundHandler())
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+
+	big := strings.Repeat("x", MaxBody+1)
+	for _, tt := range []struct {
+		name string
+		body io.Reader
+	}{
+		{"declared length", strings.NewReader(big)},
+		{"chunked", io.MultiReader(strings.NewReader(big))}, // unknown length: sent chunked
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := http.Post(srv.URL+"/order/api/orders", "application/json", tt.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("status = %d, want 413", resp.StatusCode)
+			}
+		})
+	}
+	resp, err := http.Post(srv.URL+"/order/api/orders", "application/json", strings.NewReader(strings.Repeat("x", MaxBody)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("a body of MaxBody: status %d, want 200", resp.StatusCode)
+	}
+}

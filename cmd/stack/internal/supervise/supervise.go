@@ -1,0 +1,317 @@
+// Package supervise runs a function as a child process the way the kubelet
+// runs a pod's container for Knative: started on demand, probed until ready,
+// stopped with SIGTERM and a grace period, and started again with backoff
+// when it exits on its own. The child dies with the stack (see sysProcAttr).
+package supervise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Backoff of restarts after unexpected exits: doubled per failure in a row,
+// like Kubernetes' CrashLoopBackOff but short enough for a laptop.
+const (
+	firstBackoff = 200 * time.Millisecond
+	maxBackoff   = 10 * time.Second
+	// healthyRun is how long an instance must have been ready for its exit
+	// to count as a new incident rather than one more failure in a row.
+	healthyRun = 10 * time.Second
+	// crashLoop is the number of failures in a row reported as a crash loop.
+	crashLoop = 3
+	// tailLines is how much of its output a failed start is reported with.
+	tailLines = 15
+)
+
+// Spec says how to run one function.
+type Spec struct {
+	Name string
+	Bin  string
+	// Env is the whole environment but LISTEN_ADDRESS.
+	Env []string
+	// Addr is where the function listens. Empty: a free port on 127.0.0.1,
+	// picked afresh for every start, so a port that some other socket took
+	// meanwhile never blocks a restart.
+	Addr string
+	// Out receives the function's output.
+	Out io.Writer
+	// Report receives the supervisor's own lines (cold starts, exits,
+	// restarts), one message per call.
+	Report func(format string, args ...any)
+	// Grace bounds a graceful stop before SIGKILL, as Knative's
+	// terminationGracePeriodSeconds does.
+	Grace time.Duration
+	// StartTimeout bounds the wait for readiness.
+	StartTimeout time.Duration
+}
+
+// Process is one supervised function. Its methods are safe for concurrent use.
+type Process struct {
+	spec     Spec
+	mu       sync.Mutex
+	want     bool      // it should run: Up sets it, Down clears it
+	cur      *instance // the current instance, nil when none
+	failures int       // unexpected exits in a row
+	next     time.Time // no start before this (backoff)
+}
+
+// instance is one run of the process.
+type instance struct {
+	url      string
+	ready    chan struct{} // closed once the readiness probe answered 200
+	done     chan struct{} // closed once the process has exited (or never started)
+	err      error         // why it ended; set before done is closed
+	tail     *tail
+	cmd      *exec.Cmd // nil until exec; guarded by Process.mu
+	stopping bool      // a stop was asked for; guarded by Process.mu
+	readyAt  time.Time
+}
+
+// New returns a Process that is not running.
+func New(spec Spec) *Process {
+	if spec.Report == nil {
+		spec.Report = func(string, ...any) {}
+	}
+	if spec.Grace == 0 {
+		spec.Grace = 30 * time.Second
+	}
+	if spec.StartTimeout == 0 {
+		spec.StartTimeout = 60 * time.Second
+	}
+	return &Process{spec: spec}
+}
+
+// Name is the function's name.
+func (p *Process) Name() string { return p.spec.Name }
+
+// Up starts the process unless it runs, waits until it is ready and returns
+// its base URL ("http://host:port/"). An instance that exits before it is
+// ready makes Up fail at once, with the instance's last lines of output;
+// the supervisor starts another one after the backoff.
+func (p *Process) Up(ctx context.Context) (string, error) {
+	for {
+		p.mu.Lock()
+		p.want = true
+		inst := p.cur
+		if inst == nil {
+			inst = p.spawnLocked()
+		}
+		stopping := inst.stopping
+		p.mu.Unlock()
+		if stopping { // wait for the stop to finish, then start anew
+			select {
+			case <-inst.done:
+				continue
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		select {
+		case <-inst.ready:
+			return inst.url, nil
+		case <-inst.done:
+			return "", fmt.Errorf("%s exited during start: %w\nlast lines:\n%s", p.spec.Name, inst.err, inst.tail)
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// Down stops the process (SIGTERM, then SIGKILL after the grace period) and
+// keeps it stopped until the next Up.
+func (p *Process) Down() {
+	p.mu.Lock()
+	p.want = false
+	inst := p.cur
+	if inst != nil {
+		inst.stopping = true
+	}
+	cmd := (*exec.Cmd)(nil)
+	if inst != nil {
+		cmd = inst.cmd
+	}
+	p.mu.Unlock()
+	if inst == nil {
+		return
+	}
+	if cmd != nil {
+		signalGroup(cmd, syscall.SIGTERM)
+	}
+	select {
+	case <-inst.done:
+	case <-time.After(p.spec.Grace):
+		p.spec.Report("%s did not stop within %s: killed", p.spec.Name, p.spec.Grace)
+		signalGroup(cmd, syscall.SIGKILL)
+		<-inst.done
+	}
+}
+
+// Running reports whether an instance exists (starting, ready or stopping).
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil
+}
+
+// Ready reports whether an instance is ready and not stopping: a request
+// now is served without a cold start.
+func (p *Process) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur != nil && !p.cur.stopping && !p.cur.readyAt.IsZero()
+}
+
+// PID returns the process id of the current instance, 0 if none runs.
+func (p *Process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || p.cur.cmd == nil || p.cur.cmd.Process == nil {
+		return 0
+	}
+	return p.cur.cmd.Process.Pid
+}
+
+// signalGroup signals the function and everything it started.
+func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
+		cmd.Process.Signal(sig)
+	}
+}
+
+// spawnLocked creates the next instance and starts it after the backoff.
+func (p *Process) spawnLocked() *instance {
+	inst := &instance{ready: make(chan struct{}), done: make(chan struct{}), tail: newTail(p.spec.Out, tailLines)}
+	p.cur = inst
+	go p.run(inst, time.Until(p.next))
+	return inst
+}
+
+// run executes one instance from its start to its exit.
+func (p *Process) run(inst *instance, delay time.Duration) {
+	// The kernel sends the parent-death signal when the *thread* that forked
+	// the child exits, and Go may retire threads. This goroutine keeps its
+	// thread until the child has exited; it never unlocks, so the thread
+	// ends with the goroutine, when the signal can no longer hurt.
+	runtime.LockOSThread()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	exited, err := p.exec(inst)
+	if err != nil {
+		inst.err = err
+		close(inst.done)
+		p.ended(inst)
+		return
+	}
+	go p.probe(inst, exited)
+	inst.err = <-exited
+	close(inst.done)
+	p.ended(inst)
+}
+
+// exec starts the binary; the channel yields its exit.
+func (p *Process) exec(inst *instance) (<-chan error, error) {
+	addr := p.spec.Addr
+	if addr == "" {
+		var err error
+		if addr, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	inst.url = "http://" + addr + "/"
+	cmd := exec.Command(p.spec.Bin)
+	cmd.Env = append(append([]string(nil), p.spec.Env...), "LISTEN_ADDRESS="+addr)
+	cmd.Stdout, cmd.Stderr = inst.tail, inst.tail
+	cmd.SysProcAttr = sysProcAttr()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if inst.stopping {
+		return nil, errors.New("stopped before it started")
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", p.spec.Name, err)
+	}
+	inst.cmd = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return exited, nil
+}
+
+// probe polls the readiness endpoint, as the kubelet does, and closes ready
+// on the first 200. It reports the cold start: exec to ready.
+func (p *Process) probe(inst *instance, exited <-chan error) {
+	began := time.Now()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.After(p.spec.StartTimeout)
+	for {
+		if resp, err := client.Get(inst.url + "health/readiness"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				p.mu.Lock()
+				inst.readyAt = time.Now()
+				p.mu.Unlock()
+				p.spec.Report("%s: cold start in %d ms (pid %d)", p.spec.Name, time.Since(began).Milliseconds(), inst.cmd.Process.Pid)
+				close(inst.ready)
+				return
+			}
+		}
+		select {
+		case <-inst.done:
+			return
+		case <-deadline:
+			p.spec.Report("%s: not ready after %s: killed\nlast lines:\n%s", p.spec.Name, p.spec.StartTimeout, inst.tail)
+			signalGroup(inst.cmd, syscall.SIGKILL)
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ended records an instance's end and, if it was not asked to stop and the
+// function is still wanted, schedules the next instance after the backoff.
+func (p *Process) ended(inst *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == inst {
+		p.cur = nil
+	}
+	if inst.stopping {
+		return
+	}
+	if inst.readyAt.IsZero() || time.Since(inst.readyAt) < healthyRun {
+		p.failures++
+	} else {
+		p.failures = 1
+	}
+	backoff := min(firstBackoff<<min(p.failures-1, 10), maxBackoff)
+	p.next = time.Now().Add(backoff)
+	p.spec.Report("%s exited unexpectedly (%v); restarting in %s", p.spec.Name, inst.err, backoff)
+	if p.failures >= crashLoop {
+		p.spec.Report("%s is crash-looping: %d failures in a row; its last lines:\n%s", p.spec.Name, p.failures, inst.tail)
+	}
+	if p.want && p.cur == nil {
+		p.spawnLocked()
+	}
+}
+
+// freePort returns a loopback address no socket holds right now.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("pick a port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
