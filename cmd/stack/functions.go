@@ -91,7 +91,7 @@ func (s *stack) supervised(name string) (*supervise.Process, error) {
 		bin = filepath.Join(s.cfg.Root, bin)
 	}
 	spec := supervise.Spec{Name: name, Bin: bin, Env: append(env, s.otelEnv...), Out: s.con.prefixed(name),
-		Report: s.report, Grace: gracePeriod}
+		Report: s.report, Grace: gracePeriod, Ports: s.instancePorts(name)}
 	if s.cfg.Only != "" {
 		spec.Addr = s.cfg.Gateway
 	}
@@ -100,6 +100,13 @@ func (s *stack) supervised(name string) (*supervise.Process, error) {
 
 // report prints a line of the platform's own (supervisor, activator).
 func (s *stack) report(format string, args ...any) { s.con.step(format, args...) }
+
+// instancePorts are the ports a function's instances take turns on: four
+// per function, 20 above FUNCTION_PORT, below the ephemeral range.
+func (s *stack) instancePorts(name string) []int {
+	first := s.cfg.FirstPort + 20 + 4*indexOf(name)
+	return []int{first, first + 1, first + 2, first + 3}
+}
 
 // functionAddr is where a function's activator listens.
 func (s *stack) functionAddr(name string) string {

@@ -38,10 +38,14 @@ type Spec struct {
 	Bin  string
 	// Env is the whole environment but LISTEN_ADDRESS.
 	Env []string
-	// Addr is where the function listens. Empty: a free port on 127.0.0.1,
-	// picked afresh for every start, so a port that some other socket took
-	// meanwhile never blocks a restart.
+	// Addr is where the function listens. Empty: the first of Ports that
+	// no socket holds, picked afresh for every start, so that a new instance
+	// can start while a draining one still holds its port.
 	Addr string
+	// Ports on 127.0.0.1 to pick from when Addr is empty. They should lie
+	// below the ephemeral range (32768 and up on Linux), where an outgoing
+	// connection could take a port between the pick and the bind.
+	Ports []int
 	// Out receives the function's output.
 	Out io.Writer
 	// Report receives the supervisor's own lines (cold starts, exits,
@@ -226,7 +230,7 @@ func (p *Process) exec(inst *instance) (<-chan error, error) {
 	addr := p.spec.Addr
 	if addr == "" {
 		var err error
-		if addr, err = freePort(); err != nil {
+		if addr, err = freePort(p.spec.Ports); err != nil {
 			return nil, err
 		}
 	}
@@ -306,12 +310,16 @@ func (p *Process) ended(inst *instance) {
 	}
 }
 
-// freePort returns a loopback address no socket holds right now.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a port: %w", err)
+// freePort returns the first loopback address of ports that no socket
+// holds right now.
+func freePort(ports []int) (string, error) {
+	for _, port := range ports {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("pick a port: all of %v are taken", ports)
 }

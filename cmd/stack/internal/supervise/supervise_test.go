@@ -51,7 +51,7 @@ func fake(t *testing.T, mode string, rep *reports) *Process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := New(Spec{Name: "fake", Bin: bin, Env: append(os.Environ(), "FAKE_FUNCTION="+mode),
+	p := New(Spec{Name: "fake", Bin: bin, Env: append(os.Environ(), "FAKE_FUNCTION="+mode), Ports: []int{25990, 25991, 25992, 25993},
 		Out: io.Discard, Report: rep.add, Grace: 5 * time.Second, StartTimeout: 20 * time.Second})
 	t.Cleanup(p.Down)
 	return p
