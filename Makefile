@@ -32,6 +32,11 @@ run: build ## run everything locally: Postgres, Kafka, the three functions, disp
 test: ## unit, integration and end-to-end tests against real Postgres and real Apache Kafka
 	@infra/local/test.sh
 
+# make test-chaos CHAOS_RATE=60 CHAOS_DRILLS=kafka-kill9,postgres-immediate (defaults: 60/s, every drill)
+.PHONY: test-chaos
+test-chaos: ## fault drills (Kafka kill -9/SIGTERM, Postgres crash, failing sink, poison records) under load; table in artifacts/chaos.md
+	@infra/local/chaos.sh
+
 .PHONY: unit
 unit: ## only the tests that need no servers
 	$(GO) test -race ./...
