@@ -102,7 +102,7 @@ func allDrills() []drill {
 			inject:   func(ctx context.Context, e *env) error { return e.produce(ctx, "order", "poison", poisonNotAnOrder) },
 			hold:     10 * time.Second,
 			poison:   poisonNotAnOrder,
-			converge: 30 * time.Second,
+			converge: time.Minute,
 		},
 		{
 			name:     "poison-out-of-range",

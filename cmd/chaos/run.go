@@ -102,7 +102,7 @@ type check struct {
 	deadLetters [][]byte
 	doubled     []string // keys with more than one stored order
 	phantom     []string // stored orders never answered 201: their keys
-	problems    []string
+	lastErr     error // of the last round that could not read Postgres
 }
 
 // state is what the checks saw of one accepted order.
@@ -130,12 +130,13 @@ func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
 // record is dead-lettered, or until deadline.
 func (c *check) converge(ctx context.Context, deadline time.Time) bool {
 	for {
-		c.poll(ctx)
+		c.poll(ctx, false)
 		if c.whole() {
 			c.at = time.Now()
 			return true
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.poll(ctx, true) // once more, asking the API about every order left, for the reasons
 			return false
 		}
 		sleep(ctx, time.Second)
@@ -146,16 +147,32 @@ func (c *check) whole() bool {
 	return len(c.pending) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2)
 }
 
-func (c *check) poll(ctx context.Context) {
+// poll asks the public APIs about the pending orders. To spare a busy
+// machine it asks only about those whose shipment and invoice Postgres
+// already holds, as expected cancelled or not, unless all is set.
+func (c *check) poll(ctx context.Context, all bool) {
 	cancelled, err := c.cancelledInDB(ctx)
 	if err != nil {
-		c.problems = append(c.problems, err.Error())
+		c.lastErr = err // Postgres may be restarting: ask again next round
+		return
+	}
+	ready, err := c.readyInDB(ctx, cancelled)
+	if err != nil {
+		c.lastErr = err // Postgres may be restarting: ask again next round
 		return
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	slots := make(chan struct{}, 16)
+	slots := make(chan struct{}, 8)
+	todo := make(map[int64]*state, len(c.pending))
 	for id, s := range c.pending {
+		if all || ready[id] {
+			todo[id] = s
+		} else {
+			s.why = "not yet in both sinks' tables; "
+		}
+	}
+	for id, s := range todo {
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {
@@ -207,6 +224,32 @@ func (c *check) cancelledInDB(ctx context.Context) (map[int64]bool, error) {
 			return nil, err
 		}
 		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// readyInDB returns which pending orders have a shipment and an invoice in
+// Postgres, both cancelled as expected.
+func (c *check) readyInDB(ctx context.Context, cancelled map[int64]bool) (map[int64]bool, error) {
+	ids := make([]int64, 0, len(c.pending))
+	for id := range c.pending {
+		ids = append(ids, id)
+	}
+	rows, err := c.e.db.Query(ctx, `SELECT s.order_id, s.cancelled, i.cancelled
+		FROM shipping.shipment s JOIN invoicing.invoice i USING (order_id) WHERE s.order_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read shipments and invoices: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		var shipCancelled, invCancelled bool
+		if err := rows.Scan(&id, &shipCancelled, &invCancelled); err != nil {
+			return nil, err
+		}
+		want := cancelled[id] || c.pending[id].a.cancelled
+		out[id] = shipCancelled == want && invCancelled == want
 	}
 	return out, rows.Err()
 }
@@ -362,7 +405,9 @@ func (c *check) fill(r *row) {
 	r.details = append(r.details, prefixAll("doubled ", c.doubled)...)
 	r.details = append(r.details, prefixAll("phantom ", c.phantom)...)
 	r.details = append(r.details, prefixAll("no 201 ", r.unanswered)...)
-	r.details = append(r.details, c.problems...)
+	if len(c.pending) > 0 && c.lastErr != nil {
+		r.details = append(r.details, "last error: "+c.lastErr.Error())
+	}
 	for _, a := range c.accepted {
 		if a.replayed {
 			r.replayed++
