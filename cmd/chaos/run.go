@@ -102,7 +102,7 @@ type check struct {
 	deadLetters [][]byte
 	doubled     []string // keys with more than one stored order
 	phantom     []string // stored orders never answered 201: their keys
-	lastErr     error // of the last round that could not read Postgres
+	lastErr     error    // of the last round that could not read Postgres
 }
 
 // state is what the checks saw of one accepted order.
