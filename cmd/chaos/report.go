@@ -75,7 +75,9 @@ func render(rows []row, cfg config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# make test-chaos\n\n%g orders/s; %v of load before each fault, %v after its heal. "+
 		"Seconds to converge count from the heal (for a poison record, from its produce) until every order answered 201 "+
-		"has its shipment and invoice, right in content and cancellation, and the outbox is empty.\n\n", cfg.Rate, cfg.Warmup, cfg.Tail)
+		"has its shipment and invoice, right in content and cancellation, and the outbox is empty. "+
+		"Lost: answered 201 but not shipped and invoiced right within the drill's wait (it may still come, too late); "+
+		"doubled: a request key stored as more than one order; phantom: a stored order never answered 201.\n\n", cfg.Rate, cfg.Warmup, cfg.Tail)
 	b.WriteString("| drill | accepted | shipped | invoiced | lost | doubled | phantom | dead-lettered | seconds to converge | result |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rows {
