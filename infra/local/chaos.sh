@@ -11,7 +11,8 @@
 #
 # Environment (defaults in brackets):
 #   CHAOS_PG_PORT [5437]  CHAOS_KAFKA_PORT [19392]  CHAOS_GATEWAY_PORT [22080] (functions on the
-#   next three ports)  CHAOS_METRICS_PORT [22464]; CHAOS_RATE, CHAOS_DRILLS, … as `bin/chaos --help` lists.
+#   next three ports)  CHAOS_METRICS_PORT [22464]  CHAOS_FUNCTION_BIN [bin/function, built here];
+#   CHAOS_RATE, CHAOS_DRILLS, … as `bin/chaos --help` lists.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -40,8 +41,10 @@ infra/local/kafka.sh stop 2>/dev/null || true
 rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR" "$ROOT/.data/chaos/stack"
 mkdir -p "$ROOT/.data/chaos" artifacts
 
+# CHAOS_FUNCTION_BIN: drill a function binary built elsewhere (another branch) under this stack.
+function_bin=${CHAOS_FUNCTION_BIN:-$ROOT/bin/function}
 echo "▸ building bin/function, bin/stack, bin/chaos"
-go build -o bin/function ./cmd/function
+[[ -n ${CHAOS_FUNCTION_BIN:-} ]] || go build -o bin/function ./cmd/function
 go build -o bin/stack ./cmd/stack
 go build -o bin/chaos ./cmd/chaos
 
@@ -53,7 +56,7 @@ DATABASE_URL=$(infra/local/postgres.sh url)
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export GATEWAY_ADDR=127.0.0.1:$gateway_port FUNCTION_PORT=$((gateway_port + 1))
 export DISPATCH_METRICS_ADDR=127.0.0.1:${CHAOS_METRICS_PORT:-22464}
-export DATA_DIR=$ROOT/.data/chaos/stack REPO_ROOT=$ROOT FUNCTION_BIN=$ROOT/bin/function
+export DATA_DIR=$ROOT/.data/chaos/stack REPO_ROOT=$ROOT FUNCTION_BIN=$function_bin
 export OUTBOX_INTERVAL=${OUTBOX_INTERVAL:-1s}
 export CHAOS_STACK_PID=$pid_file
 : >artifacts/chaos-stack.log
