@@ -17,7 +17,8 @@ type row struct {
 	poisonExpected                    bool
 	poisonSeen                        int // dead letters that are the poison record
 	unanswered                        []string
-	details                           []string
+	details                           []string // what failed, with keys
+	notes                             []string // what is worth knowing though it passed
 }
 
 // verdict says why the row fails, or "pass".
@@ -85,10 +86,13 @@ func render(rows []row, cfg config) string {
 			r.drill, r.accepted, r.shipped, r.invoiced, r.lost, r.doubled, r.phantom, r.deadLettered, r.converge(), r.verdict())
 	}
 	for _, r := range rows {
-		if len(r.details) == 0 {
+		if len(r.details)+len(r.notes) == 0 {
 			continue
 		}
 		fmt.Fprintf(&b, "\n## %s\n\n", r.drill)
+		for _, n := range r.notes {
+			fmt.Fprintf(&b, "%s.\n\n", n)
+		}
 		for i, d := range r.details {
 			if i == maxDetails {
 				fmt.Fprintf(&b, "- … and %d more\n", len(r.details)-maxDetails)

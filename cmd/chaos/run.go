@@ -408,10 +408,17 @@ func (c *check) fill(r *row) {
 	if len(c.pending) > 0 && c.lastErr != nil {
 		r.details = append(r.details, "last error: "+c.lastErr.Error())
 	}
+	retried := 0
 	for _, a := range c.accepted {
 		if a.replayed {
 			r.replayed++
 		}
+		if a.attempts > 1 {
+			retried++
+		}
+	}
+	if retried > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, r.replayed))
 	}
 }
 
