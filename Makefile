@@ -39,6 +39,11 @@ test: ## unit, integration and end-to-end tests against real Postgres and real A
 fuzz: ## run every Go fuzz target for FUZZTIME each (make test runs them for 3 s)
 	@infra/local/fuzz.sh $(or $(FUZZTIME),1m)
 
+# make test-chaos CHAOS_RATE=60 CHAOS_DRILLS=kafka-kill9,postgres-immediate (defaults: 60/s, every drill)
+.PHONY: test-chaos
+test-chaos: ## fault drills (Kafka kill -9/SIGTERM, Postgres crash, failing sink, poison records) under load; table in artifacts/chaos.md
+	@infra/local/chaos.sh
+
 .PHONY: unit
 unit: ## only the tests that need no servers
 	$(GO) test -race ./...

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # infra/local/postgres.sh — a private PostgreSQL 15 cluster for local development and tests.
 #
-# Usage: infra/local/postgres.sh start|stop|status|url|dir
+# Usage: infra/local/postgres.sh start|stop|crash|status|url|dir
 #
 # Environment:
 #   PG_DIR   where the cluster lives (default .data/postgres; a relative path is taken
@@ -60,7 +60,7 @@ DB=mskafka
 
 
 usage() {
-  echo "usage: $0 start|stop|status|url|dir" >&2
+  echo "usage: $0 start|stop|crash|status|url|dir" >&2
   exit 2
 }
 
@@ -210,6 +210,18 @@ cmd_stop() {
   log "stopped"
 }
 
+# crash: stop the way a power cut would (pg_ctl stop -m immediate: no checkpoint,
+# connections cut); the next start runs crash recovery. For fault drills.
+cmd_crash() {
+  if ! is_running; then
+    log "not running"
+    return 0
+  fi
+  log "stopping at once (immediate mode)…"
+  as_pg "$PG_BIN/pg_ctl" stop -w -t 60 -m immediate -D "$DATA" >/dev/null
+  log "stopped"
+}
+
 cmd_status() {
   if is_running; then
     log "running (port $PG_PORT, data $DATA)"
@@ -227,6 +239,7 @@ cmd_url() {
 case $1 in
   start) cmd_start ;;
   stop) cmd_stop ;;
+  crash) cmd_crash ;;
   status) cmd_status ;;
   url) cmd_url ;;
   dir) echo "$PG_DIR" ;;   # where the cluster really lives (see the /var/tmp fallback above)
