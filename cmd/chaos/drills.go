@@ -50,15 +50,8 @@ var poisonOutOfRange = []byte(`{"id":990000001,` +
 // record goes last: where the sinks still take it for a transient failure
 // it blocks its partition for the whole backoff, and every later drill
 // would wait behind it.
-//
-// Killing a function or the stack itself (kill -9, then the supervisor's
-// restart) belongs here once cmd/stack supervises its functions; on this
-// branch it does not, so those drills are not in the table. Each is one
-// entry whose inject signals the process (e.stack.signal for the stack;
-// a function's pid from the supervisor) and whose heal waits for
-// e.stack.ready.
 func allDrills() []drill {
-	return []drill{
+	return append(killDrills(), []drill{
 		{
 			name:     "kafka-kill9",
 			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGKILL) },
@@ -111,5 +104,29 @@ func allDrills() []drill {
 			poison:   poisonOutOfRange,
 			converge: 60 * time.Second,
 		},
+	}...)
+}
+
+// killDrills kill -9 each function (the stack's supervisor must start it
+// again, as Knative would a crashed pod) and then the stack itself (its
+// functions must die with it, and a new stack must start cleanly).
+func killDrills() []drill {
+	var ds []drill
+	for _, name := range []string{"order", "shipping", "invoicing"} {
+		ds = append(ds, drill{
+			name:   name + "-kill9",
+			inject: func(ctx context.Context, e *env) error { return e.stack.killFunction(name) },
+			// The supervisor restarts it; heal only waits until it answers.
+			heal:     func(ctx context.Context, e *env) error { return e.stack.ready(ctx, e.gateway) },
+			hold:     3 * time.Second,
+			converge: 2 * time.Minute,
+		})
 	}
+	return append(ds, drill{
+		name:     "stack-kill9",
+		inject:   func(ctx context.Context, e *env) error { return e.stack.kill9(ctx) },
+		heal:     func(ctx context.Context, e *env) error { return e.stack.start(ctx) },
+		hold:     3 * time.Second,
+		converge: 2 * time.Minute,
+	})
 }

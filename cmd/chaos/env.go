@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -290,4 +291,59 @@ func (s *stack) stop() {
 		s.signal(syscall.SIGKILL)
 		<-s.done
 	}
+}
+
+// killFunction sends SIGKILL to the running instance of a function (the
+// stack's child whose FUNCTION names it), as a crashed pod would die; the
+// stack's supervisor is expected to start it again.
+func (s *stack) killFunction(name string) error {
+	pid, err := childNamed(s.cmd.Process.Pid, name)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
+	}
+	return nil
+}
+
+// kill9 kills the stack itself with SIGKILL, not its process group: its
+// functions must die with it by themselves (parent-death signal).
+func (s *stack) kill9(ctx context.Context) error {
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill stack: %w", err)
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// childNamed finds the child of parent whose environment sets FUNCTION=name.
+func childNamed(parent int, name string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if slices.Contains(strings.Split(string(environ), "\x00"), "FUNCTION="+name) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no running %s under the stack (pid %d)", name, parent)
 }

@@ -64,5 +64,7 @@ export CHAOS_STACK_PID=$pid_file
 echo "▸ drills (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS, gateway http://$GATEWAY_ADDR)"
 status=0
 bin/chaos || status=$?
+# The fuzz targets, longer than make test runs them (CHAOS_FUZZTIME each).
+infra/local/fuzz.sh "${CHAOS_FUZZTIME:-20s}" || status=1
 echo "▸ test-chaos finished in $(( $(date +%s) - started )) s (table in artifacts/chaos.md)"
 exit "$status"
