@@ -35,8 +35,11 @@ if [[ $mode == test ]]; then
   check_build=$!
 fi
 
-echo "▸ vetting"
+echo "▸ vetting (go vet, staticcheck)"
 go vet ./...
+# staticcheck at a pinned version, fetched through the Go module proxy like
+# every other dependency (cached after the first run).
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 infra/local/chromium.sh   # the browser tests (cmd/stack) drive Debian's Chromium
 infra/local/postgres.sh start

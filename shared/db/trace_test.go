@@ -75,7 +75,7 @@ func TestTracer(t *testing.T) {
 		}
 		attrs := map[attribute.Key]string{}
 		for _, a := range s.Attributes() {
-			attrs[a.Key] = a.Value.Emit()
+			attrs[a.Key] = a.Value.String()
 		}
 		got = append(got, span{s.Name(), s.SpanKind(), s.Parent().SpanID(), s.Status().Code, attrs})
 	}
