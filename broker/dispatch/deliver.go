@@ -8,14 +8,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -47,10 +45,11 @@ func (p *processor) telemetryOrNoop() *telemetry.Telemetry {
 	return p.tel
 }
 
-// count adds one to a counter of Stats and to the metric that mirrors it.
-func (p *processor) count(ctx context.Context, c *atomic.Int64, m metric.Int64Counter) {
-	c.Add(1)
-	m.Add(ctx, 1, metric.WithAttributes(telemetry.AttrSource.String(p.name)))
+// recordDispatch records a delivery to the sink that has ended, once per
+// event as Knative's dispatcher does: the time since start, the first attempt.
+func (p *processor) recordDispatch(ctx context.Context, ev *event.Event, last outcome, start time.Time) {
+	p.telemetryOrNoop().Metrics.RecordDispatch(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace},
+		ev.Type(), last.status, time.Since(start))
 }
 
 // process delivers one record and reports whether its offset may be marked:
@@ -60,24 +59,26 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	if ctx.Err() != nil {
 		return false
 	}
-	m := p.telemetryOrNoop().Metrics
 	ev, err := toEvent(msg, p.name, p.namespace)
 	ctx, span := p.startSpan(ctx, msg, ev)
 	defer span.End()
 	if err != nil {
 		// A record that can never become an event would block its
 		// partition forever; Knative discards it, and so do we.
-		p.count(ctx, &p.stats.dropped, m.DispatchDropped)
+		p.stats.dropped.Add(1)
+		p.telemetryOrNoop().Metrics.RecordDiscarded(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace})
 		span.SetStatus(codes.Error, err.Error())
 		p.log.ErrorContext(ctx, "discard record", "source", p.name, "topic", msg.Topic,
 			"partition", msg.Partition, "offset", msg.Offset, "error", err)
 		return true
 	}
+	start := time.Now()
 	var last outcome
 	for attempt := 1; ; attempt++ {
 		last = p.attempt(ctx, ev)
 		if last.ok() {
-			p.count(ctx, &p.stats.delivered, m.DispatchDelivered)
+			p.stats.delivered.Add(1)
+			p.recordDispatch(ctx, ev, last, start)
 			p.logOutcome(ctx, slog.LevelInfo, "delivered", ev, msg, last, attempt)
 			return true
 		}
@@ -86,10 +87,11 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 			return false
 		}
 		if !retryable(last) || attempt > p.delivery.Retry {
+			p.recordDispatch(ctx, ev, last, start)
 			p.logOutcome(ctx, slog.LevelWarn, "delivery failed", ev, msg, last, attempt)
 			break
 		}
-		p.count(ctx, &p.stats.retried, m.DispatchRetries)
+		p.stats.retried.Add(1)
 		p.logOutcome(ctx, slog.LevelWarn, "delivery failed, will retry", ev, msg, last, attempt)
 		if !sleep(ctx, backoff(p.delivery.BackoffPolicy, p.delivery.BackoffDelay, attempt)) {
 			return false
@@ -140,7 +142,7 @@ func (p *processor) attempt(ctx context.Context, ev *event.Event) outcome {
 // offset of an event that is neither delivered nor dead-lettered would lose it.
 func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *event.Event, last outcome) bool {
 	if p.deadLetter == nil {
-		p.count(ctx, &p.stats.dropped, p.telemetryOrNoop().Metrics.DispatchDropped)
+		p.stats.dropped.Add(1)
 		p.logOutcome(ctx, slog.LevelError, "drop event: no dead letter sink", ev, msg, last, 0)
 		return true
 	}
@@ -151,7 +153,7 @@ func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMess
 	for attempt := 1; ; attempt++ {
 		out := p.deadLetter.send(ctx, &dl, msg.Key)
 		if out.ok() {
-			p.count(ctx, &p.stats.deadLettered, p.telemetryOrNoop().Metrics.DispatchDeadLetters)
+			p.stats.deadLettered.Add(1)
 			p.logOutcome(ctx, slog.LevelWarn, "dead-lettered", ev, msg, last, attempt, "dead_letter_sink", p.deadLetter.String())
 			return true
 		}

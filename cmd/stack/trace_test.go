@@ -235,11 +235,15 @@ func TestObservability(t *testing.T) {
 	}
 	d := scrape(t, "http://"+traceMetrics+"/metrics")
 	t.Logf("dispatcher /metrics (project series):\n%s", d.project())
+	// Named as Knative's KafkaSource dispatcher names them: one delivery
+	// per event, the poison record's ending in 400 (then dead-lettered).
 	var dw []metricWant
 	for _, src := range []string{"order-to-shipping", "order-to-invoicing"} {
-		s := map[string]string{"source": src}
-		dw = append(dw, metricWant{"dispatch_delivered_total", s, 4}, metricWant{"dispatch_dead_letters_total", s, 1},
-			metricWant{"dispatch_retries_total", s, 0}, metricWant{"dispatch_dropped_total", s, 0})
+		s := map[string]string{"kn_kafkasource_name": src}
+		refused := map[string]string{"kn_kafkasource_name": src, "http_response_status_code": "400"}
+		dw = append(dw, metricWant{"kn_eventing_dispatch_latency_milliseconds_count", s, 5},
+			metricWant{"kn_eventing_dispatch_latency_milliseconds_count", refused, 1},
+			metricWant{"kn_eventing_kafka_discarded_events_1_total", s, 0})
 	}
 	d.check(t, "dispatcher", "dispatcher", dw)
 }
