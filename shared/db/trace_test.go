@@ -22,6 +22,8 @@ func TestSummarize(t *testing.T) {
 		{"begin", "BEGIN", ""},
 		{"commit", "COMMIT", ""},
 		{`INSERT INTO outbox (id, order_id) VALUES ($1, $2) RETURNING seq`, "INSERT", "outbox"},
+		{"WITH o AS (INSERT INTO orders (a) VALUES ($1) RETURNING id), l AS (SELECT 1)\n\tINSERT INTO outbox (order_id) SELECT o.id FROM o", "INSERT", "outbox"},
+		{"WITH held AS (SELECT 1), ev AS (INSERT INTO handled_event VALUES ($1) RETURNING 1) SELECT held.x FROM held", "SELECT", "held"},
 		{"\n\t\t\tINSERT INTO handled_event (source, id, type) VALUES ($1, $2, $3)\n\t\t\tON CONFLICT (source, id) DO NOTHING", "INSERT", "handled_event"},
 		{`UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, "UPDATE", "outbox"},
 		{`DELETE FROM command WHERE id = $1`, "DELETE", "command"},
