@@ -80,7 +80,7 @@ func TestPostgresRelayContinuesTrace(t *testing.T) {
 	if len(batches) != 2 {
 		t.Errorf("%d Postgres BATCH spans under the request span, want 2", len(batches))
 	}
-	for _, name := range []string{"BEGIN", "SELECT customer", "SELECT item", "INSERT outbox", "COMMIT"} {
+	for _, name := range []string{"BEGIN", "SELECT customer", "SELECT item", "INSERT orders", "COMMIT"} {
 		if len(byName[name]) == 0 || !batches[byName[name][0].Parent().SpanID()] {
 			t.Errorf("no Postgres span %q under a batch of the request", name)
 		}

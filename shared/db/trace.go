@@ -174,16 +174,10 @@ func summarize(sql string) (op, table string) {
 	}
 	op = strings.ToUpper(words[0])
 	if op == "WITH" {
-		// A statement with data-modifying CTEs is named by its main part.
-		for i, w := range words {
-			switch strings.ToUpper(w) {
-			case "INSERT", "UPDATE", "DELETE", "SELECT":
-				words, op = words[i:], strings.ToUpper(w)
-			}
-			if op != "WITH" {
-				break
-			}
-		}
+		// A statement with data-modifying CTEs is named by the first thing it
+		// changes (the order, the event record), else by its main part.
+		words = withBody(sql, words)
+		op = strings.ToUpper(words[0])
 	}
 	next := func(after string) string {
 		for i, w := range words[:len(words)-1] {
@@ -206,9 +200,32 @@ func summarize(sql string) (op, table string) {
 	return op, table
 }
 
+// withBody returns the words of a WITH statement from its first INSERT,
+// UPDATE or DELETE, inside a CTE or not; without one, from its main
+// statement (top, the words of its top level).
+func withBody(sql string, top []string) []string {
+	all := strings.Fields(strings.NewReplacer("(", " ", ")", " ").Replace(text(sql, true)))
+	for i, w := range all {
+		switch strings.ToUpper(w) {
+		case "INSERT", "UPDATE", "DELETE":
+			return all[i:]
+		}
+	}
+	for i, w := range top {
+		if strings.EqualFold(w, "SELECT") {
+			return top[i:]
+		}
+	}
+	return top
+}
+
 // topLevel returns sql without comments, string literals and whatever
 // stands inside parentheses.
-func topLevel(sql string) string {
+func topLevel(sql string) string { return text(sql, false) }
+
+// text returns sql without comments and string literals, and without what
+// stands inside parentheses unless nested.
+func text(sql string, nested bool) string {
 	var b strings.Builder
 	depth := 0
 	for i := 0; i < len(sql); i++ {
@@ -229,7 +246,7 @@ func topLevel(sql string) string {
 		case c == ')':
 			depth = max(depth-1, 0)
 			b.WriteByte(' ')
-		case depth == 0:
+		case depth == 0 || nested:
 			b.WriteByte(c)
 		}
 	}
