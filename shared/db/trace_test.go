@@ -97,3 +97,45 @@ func TestTracer(t *testing.T) {
 		t.Errorf("spans (-want +got):\n%s", diff)
 	}
 }
+
+// A batch is one span, and each of its statements a span under it, named
+// as outside a batch; a failed statement marks its own span.
+func TestTracerBatch(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := newTracer(tp, "shipping")
+
+	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "POST /")
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock($1)", 1)
+	b.Queue("WITH ev AS (INSERT INTO handled_event VALUES ($1) RETURNING 1) SELECT EXISTS (SELECT FROM ev)", "e")
+	ctx := tr.TraceBatchStart(parentCtx, nil, pgx.TraceBatchStartData{Batch: b})
+	tr.TraceBatchQuery(ctx, nil, pgx.TraceBatchQueryData{SQL: b.QueuedQueries[0].SQL, CommandTag: pgconn.NewCommandTag("SELECT 1")})
+	tr.TraceBatchQuery(ctx, nil, pgx.TraceBatchQueryData{SQL: b.QueuedQueries[1].SQL, Err: errors.New("boom")})
+	tr.TraceBatchEnd(ctx, nil, pgx.TraceBatchEndData{Err: errors.New("boom")})
+	parent.End()
+
+	type span struct {
+		Name   string
+		Parent string
+		Status codes.Code
+	}
+	names := map[trace.SpanID]string{}
+	for _, s := range rec.Ended() {
+		names[s.SpanContext().SpanID()] = s.Name()
+	}
+	var got []span
+	for _, s := range rec.Ended() {
+		if s.Name() != "POST /" {
+			got = append(got, span{s.Name(), names[s.Parent().SpanID()], s.Status().Code})
+		}
+	}
+	want := []span{
+		{"SELECT", "BATCH", codes.Unset},
+		{"INSERT handled_event", "BATCH", codes.Error},
+		{"BATCH", "POST /", codes.Error},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
