@@ -109,17 +109,26 @@ func (projection) Project(o events.Order) (Invoice, error) {
 }
 
 // Insert writes the invoice and its lines.
-func (projection) Insert(ctx context.Context, tx pgx.Tx, inv Invoice) (bool, error) {
-	rows := make([][]any, len(inv.Lines))
+func (projection) Insert(inv Invoice) sink.Row {
+	items := make([]int64, len(inv.Lines))
+	names := make([]string, len(inv.Lines))
+	counts := make([]int64, len(inv.Lines))
+	prices := make([]pgtype.Numeric, len(inv.Lines))
+	totals := make([]pgtype.Numeric, len(inv.Lines))
 	for i, l := range inv.Lines {
-		rows[i] = []any{inv.ID, i + 1, l.ItemID, l.Name, l.Count, numeric(l.Price), numeric(l.Total)}
+		items[i], names[i], counts[i] = l.ItemID, l.Name, int64(l.Count)
+		prices[i], totals[i] = numeric(l.Price), numeric(l.Total)
 	}
-	return sink.Insert(ctx, tx, `
-		INSERT INTO invoice (order_id, customer_id, name, firstname, email, street, zip, city, total, order_updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (order_id) DO NOTHING`,
-		[]any{inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
-			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, numeric(inv.Total), inv.Updated},
-		"invoice_line", []string{"order_id", "line_no", "item_id", "item_name", "count", "price", "line_total"}, rows)
+	return sink.Row{
+		Columns: []string{"order_id", "customer_id", "name", "firstname", "email", "street", "zip", "city", "total"},
+		Values: []any{inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
+			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, numeric(inv.Total)},
+		Updated:     inv.Updated,
+		Lines:       "invoice_line",
+		LineColumns: []string{"item_id", "item_name", "count", "price", "line_total"},
+		LineTypes:   []string{"bigint[]", "text[]", "integer[]", "numeric[]", "numeric[]"},
+		LineValues:  []any{items, names, counts, prices, totals},
+	}
 }
 
 // Select reads the invoices of the orders ids, in that order, with their

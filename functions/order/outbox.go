@@ -145,17 +145,31 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		}
 		r.sender = s
 	}
-	tx, err := r.pool.Begin(ctx)
+	// BEGIN travels with the read, and the sent marks with COMMIT: two
+	// round trips around the send. A connection still in the transaction
+	// after a failure is rolled back, or closed by the pool on release.
+	conn, err := r.pool.Acquire(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
+		return 0, fmt.Errorf("acquire: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, err := tx.Query(ctx, `SELECT seq, id::text, order_id, type, payload, created,
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+		conn.Release()
+	}()
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT seq, id::text, order_id, type, payload, created,
 			coalesce(traceparent, ''), coalesce(tracestate, '') FROM outbox
 		WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, relayBatch)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		br.Close()
+		return 0, fmt.Errorf("begin: %w", err)
 	}
+	rows, _ := br.Query()
 	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxRecord, error) {
 		var rec OutboxRecord
 		var parent, state string
@@ -163,8 +177,14 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		rec.Trace = propagation.MapCarrier{"traceparent": parent, "tracestate": state}
 		return rec, err
 	})
-	if err != nil || len(recs) == 0 {
-		return 0, err
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	if len(recs) == 0 {
+		return 0, nil
 	}
 
 	// The round has a span of its own (the sent marks and the commit run in
@@ -212,11 +232,14 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		spans[i].End()
 		spans[i] = nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
+	b = &pgx.Batch{}
+	b.Queue(`UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs)
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fail(round, fmt.Errorf("mark %d records sent: %w", len(seqs), err))
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fail(round, fmt.Errorf("commit sent marks: %w", err))
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		return 0, fail(round, fmt.Errorf("commit sent marks: still in a transaction"))
 	}
 	for i, rec := range recs {
 		r.tel.Metrics.OutboxPublished.Add(ctx, 1, metric.WithAttributes(telemetry.AttrType.String(rec.Type)))

@@ -69,89 +69,152 @@ type Placed struct {
 // request are stored in that transaction too: a key seen before with the
 // same request returns the first result and changes nothing; with a
 // different request it fails with a *ReusedError.
+//
+// The transaction is two round trips: BEGIN travels with the key's claim,
+// the catalogue look-ups and the order id (taken from its sequence, so that
+// the event's payload can be made before the insert), and the order, its
+// lines, its outbox row and the key's link go in one statement with COMMIT.
 func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed, error) {
 	if bad := req.Check(); bad.orNil() != nil {
 		return Placed{}, bad
 	}
 	digest := req.Digest()
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return Placed{}, fmt.Errorf("begin: %w", err)
+		return Placed{}, fmt.Errorf("acquire: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	// A connection left inside a transaction (a failure between the two
+	// round trips) is closed by the pool on release, which rolls it back.
+	defer conn.Release()
 
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	if cmd != nil {
 		// Claiming the key first makes a concurrent duplicate wait on our
 		// row lock instead of racing us: it sees the conflict once we commit.
-		tag, err := tx.Exec(ctx, `INSERT INTO command (source, id, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+		b.Queue(`INSERT INTO command (source, id, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 			cmd.Source, cmd.ID, digest)
+	}
+	b.Queue(`SELECT id, name, firstname, email FROM customer WHERE id = $1`, req.CustomerID)
+	b.Queue(`SELECT id, name, (price * 100)::bigint FROM item WHERE id = ANY($1)`, itemIDs(req.Lines))
+	b.Queue(`SELECT nextval(pg_get_serial_sequence('orders', 'id')), now()`)
+	o, claimed, err := s.priced(ctx, conn.SendBatch(ctx, b), req, cmd != nil)
+	if err != nil || !claimed {
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx))
+		}
 		if err != nil {
-			return Placed{}, fmt.Errorf("record command: %w", err)
+			return Placed{}, err
 		}
-		if tag.RowsAffected() == 0 {
-			tx.Rollback(ctx)
-			return s.repeated(ctx, *cmd, digest)
-		}
-	}
-
-	o, err := s.priced(ctx, tx, req)
-	if err != nil {
-		return Placed{}, err
-	}
-	err = tx.QueryRow(ctx, `INSERT INTO orders (customer_id, shipping_street, shipping_zip, shipping_city,
-			billing_street, billing_zip, billing_city)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, created`,
-		o.Customer.CustomerID, o.ShippingAddress.Street, o.ShippingAddress.Zip, o.ShippingAddress.City,
-		o.BillingAddress.Street, o.BillingAddress.Zip, o.BillingAddress.City).Scan(&o.ID, &o.Created)
-	if err != nil {
-		return Placed{}, fmt.Errorf("insert order: %w", err)
+		return s.repeated(ctx, *cmd, digest)
 	}
 	o.Updated = events.Time{Time: o.Created}
-	rows := make([][]any, len(o.OrderLine))
-	for i, l := range o.OrderLine {
-		rows[i] = []any{o.ID, i + 1, l.Item.ItemID, l.Count, numeric(l.Item.Price)}
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"order_line"},
-		[]string{"order_id", "line_no", "item_id", "count", "price"}, pgx.CopyFromRows(rows)); err != nil {
-		return Placed{}, fmt.Errorf("insert lines of order %d: %w", o.ID, err)
-	}
-	rec, err := addOutbox(ctx, tx, o.ID, events.TypePlaced, o.Order)
+
+	payload, err := json.Marshal(o.Order)
 	if err != nil {
-		return Placed{}, err
+		return Placed{}, fmt.Errorf("encode %s of order %d: %w", events.TypePlaced, o.ID, err)
 	}
+	rec := OutboxRecord{ID: uuid.NewString(), OrderID: o.ID, Type: events.TypePlaced, Payload: payload,
+		Created: o.Created, Trace: propagation.MapCarrier{}}
+	propagation.TraceContext{}.Inject(ctx, rec.Trace)
+	items := make([]int64, len(o.OrderLine))
+	counts := make([]int64, len(o.OrderLine))
+	prices := make([]pgtype.Numeric, len(o.OrderLine))
+	for i, l := range o.OrderLine {
+		items[i], counts[i], prices[i] = l.Item.ItemID, int64(l.Count), numeric(l.Item.Price)
+	}
+	var source, id *string
 	if cmd != nil {
-		if _, err := tx.Exec(ctx, `UPDATE command SET order_id = $3 WHERE source = $1 AND id = $2`, cmd.Source, cmd.ID, o.ID); err != nil {
-			return Placed{}, fmt.Errorf("link command to order %d: %w", o.ID, err)
-		}
+		source, id = &cmd.Source, &cmd.ID
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return Placed{}, fmt.Errorf("commit order: %w", err)
+	b = &pgx.Batch{}
+	b.Queue(`WITH o AS (
+			INSERT INTO orders (id, customer_id, shipping_street, shipping_zip, shipping_city,
+				billing_street, billing_zip, billing_city)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+		), l AS (
+			INSERT INTO order_line (order_id, line_no, item_id, count, price)
+			SELECT o.id, l.line_no, l.item_id, l.count, l.price
+			FROM o, unnest($9::bigint[], $10::integer[], $11::numeric[]) WITH ORDINALITY AS l(item_id, count, price, line_no)
+		), c AS (
+			UPDATE command SET order_id = o.id FROM o WHERE source = $12 AND command.id = $13
+		)
+		INSERT INTO outbox (id, order_id, type, payload, traceparent, tracestate)
+		SELECT $14, o.id, $15, $16, nullif($17, ''), nullif($18, '') FROM o RETURNING seq`,
+		o.ID, o.Customer.CustomerID, o.ShippingAddress.Street, o.ShippingAddress.Zip, o.ShippingAddress.City,
+		o.BillingAddress.Street, o.BillingAddress.Zip, o.BillingAddress.City,
+		items, counts, prices, source, id,
+		rec.ID, rec.Type, payload, rec.Trace["traceparent"], rec.Trace["tracestate"]).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&rec.Seq)
+	})
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return Placed{}, fmt.Errorf("insert order %d: %w", o.ID, err)
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		return Placed{}, fmt.Errorf("commit order %d: still in a transaction", o.ID)
 	}
 	o.EventID = rec.ID
 	return Placed{Order: o, Event: rec}, nil
 }
 
-// priced fills names and prices from the catalogue, reporting unknown ids
-// against the fields that hold them.
-func (s *Store) priced(ctx context.Context, tx pgx.Tx, req Request) (Order, error) {
-	o := Order{Status: StatusPlaced, Order: events.Order{
+func itemIDs(lines []RequestLine) []int64 {
+	ids := make([]int64, len(lines))
+	for i, l := range lines {
+		ids[i] = l.ItemID
+	}
+	return ids
+}
+
+// priced reads the results of the first round trip of Place: whether the
+// key was claimed (always, without a key), then the customer and items,
+// filling names and prices from the catalogue and reporting unknown ids
+// against the fields that hold them, then the order's id and time.
+func (s *Store) priced(ctx context.Context, br pgx.BatchResults, req Request, keyed bool) (o Order, claimed bool, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("place order: %w", cerr)
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return Order{}, false, fmt.Errorf("begin: %w", err)
+	}
+	if keyed {
+		tag, err := br.Exec()
+		if err != nil {
+			return Order{}, false, fmt.Errorf("record command: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return Order{}, false, nil
+		}
+	}
+	o = Order{Status: StatusPlaced, Order: events.Order{
 		ShippingAddress: req.ShippingAddress,
 		BillingAddress:  req.BillingAddress,
 		OrderLine:       make([]events.Line, len(req.Lines)),
 		NumberOfLines:   len(req.Lines),
 	}}
 	bad := &InvalidError{}
-	err := tx.QueryRow(ctx, `SELECT id, name, firstname, email FROM customer WHERE id = $1`, req.CustomerID).
-		Scan(&o.Customer.CustomerID, &o.Customer.Name, &o.Customer.Firstname, &o.Customer.Email)
+	err = br.QueryRow().Scan(&o.Customer.CustomerID, &o.Customer.Name, &o.Customer.Firstname, &o.Customer.Email)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		bad.add("customer", "unknown customer %d", req.CustomerID)
 	case err != nil:
-		return Order{}, fmt.Errorf("look up customer %d: %w", req.CustomerID, err)
+		return Order{}, false, fmt.Errorf("look up customer %d: %w", req.CustomerID, err)
 	}
-	items, err := s.itemsByID(ctx, tx, req.Lines)
+	rows, _ := br.Query()
+	items := make(map[int64]events.Item, len(req.Lines))
+	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+		var it events.Item
+		err := r.Scan(&it.ItemID, &it.Name, &it.Price)
+		items[it.ItemID] = it
+		return struct{}{}, err
+	})
 	if err != nil {
-		return Order{}, err
+		return Order{}, false, fmt.Errorf("look up items: %w", err)
+	}
+	if err := br.QueryRow().Scan(&o.ID, &o.Created); err != nil {
+		return Order{}, false, fmt.Errorf("take order id: %w", err)
 	}
 	for i, l := range req.Lines {
 		it, ok := items[l.ItemID]
@@ -163,29 +226,9 @@ func (s *Store) priced(ctx context.Context, tx pgx.Tx, req Request) (Order, erro
 		o.Total += it.Price.Times(l.Count)
 	}
 	if err := bad.orNil(); err != nil {
-		return Order{}, err
+		return Order{}, false, err
 	}
-	return o, nil
-}
-
-func (s *Store) itemsByID(ctx context.Context, q pgx.Tx, lines []RequestLine) (map[int64]events.Item, error) {
-	ids := make([]int64, len(lines))
-	for i, l := range lines {
-		ids[i] = l.ItemID
-	}
-	rows, err := q.Query(ctx, `SELECT id, name, (price * 100)::bigint FROM item WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up items: %w", err)
-	}
-	items := make(map[int64]events.Item, len(ids))
-	for rows.Next() {
-		var it events.Item
-		if err := rows.Scan(&it.ItemID, &it.Name, &it.Price); err != nil {
-			return nil, fmt.Errorf("read item: %w", err)
-		}
-		items[it.ItemID] = it
-	}
-	return items, rows.Err()
+	return o, true, nil
 }
 
 func (s *Store) repeated(ctx context.Context, cmd CommandKey, digest []byte) (Placed, error) {

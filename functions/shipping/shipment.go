@@ -74,17 +74,23 @@ func (projection) Project(o events.Order) (Shipment, error) {
 }
 
 // Insert writes the shipment and its lines.
-func (projection) Insert(ctx context.Context, tx pgx.Tx, sh Shipment) (bool, error) {
-	rows := make([][]any, len(sh.Lines))
+func (projection) Insert(sh Shipment) sink.Row {
+	items := make([]int64, len(sh.Lines))
+	names := make([]string, len(sh.Lines))
+	counts := make([]int64, len(sh.Lines))
 	for i, l := range sh.Lines {
-		rows[i] = []any{sh.ID, i + 1, l.ItemID, l.Name, l.Count}
+		items[i], names[i], counts[i] = l.ItemID, l.Name, int64(l.Count)
 	}
-	return sink.Insert(ctx, tx, `
-		INSERT INTO shipment (order_id, customer_id, name, firstname, street, zip, city, order_updated)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO NOTHING`,
-		[]any{sh.ID, sh.Customer.CustomerID, sh.Customer.Name, sh.Customer.Firstname,
-			sh.ShippingAddress.Street, sh.ShippingAddress.Zip, sh.ShippingAddress.City, sh.Updated},
-		"shipment_line", []string{"order_id", "line_no", "item_id", "item_name", "count"}, rows)
+	return sink.Row{
+		Columns: []string{"order_id", "customer_id", "name", "firstname", "street", "zip", "city"},
+		Values: []any{sh.ID, sh.Customer.CustomerID, sh.Customer.Name, sh.Customer.Firstname,
+			sh.ShippingAddress.Street, sh.ShippingAddress.Zip, sh.ShippingAddress.City},
+		Updated:     sh.Updated,
+		Lines:       "shipment_line",
+		LineColumns: []string{"item_id", "item_name", "count"},
+		LineTypes:   []string{"bigint[]", "text[]", "integer[]"},
+		LineValues:  []any{items, names, counts},
+	}
 }
 
 // Select reads the shipments of the orders ids, in that order, with their

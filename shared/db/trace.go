@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
@@ -35,6 +36,11 @@ func newTracer(tp trace.TracerProvider, schema string) *tracer {
 }
 
 func (t *tracer) start(ctx context.Context, conn *pgx.Conn, name string, attrs ...attribute.KeyValue) context.Context {
+	return t.startAt(ctx, time.Time{}, conn, name, attrs...)
+}
+
+// startAt is start with the span's start time; the zero time is now.
+func (t *tracer) startAt(ctx context.Context, at time.Time, conn *pgx.Conn, name string, attrs ...attribute.KeyValue) context.Context {
 	if !trace.SpanFromContext(ctx).IsRecording() {
 		return ctx
 	}
@@ -44,7 +50,11 @@ func (t *tracer) start(ctx context.Context, conn *pgx.Conn, name string, attrs .
 			attrs = append(attrs, semconv.ServerAddress(cfg.Host), semconv.ServerPort(int(cfg.Port)))
 		}
 	}
-	ctx, _ = t.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
+	if !at.IsZero() {
+		opts = append(opts, trace.WithTimestamp(at))
+	}
+	ctx, _ = t.t.Start(ctx, name, opts...)
 	return ctx
 }
 
@@ -94,22 +104,42 @@ func (t *tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, data pgx.Tra
 	t.end(ctx, data.CommandTag.RowsAffected(), data.Err)
 }
 
-// TraceBatchStart starts the span of a SendBatch.
+// TraceBatchStart starts the span of a SendBatch: one round trip.
 func (t *tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	return t.start(ctx, conn, "BATCH", semconv.DBOperationName("BATCH"),
+	ctx = t.start(ctx, conn, "BATCH", semconv.DBOperationName("BATCH"),
 		semconv.DBOperationBatchSize(data.Batch.Len()))
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx = context.WithValue(ctx, batchKey{}, &batchState{conn: conn, last: time.Now()})
+	}
+	return ctx
 }
 
-// TraceBatchQuery records one statement of a batch as an event.
+// batchKey keys the batchState of a batch's span in its context.
+type batchKey struct{}
+
+// batchState is what the spans of a batch's statements need.
+type batchState struct {
+	conn *pgx.Conn
+	last time.Time // when the previous statement's result was read
+}
+
+// TraceBatchQuery gives one statement of a batch a span of its own under
+// the batch's, named as a statement outside a batch would be. The
+// statements travel together, so a span runs from the reading of the
+// previous statement's result to the reading of its own.
 func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchQueryData) {
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
+	b, ok := ctx.Value(batchKey{}).(*batchState)
+	if !ok {
 		return
 	}
-	span.AddEvent("query", trace.WithAttributes(semconv.DBQueryText(truncate(data.SQL))))
-	if data.Err != nil {
-		span.RecordError(data.Err)
+	op, table := summarize(data.SQL)
+	attrs := []attribute.KeyValue{semconv.DBOperationName(op), semconv.DBQueryText(truncate(data.SQL))}
+	if table != "" {
+		attrs = append(attrs, semconv.DBCollectionName(table))
 	}
+	qctx := t.startAt(ctx, b.last, b.conn, spanName(op, table), attrs...)
+	b.last = time.Now()
+	t.end(qctx, data.CommandTag.RowsAffected(), data.Err)
 }
 
 // TraceBatchEnd ends the batch's span.
@@ -143,6 +173,12 @@ func summarize(sql string) (op, table string) {
 		return "SQL", ""
 	}
 	op = strings.ToUpper(words[0])
+	if op == "WITH" {
+		// A statement with data-modifying CTEs is named by the first thing it
+		// changes (the order, the event record), else by its main part.
+		words = withBody(sql, words)
+		op = strings.ToUpper(words[0])
+	}
 	next := func(after string) string {
 		for i, w := range words[:len(words)-1] {
 			if strings.EqualFold(w, after) {
@@ -164,9 +200,32 @@ func summarize(sql string) (op, table string) {
 	return op, table
 }
 
+// withBody returns the words of a WITH statement from its first INSERT,
+// UPDATE or DELETE, inside a CTE or not; without one, from its main
+// statement (top, the words of its top level).
+func withBody(sql string, top []string) []string {
+	all := strings.Fields(strings.NewReplacer("(", " ", ")", " ").Replace(text(sql, true)))
+	for i, w := range all {
+		switch strings.ToUpper(w) {
+		case "INSERT", "UPDATE", "DELETE":
+			return all[i:]
+		}
+	}
+	for i, w := range top {
+		if strings.EqualFold(w, "SELECT") {
+			return top[i:]
+		}
+	}
+	return top
+}
+
 // topLevel returns sql without comments, string literals and whatever
 // stands inside parentheses.
-func topLevel(sql string) string {
+func topLevel(sql string) string { return text(sql, false) }
+
+// text returns sql without comments and string literals, and without what
+// stands inside parentheses unless nested.
+func text(sql string, nested bool) string {
 	var b strings.Builder
 	depth := 0
 	for i := 0; i < len(sql); i++ {
@@ -187,7 +246,7 @@ func topLevel(sql string) string {
 		case c == ')':
 			depth = max(depth-1, 0)
 			b.WriteByte(' ')
-		case depth == 0:
+		case depth == 0 || nested:
 			b.WriteByte(c)
 		}
 	}

@@ -22,6 +22,9 @@ func TestSummarize(t *testing.T) {
 		{"begin", "BEGIN", ""},
 		{"commit", "COMMIT", ""},
 		{`INSERT INTO outbox (id, order_id) VALUES ($1, $2) RETURNING seq`, "INSERT", "outbox"},
+		{"WITH o AS (INSERT INTO orders (a) VALUES ($1) RETURNING id), l AS (SELECT 1)\n\tINSERT INTO outbox (order_id) SELECT o.id FROM o", "INSERT", "orders"},
+		{"WITH held AS (SELECT 1), ev AS (INSERT INTO handled_event VALUES ($1) RETURNING 1) SELECT held.x FROM held", "INSERT", "handled_event"},
+		{"WITH a AS (SELECT 1 FROM x) SELECT a.y FROM a", "SELECT", "a"},
 		{"\n\t\t\tINSERT INTO handled_event (source, id, type) VALUES ($1, $2, $3)\n\t\t\tON CONFLICT (source, id) DO NOTHING", "INSERT", "handled_event"},
 		{`UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, "UPDATE", "outbox"},
 		{`DELETE FROM command WHERE id = $1`, "DELETE", "command"},
@@ -89,6 +92,48 @@ func TestTracer(t *testing.T) {
 			"db.system.name": "postgresql", "db.namespace": "orders", "db.operation.name": "COPY",
 			"db.collection.name": "order_line", "db.response.affected_rows": "0",
 		}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
+
+// A batch is one span, and each of its statements a span under it, named
+// as outside a batch; a failed statement marks its own span.
+func TestTracerBatch(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := newTracer(tp, "shipping")
+
+	parentCtx, parent := tp.Tracer("test").Start(context.Background(), "POST /")
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock($1)", 1)
+	b.Queue("WITH ev AS (INSERT INTO handled_event VALUES ($1) RETURNING 1) SELECT EXISTS (SELECT FROM ev)", "e")
+	ctx := tr.TraceBatchStart(parentCtx, nil, pgx.TraceBatchStartData{Batch: b})
+	tr.TraceBatchQuery(ctx, nil, pgx.TraceBatchQueryData{SQL: b.QueuedQueries[0].SQL, CommandTag: pgconn.NewCommandTag("SELECT 1")})
+	tr.TraceBatchQuery(ctx, nil, pgx.TraceBatchQueryData{SQL: b.QueuedQueries[1].SQL, Err: errors.New("boom")})
+	tr.TraceBatchEnd(ctx, nil, pgx.TraceBatchEndData{Err: errors.New("boom")})
+	parent.End()
+
+	type span struct {
+		Name   string
+		Parent string
+		Status codes.Code
+	}
+	names := map[trace.SpanID]string{}
+	for _, s := range rec.Ended() {
+		names[s.SpanContext().SpanID()] = s.Name()
+	}
+	var got []span
+	for _, s := range rec.Ended() {
+		if s.Name() != "POST /" {
+			got = append(got, span{s.Name(), names[s.Parent().SpanID()], s.Status().Code})
+		}
+	}
+	want := []span{
+		{"SELECT", "BATCH", codes.Unset},
+		{"INSERT handled_event", "BATCH", codes.Error},
+		{"BATCH", "POST /", codes.Error},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spans (-want +got):\n%s", diff)

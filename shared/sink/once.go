@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -96,4 +98,126 @@ type ConflictError struct {
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("conflicting content: %s is held with other content (held digest %x, this event's %x)",
 		e.What, e.Held[:8], e.Got[:8])
+}
+
+// Batcher sends batches; a *pgxpool.Pool is one.
+type Batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// placeOnce is Once for a placement, in one round trip: the order lock and
+// one statement go in one batch, which Postgres runs as one implicit
+// transaction (the batch ends with a single Sync), so the lock is held
+// until that transaction commits and the statement, taking its snapshot
+// after the lock, sees every earlier placement or cancellation of the
+// order.
+//
+// The statement decides in SQL what Once and its apply decided in Go
+// between round trips: the event is recorded unless the order is held
+// with other content (nothing is written then, and the answer is a
+// *ConflictError, as before after a rollback); the record is inserted only
+// when the event was, with its digest and any cancellation that overtook
+// it (what a second UPDATE did before); its lines only when the record was.
+func placeOnce(ctx context.Context, db Batcher, table string, ref Ref, digest []byte, orderID int64, row Row) (Outcome, error) {
+	args := append([]any{ref.Source, ref.ID, ref.Type, digest, orderID, row.Updated}, row.Values...)
+	args = append(args, row.LineValues...)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1::bigint::text))`, orderID)
+	var (
+		eventHeld, recordHeld, eventNew, recordNew bool
+		eventDigest, recordDigest                  []byte
+	)
+	b.Queue(placeSQL(table, row), args...).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&eventHeld, &eventDigest, &recordHeld, &recordDigest, &eventNew, &recordNew)
+	})
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		return "", fmt.Errorf("place order %d (event %s %s): %w", orderID, ref.Source, ref.ID, err)
+	}
+	event := fmt.Sprintf("event %s %s", ref.Source, ref.ID)
+	switch {
+	case recordNew:
+		return Stored, nil
+	case eventHeld:
+		return compare(event, eventDigest, digest)
+	case !eventNew && recordHeld && recordDigest != nil && !bytes.Equal(recordDigest, digest):
+		return "", &ConflictError{What: fmt.Sprintf("order %d", orderID), Held: recordDigest, Got: digest}
+	case !eventNew:
+		// The event was recorded by a transaction that committed after this
+		// statement's snapshot (a delivery of the same event id under another
+		// order id): its digest is read now.
+		var held []byte
+		err := db.SendBatch(ctx, queue(`SELECT digest FROM handled_event WHERE source = $1 AND id = $2`, ref.Source, ref.ID, &held)).Close()
+		if err != nil {
+			return "", fmt.Errorf("read digest of %s: %w", event, err)
+		}
+		return compare(event, held, digest)
+	default:
+		// The event is new and the order was held with the same content
+		// (a resend under another event id): the event is recorded, the
+		// record is kept. Under the order lock the record cannot appear
+		// between the snapshot and the insert.
+		return Duplicate, nil
+	}
+}
+
+func queue(sql string, a, b any, dest *[]byte) *pgx.Batch {
+	q := &pgx.Batch{}
+	q.Queue(sql, a, b).QueryRow(func(r pgx.Row) error { return r.Scan(dest) })
+	return q
+}
+
+// compare is Duplicate when held is digest, or unknown (a row from before
+// digests were kept); a *ConflictError otherwise.
+func compare(what string, held, digest []byte) (Outcome, error) {
+	if held != nil && !bytes.Equal(held, digest) {
+		return "", &ConflictError{What: what, Held: held, Got: digest}
+	}
+	return Duplicate, nil
+}
+
+// placeSQL is the statement of placeOnce for table and the shape of row.
+// Its parameters: $1 source, $2 id, $3 type, $4 digest, $5 order id,
+// $6 the order's time, then row.Values, then row.LineValues.
+func placeSQL(table string, row Row) string {
+	var sb strings.Builder
+	n := 6
+	param := func() string { n++; return "$" + strconv.Itoa(n) }
+	sb.WriteString(`WITH held AS (
+	SELECT EXISTS (SELECT FROM handled_event WHERE source = $1 AND id = $2) AS event_held,
+		(SELECT digest FROM handled_event WHERE source = $1 AND id = $2) AS event_digest,
+		EXISTS (SELECT FROM ` + table + ` WHERE order_id = $5) AS record_held,
+		(SELECT digest FROM ` + table + ` WHERE order_id = $5) AS record_digest
+), ev AS (
+	INSERT INTO handled_event (source, id, type, digest)
+	SELECT $1, $2, $3, $4::bytea FROM held
+	WHERE NOT (held.record_held AND held.record_digest IS NOT NULL AND held.record_digest <> $4::bytea)
+	ON CONFLICT (source, id) DO NOTHING RETURNING 1
+), rec AS (
+	INSERT INTO ` + table + ` (` + strings.Join(row.Columns, ", ") + `, digest, cancelled, order_updated)
+	SELECT `)
+	for i := range row.Columns {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(param())
+	}
+	sb.WriteString(`, $4::bytea, EXISTS (SELECT FROM cancellation c WHERE c.order_id = $5),
+		greatest($6::timestamptz, (SELECT updated FROM cancellation c WHERE c.order_id = $5))
+	FROM ev ON CONFLICT (order_id) DO NOTHING RETURNING order_id
+), lines AS (
+	INSERT INTO ` + row.Lines + ` (order_id, line_no, ` + strings.Join(row.LineColumns, ", ") + `)
+	SELECT rec.order_id, l.line_no, l.` + strings.Join(row.LineColumns, ", l.") + `
+	FROM rec, unnest(`)
+	for i, t := range row.LineTypes {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(param() + "::" + t)
+	}
+	sb.WriteString(`) WITH ORDINALITY AS l(` + strings.Join(row.LineColumns, ", ") + `, line_no)
+)
+SELECT held.event_held, held.event_digest, held.record_held, held.record_digest,
+	EXISTS (SELECT FROM ev), EXISTS (SELECT FROM rec)
+FROM held`)
+	return sb.String()
 }

@@ -47,18 +47,21 @@ func (s *State) UTC() {
 	s.Created = s.Created.UTC()
 }
 
-// Insert is how a projection's Insert writes a record: insert is its
-// INSERT … ON CONFLICT (order_id) DO NOTHING with args; only when it wrote
-// the row are the rows of the lines copied into the table lines.
-func Insert(ctx context.Context, tx pgx.Tx, insert string, args []any, lines string, columns []string, rows [][]any) (bool, error) {
-	tag, err := tx.Exec(ctx, insert, args...)
-	if err != nil || tag.RowsAffected() == 0 {
-		return false, err
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{lines}, columns, pgx.CopyFromRows(rows)); err != nil {
-		return false, fmt.Errorf("copy %s: %w", lines, err)
-	}
-	return true, nil
+// Row is what a projection writes for one record: the values of its own
+// columns of the table (order_id among them, order_updated not: the
+// framework writes that one from Updated, with digest and cancelled), and
+// its lines, column by column, for unnest: LineValues holds one slice per
+// column of LineColumns (a []int64 for bigint, …), LineTypes their Postgres
+// array types ("bigint[]"). The framework numbers the lines from 1 into the
+// column line_no and fills their order_id.
+type Row struct {
+	Columns []string
+	Values  []any
+	Updated *time.Time
+
+	Lines                  string
+	LineColumns, LineTypes []string
+	LineValues             []any
 }
 
 // Querier runs queries; a *pgxpool.Pool and a pgx.Tx are ones.
@@ -82,9 +85,10 @@ type Projection[R any] interface {
 	// order it could never store with an error wrapping events.ErrInvalid,
 	// before the database sees it.
 	Project(o events.Order) (R, error)
-	// Insert writes rec and its lines in tx, unless a row for its order is
-	// there already: then it writes nothing and reports false.
-	Insert(ctx context.Context, tx pgx.Tx, rec R) (bool, error)
+	// Insert tells how rec and its lines are written. The framework writes
+	// them in one statement with the event's record, unless a row for the
+	// order is there already.
+	Insert(rec R) Row
 	// Select reads the records of the given orders with their lines, in
 	// the order of ids, leaving out ids it has no record of.
 	Select(ctx context.Context, q Querier, ids []int64) ([]R, error)
@@ -112,32 +116,17 @@ func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R]) *Postgres[R] {
 // record), because an order is kept once. Other content under a known
 // event or order id is a *ConflictError. An order whose cancellation is
 // already recorded is stored cancelled.
+//
+// It is one round trip and one commit (see placeOnce): the order lock and
+// a single statement that records the event, the record with its digest
+// and cancellation, and its lines, sent together.
 func (s *Postgres[R]) Placed(ctx context.Context, ref Ref, o events.Order) (Outcome, error) {
 	rec, err := s.proj.Project(o)
 	if err != nil {
 		return "", err
 	}
 	digest := Digest(rec)
-	table := s.proj.Table()
-	return Once(ctx, s.pool, ref, digest, o.ID, func(tx pgx.Tx) (Outcome, error) {
-		inserted, err := s.proj.Insert(ctx, tx, rec)
-		if err != nil {
-			return "", fmt.Errorf("insert %s %d: %w", table, o.ID, err)
-		}
-		if !inserted {
-			return same(ctx, tx, fmt.Sprintf("order %d", o.ID),
-				`SELECT digest FROM `+table+` WHERE order_id = $1`, digest, o.ID)
-		}
-		// The record takes its digest and any cancellation that overtook it.
-		if _, err := tx.Exec(ctx, `
-			UPDATE `+table+` r SET digest = $2,
-				cancelled = EXISTS (SELECT FROM cancellation c WHERE c.order_id = $1),
-				order_updated = greatest(r.order_updated, (SELECT updated FROM cancellation c WHERE c.order_id = $1))
-			WHERE r.order_id = $1`, o.ID, digest); err != nil {
-			return "", fmt.Errorf("settle %s %d: %w", table, o.ID, err)
-		}
-		return Stored, nil
-	})
+	return placeOnce(ctx, s.pool, s.proj.Table(), ref, digest, o.ID, s.proj.Insert(rec))
 }
 
 // Cancelled records the cancellation of an order and marks its record

@@ -102,6 +102,9 @@ func sameOrderOtherEvent(f *fixture) {
 		o["customer"].(map[string]any)["name"] = "Mallory"
 	}))
 	wantConflict(f, err)
+	// The conflict recorded nothing under its event id either: the order's
+	// own content under that id is a resend like any other.
+	f.want(sink.Duplicate)(f.placed("forged", f.order))
 	f.wantRecords(f.record)
 }
 
