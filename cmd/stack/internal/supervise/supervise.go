@@ -213,16 +213,18 @@ func (p *Process) run(inst *instance, delay time.Duration) {
 		time.Sleep(delay)
 	}
 	exited, err := p.exec(inst)
+	// ended before done: whoever waits on done (Down) then finds the
+	// instance gone from p.cur, not still there for a moment.
 	if err != nil {
 		inst.err = err
-		close(inst.done)
 		p.ended(inst)
+		close(inst.done)
 		return
 	}
 	go p.probe(inst, exited)
 	inst.err = <-exited
-	close(inst.done)
 	p.ended(inst)
+	close(inst.done)
 }
 
 // exec starts the binary; the channel yields its exit.
