@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // BenchmarkStartToReady measures what scale-from-zero costs: from exec of
@@ -22,11 +23,7 @@ func BenchmarkStartToReady(b *testing.B) {
 	bin := buildFunctionB(b)
 	for _, role := range []string{"order", "shipping", "invoicing"} {
 		b.Run(role, func(b *testing.B) {
-			adminURL := os.Getenv("DATABASE_URL")
-			if adminURL == "" {
-				b.Skip("needs DATABASE_URL; run `make bench`")
-			}
-			dbURL := freshDatabase(b, adminURL)
+			dbURL := testenv.Database(b, "stack")
 			if err := db.Provision(context.Background(), dbURL, "orders", "shipping", "invoicing"); err != nil {
 				b.Fatal(err)
 			}

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // browserPorts are the browser test's own ports, apart from the other
@@ -38,12 +39,12 @@ const screenshots = "../../artifacts/screenshots"
 // and invoicing, cancelling; the form without JavaScript; and the attacks
 // the pages must withstand.
 func TestBrowser(t *testing.T) {
-	adminURL, brokers := servers(t)
-	chrome := chromium(t)
+	brokers := testenv.KafkaBrokers(t)
+	chrome := testenv.Chromium(t)
 	started := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dbURL := freshDatabase(t, adminURL)
+	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
 	gw := startStack(t, ctx, dbURL, strings.Join(brokers, ","), browserPorts).gateway
 	b := newBrowser(t, chrome, gw)
@@ -345,22 +346,6 @@ type browser struct {
 	mu       *sync.Mutex
 	problems *[]string // console errors and outside requests, reported at the end
 	external *[]string
-}
-
-// chromium finds Debian's Chromium; without it the test skips, unless
-// REQUIRE_SERVERS=1, where that is a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("REQUIRE_SERVERS") == "1" {
-		t.Fatal("chromium is not installed (REQUIRE_SERVERS=1): run infra/local/chromium.sh")
-	}
-	t.Skip("needs chromium; run infra/local/chromium.sh")
-	return ""
 }
 
 func newBrowser(t *testing.T, chrome, gw string) *browser {

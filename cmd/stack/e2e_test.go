@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,23 +17,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
-)
 
-// servers returns the admin Postgres URL and the Kafka brokers of the real
-// servers `make test` starts. Without them the test skips, unless
-// REQUIRE_SERVERS=1 (as in make test and CI), where that is a failure.
-func servers(t *testing.T) (string, []string) {
-	t.Helper()
-	dbURL, brokers := os.Getenv("DATABASE_URL"), os.Getenv("KAFKA_BROKERS")
-	if dbURL == "" || brokers == "" {
-		if os.Getenv("REQUIRE_SERVERS") == "1" {
-			t.Fatal("DATABASE_URL and KAFKA_BROKERS must name real servers (REQUIRE_SERVERS=1)")
-		}
-		t.Skip("needs DATABASE_URL and KAFKA_BROKERS; run `make test`")
-	}
-	return dbURL, strings.Split(brokers, ",")
-}
+	"github.com/mskafka/knative-functions/shared/testenv"
+)
 
 // The shapes the test reads back from the sinks' JSON APIs.
 type (
@@ -82,11 +67,11 @@ var (
 )
 
 func TestEndToEnd(t *testing.T) {
-	adminURL, brokers := servers(t)
+	brokers := testenv.KafkaBrokers(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	dbURL := freshDatabase(t, adminURL)
+	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
 	bin := buildFunction(t)
 	t.Setenv("DATABASE_URL", dbURL)
@@ -110,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 	gw := "http://127.0.0.1:25180"
-	waitFor(t, 60*time.Second, "gateway", func() bool {
+	testenv.Eventually(t, 60*time.Second, "gateway", func() bool {
 		resp, err := http.Get(gw + "/")
 		if err == nil {
 			resp.Body.Close()
@@ -176,15 +161,15 @@ func TestEndToEnd(t *testing.T) {
 	// 6. Straight onto the topic: the placed event of the API order once more
 	// (a redelivery), an order JSON of the original service without
 	// CloudEvent headers, and a poison record.
-	producer := newProducer(t, brokers)
+	producer := testenv.Producer(t, brokers)
 	redelivered := topicRecord(t, brokers, api.EventID)
-	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder(fmt.Sprint(api.ID)),
+	testenv.Produce(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder(fmt.Sprint(api.ID)),
 		Value: sarama.ByteEncoder(redelivered.Value), Headers: headers(redelivered.Headers)})
-	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900001"), Value: sarama.StringEncoder(
+	testenv.Produce(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900001"), Value: sarama.StringEncoder(
 		`{"id":900001,"customer":{"customerId":2,"name":"Johnson","firstname":"Rod","email":"rod@somewhere.com"},"updated":1764064800000,` +
 			`"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},` +
 			`"orderLine":[{"count":4,"item":{"itemId":3,"name":"iPod nano","price":1.0}}],"numberOfLines":1,"totalPrice":4.0}`)})
-	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"), Value: sarama.StringEncoder("this is not an order")})
+	testenv.Produce(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"), Value: sarama.StringEncoder("this is not an order")})
 
 	// 7. Cancel the structured-mode order.
 	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/order/api/orders/%d", gw, structured.ID), nil)
@@ -220,7 +205,7 @@ func TestEndToEnd(t *testing.T) {
 
 	var shipments []shipment
 	var invoices []invoice
-	waitFor(t, 30*time.Second, "shipments and invoices", func() bool {
+	testenv.Eventually(t, 30*time.Second, "shipments and invoices", func() bool {
 		getJSON(t, gw+"/shipping/api/shipments", &shipments)
 		getJSON(t, gw+"/invoicing/api/invoices", &invoices)
 		return cmp.Equal(byID(shipments), wantShipments) && cmp.Equal(byID(invoices), wantInvoices)
@@ -237,7 +222,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The poison record reaches the dead letter topic once per sink, with
 	// the reason.
-	dead := readTopic(t, brokers, "order-dead-letter", 2, 20*time.Second)
+	dead := testenv.Read(t, brokers, "order-dead-letter", 2, 20*time.Second)
 	dests := map[string]bool{}
 	for _, r := range dead {
 		h := headerMap(r.Headers)
@@ -291,23 +276,6 @@ func byID[T interface{ key() int64 }](list []T) map[int64]T {
 func (s shipment) key() int64 { return s.ID }
 func (i invoice) key() int64  { return i.ID }
 
-func freshDatabase(t testing.TB, adminURL string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(adminURL)
-	u.Path = "/" + name
-	return u.String()
-}
-
 // freshTopics recreates the topics, so records of an earlier run cannot
 // reach this run's fresh database.
 func freshTopics(t *testing.T, brokers []string) {
@@ -324,7 +292,7 @@ func freshTopics(t *testing.T, brokers []string) {
 		admin.DeleteTopic(name)
 	}
 	for name, parts := range topics {
-		waitFor(t, 30*time.Second, "create topic "+name, func() bool {
+		testenv.Eventually(t, 30*time.Second, "create topic "+name, func() bool {
 			err := admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: parts, ReplicationFactor: 1}, false)
 			return err == nil
 		})
@@ -432,27 +400,6 @@ func getJSON(t *testing.T, target string, v any) {
 	}
 }
 
-func newProducer(t *testing.T, brokers []string) sarama.SyncProducer {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	p, err := sarama.NewSyncProducer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
-func send(t *testing.T, p sarama.SyncProducer, m *sarama.ProducerMessage) {
-	t.Helper()
-	if _, _, err := p.SendMessage(m); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func headers(h []*sarama.RecordHeader) []sarama.RecordHeader {
 	out := make([]sarama.RecordHeader, len(h))
 	for i, r := range h {
@@ -473,8 +420,8 @@ func headerMap(h []*sarama.RecordHeader) map[string]string {
 func topicRecord(t *testing.T, brokers []string, id string) *sarama.ConsumerMessage {
 	t.Helper()
 	var found *sarama.ConsumerMessage
-	waitFor(t, 10*time.Second, "record "+id+" on topic order", func() bool {
-		for _, m := range readAll(t, brokers, "order") {
+	testenv.Eventually(t, 10*time.Second, "record "+id+" on topic order", func() bool {
+		for _, m := range testenv.ReadAll(t, brokers, "order") {
 			if headerMap(m.Headers)["ce_id"] == id {
 				found = m
 				return true
@@ -483,70 +430,6 @@ func topicRecord(t *testing.T, brokers []string, id string) *sarama.ConsumerMess
 		return false
 	})
 	return found
-}
-
-func readTopic(t *testing.T, brokers []string, topic string, n int, timeout time.Duration) []*sarama.ConsumerMessage {
-	t.Helper()
-	var got []*sarama.ConsumerMessage
-	waitFor(t, timeout, fmt.Sprintf("%d records on %s", n, topic), func() bool {
-		got = readAll(t, brokers, topic)
-		return len(got) >= n
-	})
-	return got
-}
-
-// readAll reads every record of every partition of topic, up to its end.
-func readAll(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V4_0_0_0
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all []*sarama.ConsumerMessage
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			all = append(all, m)
-			if m.Offset >= end-1 {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return all
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // syncBuffer collects the stack's output from several goroutines.

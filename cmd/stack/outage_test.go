@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/mskafka/knative-functions/broker/embedded"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // TestOutageEndToEnd takes Kafka away while an order is placed: the order is
@@ -22,7 +23,7 @@ import (
 // embedded one here because the test must stop and restart it; the Apache
 // Kafka that make test starts is shared by the other packages' tests.
 func TestOutageEndToEnd(t *testing.T) {
-	adminURL, _ := servers(t)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -31,11 +32,11 @@ func TestOutageEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := startStack(t, ctx, freshDatabase(t, adminURL), kafkaAddr, 25480)
+	stack := startStack(t, ctx, testenv.Database(t, "stack"), kafkaAddr, 25480)
 	gw := stack.gateway
 
 	before := postJSON(t, gw+"/order/api/orders", orderJSON(1, 1))
-	waitFor(t, 20*time.Second, "the first order in shipping", func() bool { return exists(gw + fmt.Sprintf("/shipping/api/shipments/%d", before.ID)) })
+	testenv.Eventually(t, 20*time.Second, "the first order in shipping", func() bool { return exists(gw + fmt.Sprintf("/shipping/api/shipments/%d", before.ID)) })
 
 	broker.Close()
 	during := postJSON(t, gw+"/order/api/orders", orderJSON(2, 4))
@@ -54,7 +55,7 @@ func TestOutageEndToEnd(t *testing.T) {
 	}
 	defer broker.Close()
 	for _, path := range []string{"/shipping/api/shipments/%d", "/invoicing/api/invoices/%d"} {
-		waitFor(t, 60*time.Second, "the order placed during the outage", func() bool { return exists(gw + fmt.Sprintf(path, during.ID)) })
+		testenv.Eventually(t, 60*time.Second, "the order placed during the outage", func() bool { return exists(gw + fmt.Sprintf(path, during.ID)) })
 	}
 	var shipments []shipment
 	getJSON(t, gw+"/shipping/api/shipments", &shipments)
@@ -94,7 +95,7 @@ func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstP
 		}
 	})
 	gw := fmt.Sprintf("http://127.0.0.1:%d", firstPort)
-	waitFor(t, 60*time.Second, "gateway", func() bool { return exists(gw + "/") })
+	testenv.Eventually(t, 60*time.Second, "gateway", func() bool { return exists(gw + "/") })
 	return runningStack{gateway: gw, logs: logs}
 }
 
@@ -119,7 +120,7 @@ func orderJSON(customer, item int) string {
 // and once Postgres is back the order is stored exactly once. The test runs
 // its own Postgres, because it must stop it.
 func TestPostgresOutageEndToEnd(t *testing.T) {
-	servers(t) // the same rule as every server test: fail under REQUIRE_SERVERS, else skip
+	testenv.PostgresURL(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -133,8 +134,8 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 25680).gateway
 
 	pg.run(t, "stop")
-	producer := newProducer(t, []string{kafkaAddr})
-	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900002"), Value: sarama.StringEncoder(
+	producer := testenv.Producer(t, []string{kafkaAddr})
+	testenv.Produce(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900002"), Value: sarama.StringEncoder(
 		`{"id":900002,"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},` +
 			`"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},` +
 			`"orderLine":[{"count":2,"item":{"itemId":2,"name":"iPod touch","price":21.0}}]}`)})
@@ -145,7 +146,7 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 	pg.run(t, "start")
 
 	for _, path := range []string{"/shipping/api/shipments", "/invoicing/api/invoices"} {
-		waitFor(t, 60*time.Second, path+" after the outage", func() bool { return exists(gw + path + "/900002") })
+		testenv.Eventually(t, 60*time.Second, path+" after the outage", func() bool { return exists(gw + path + "/900002") })
 	}
 	var invoices []invoice
 	getJSON(t, gw+"/invoicing/api/invoices", &invoices)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // coldStart matches the supervisor's line for a started function.
@@ -104,11 +106,11 @@ func stored(t *testing.T, dbURL, table string) map[int64]int {
 // answered 201 reaches both sinks exactly once, and every other answer is a
 // 5xx, never a lost connection or a 4xx.
 func TestFunctionKilledUnderLoad(t *testing.T) {
-	adminURL, brokers := servers(t)
+	brokers := testenv.KafkaBrokers(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	freshTopics(t, brokers)
-	dbURL := freshDatabase(t, adminURL)
+	dbURL := testenv.Database(t, "stack")
 	st := startStack(t, ctx, dbURL, strings.Join(brokers, ","), 25700)
 
 	const n, rate = 300, 30.0
@@ -124,7 +126,7 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %s (pid %d): %v", name, pid, err)
 		}
-		waitFor(t, 15*time.Second, name+" restarted", func() bool {
+		testenv.Eventually(t, 15*time.Second, name+" restarted", func() bool {
 			p := pidOf(st.logs.String(), name)
 			return p != 0 && p != pid
 		})
@@ -158,7 +160,7 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 	t.Logf("failed at the activator: %v", reasons)
 	for _, table := range []string{"shipping.shipment", "invoicing.invoice"} {
 		var counts map[int64]int
-		waitFor(t, 90*time.Second, "every order in "+table, func() bool {
+		testenv.Eventually(t, 90*time.Second, "every order in "+table, func() bool {
 			counts = stored(t, dbURL, table)
 			for id := range ok {
 				if counts[id] == 0 {
@@ -178,8 +180,8 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 // TestStackKilled kills the stack itself with SIGKILL: none of its function
 // processes survives, and a new stack on the same ports starts cleanly.
 func TestStackKilled(t *testing.T) {
-	adminURL, brokers := servers(t)
-	dbURL := freshDatabase(t, adminURL)
+	brokers := testenv.KafkaBrokers(t)
+	dbURL := testenv.Database(t, "stack")
 	bin := buildFunction(t)
 	stackBin := filepath.Join(t.TempDir(), "stack")
 	if out, err := exec.Command("go", "build", "-o", stackBin, ".").CombinedOutput(); err != nil {
@@ -194,7 +196,7 @@ func TestStackKilled(t *testing.T) {
 	}
 	first.Wait()
 	for _, pid := range pids {
-		waitFor(t, 5*time.Second, fmt.Sprintf("function pid %d to die with the stack", pid), func() bool {
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("function pid %d to die with the stack", pid), func() bool {
 			return syscall.Kill(pid, 0) != nil
 		})
 	}

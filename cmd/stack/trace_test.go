@@ -21,6 +21,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // Ports of this test's own, so it runs beside TestEndToEnd and `make run`.
@@ -31,24 +33,6 @@ const (
 	traceJaegerOTLP  = 24318
 	traceJaegerQuery = 26686
 )
-
-// jaegerBinary returns the Jaeger binary the harness built
-// (infra/local/jaeger.sh bin, passed as JAEGER_BIN). Without it the test
-// skips, unless REQUIRE_SERVERS=1, where that is a failure.
-func jaegerBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("JAEGER_BIN")
-	if bin == "" {
-		if os.Getenv("REQUIRE_SERVERS") == "1" {
-			t.Fatal("JAEGER_BIN must name the Jaeger binary (infra/local/jaeger.sh bin) (REQUIRE_SERVERS=1)")
-		}
-		t.Skip("needs JAEGER_BIN; run `make test`")
-	}
-	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		t.Fatalf("JAEGER_BIN=%s is not an executable: %v", bin, err)
-	}
-	return bin
-}
 
 // startJaeger runs Jaeger in the foreground of infra/local/jaeger.sh on
 // this test's ports; it dies with the test process.
@@ -78,7 +62,7 @@ func startJaeger(t *testing.T, bin string) string {
 		}
 	})
 	query := fmt.Sprintf("http://127.0.0.1:%d", traceJaegerQuery)
-	waitFor(t, 60*time.Second, "jaeger's query API", func() bool {
+	testenv.Eventually(t, 60*time.Second, "jaeger's query API", func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("jaeger exited at start:\n%s", out.String())
@@ -100,13 +84,13 @@ func startJaeger(t *testing.T, bin string) string {
 // the log lines of that trace; and reads the numbers of the metrics
 // endpoints.
 func TestObservability(t *testing.T) {
-	adminURL, brokers := servers(t)
-	jaegerBin := jaegerBinary(t)
+	brokers := testenv.KafkaBrokers(t)
+	jaegerBin := testenv.JaegerBinary(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	query := startJaeger(t, jaegerBin)
-	dbURL := freshDatabase(t, adminURL)
+	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
 	bin := filepath.Join(t.TempDir(), "function")
 	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
@@ -140,7 +124,7 @@ func TestObservability(t *testing.T) {
 		}
 	}()
 	gw := "http://" + traceGateway
-	waitFor(t, 60*time.Second, "gateway", func() bool {
+	testenv.Eventually(t, 60*time.Second, "gateway", func() bool {
 		resp, err := http.Get(gw + "/")
 		if err == nil {
 			resp.Body.Close()
@@ -168,12 +152,12 @@ func TestObservability(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	send(t, newProducer(t, brokers), &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"),
+	testenv.Produce(t, testenv.Producer(t, brokers), &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"),
 		Value: sarama.StringEncoder("this is not an order")})
 
 	var shipments []shipment
 	var invoices []invoice
-	waitFor(t, 30*time.Second, "shipments and invoices of all orders, one cancelled", func() bool {
+	testenv.Eventually(t, 30*time.Second, "shipments and invoices of all orders, one cancelled", func() bool {
 		getJSON(t, gw+"/shipping/api/shipments", &shipments)
 		getJSON(t, gw+"/invoicing/api/invoices", &invoices)
 		s, i := byID(shipments), byID(invoices)
@@ -186,7 +170,7 @@ func TestObservability(t *testing.T) {
 
 	var tr jaegerTrace
 	var problems []string
-	waitFor(t, 30*time.Second, "the whole trace in jaeger", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the whole trace in jaeger", func() bool {
 		tr = getTrace(t, query, traceID)
 		problems = checkTrace(tr, formID)
 		return len(problems) == 0
@@ -202,7 +186,7 @@ func TestObservability(t *testing.T) {
 	// each and dead-lettered once per source.
 	placed, cancelled := "com.example.order.placed", "com.example.order.cancelled"
 	functionURL := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/metrics", traceFirstPort+i) }
-	waitFor(t, 10*time.Second, "the outbox to drain", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the outbox to drain", func() bool {
 		return scrape(t, functionURL(0)).value("outbox_backlog", nil) == 0
 	})
 	orderM := scrape(t, functionURL(0))
@@ -248,7 +232,7 @@ func TestObservability(t *testing.T) {
 func logTraceID(t *testing.T, logs *syncBuffer, id int64) string {
 	t.Helper()
 	var traceID string
-	waitFor(t, 5*time.Second, "the form's log line", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the form's log line", func() bool {
 		for _, l := range logLines(logs.String(), "order") {
 			if l["msg"] == "order placed by form" && l["order_id"] == float64(id) {
 				traceID, _ = l["trace_id"].(string)

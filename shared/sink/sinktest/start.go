@@ -6,16 +6,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // started is sink.Start as the runtime calls it: configuration from the
 // environment, the embedded migrations, twice on the same schema as a
 // restart would.
 func (s Subject[R]) started(t *testing.T) {
-	url, schema := dbtest.Schema(t, s.Site.Section)
+	url, schema := testenv.Schema(t, s.Site.Section)
 	t.Setenv("DATABASE_URL", url)
 	t.Setenv("DATABASE_SCHEMA", schema)
 	for range 2 {
