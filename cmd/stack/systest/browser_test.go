@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -27,11 +27,11 @@ import (
 
 // browserPorts are the browser test's own ports, apart from the other
 // tests': the gateway, then order, shipping and invoicing.
-const browserPorts = 25280
+const browserPorts = 23460
 
 // screenshots is where the browser test leaves a PNG of every page it
 // looked at, for a person to look at too (git-ignored, replaced each run).
-const screenshots = "../../artifacts/screenshots"
+const screenshots = repoRoot + "/artifacts/screenshots"
 
 // TestBrowser drives the pages in a real headless Chromium (Debian's
 // package, as `make test` and CI install it) against the whole stack: a
@@ -42,11 +42,9 @@ func TestBrowser(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	chrome := testenv.Chromium(t)
 	started := time.Now()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
-	gw := startStack(t, ctx, dbURL, strings.Join(brokers, ","), browserPorts).gateway
+	gw := startStack(t, dbURL, strings.Join(brokers, ","), browserPorts).gateway
 	b := newBrowser(t, chrome, gw)
 	t.Logf("stack and browser ready after %v", time.Since(started).Round(time.Millisecond))
 

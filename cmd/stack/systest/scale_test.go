@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -41,12 +41,9 @@ func waitScaledToZero(t *testing.T, st runningStack, n int) {
 // VirtualService refuses, without waking anything.
 func TestScaleToZero(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	freshTopics(t, brokers)
 	dbURL := testenv.Database(t, "stack")
-	t.Setenv("SCALE_TO_ZERO_IDLE", "3s")
-	st := startStack(t, ctx, dbURL, strings.Join(brokers, ","), 25800)
+	st := startStack(t, dbURL, strings.Join(brokers, ","), 23320, "SCALE_TO_ZERO_IDLE=3s")
 	gw := st.gateway
 
 	t.Run("all stop when idle", func(t *testing.T) { waitScaledToZero(t, st, 1) })
@@ -131,16 +128,14 @@ func TestOutboxUnderScaleToZero(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kafkaAddr, kafkaDir := "127.0.0.1:25492", filepath.Join(t.TempDir(), "kafka")
+	kafkaAddr, kafkaDir := "127.0.0.1:23399", filepath.Join(t.TempDir(), "kafka")
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const pingEvery = 10 * time.Second
-	t.Setenv("SCALE_TO_ZERO_IDLE", "3s")
-	t.Setenv("PING_INTERVAL", pingEvery.String())
 	dbURL := testenv.Database(t, "stack")
-	st := startStack(t, ctx, dbURL, kafkaAddr, 25900)
+	st := startStack(t, dbURL, kafkaAddr, 23360, "SCALE_TO_ZERO_IDLE=3s", "PING_INTERVAL="+pingEvery.String())
 
 	broker.Close()
 	during := postJSON(t, st.gateway+"/order/api/orders", orderJSON(2, 4))

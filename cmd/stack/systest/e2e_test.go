@@ -1,15 +1,12 @@
-package main
+package systest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -68,40 +65,10 @@ var (
 
 func TestEndToEnd(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
 	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
-	bin := buildFunction(t)
-	t.Setenv("DATABASE_URL", dbURL)
-	t.Setenv("KAFKA_BROKERS", strings.Join(brokers, ","))
-	t.Setenv("GATEWAY_ADDR", "127.0.0.1:25180")
-	t.Setenv("FUNCTION_PORT", "25181")
-	t.Setenv("REPO_ROOT", "../..")
-	t.Setenv("FUNCTION_BIN", bin)
-	t.Setenv("OUTBOX_INTERVAL", "500ms")
-
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, &logs) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack output:\n%s", logs.String())
-		}
-	}()
-	gw := "http://127.0.0.1:25180"
-	testenv.Eventually(t, 60*time.Second, "gateway", func() bool {
-		resp, err := http.Get(gw + "/")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
+	st := startStack(t, dbURL, strings.Join(brokers, ","), 23100)
+	gw := st.gateway
 
 	// 1. The JSON API.
 	api := postJSON(t, gw+"/order/api/orders", `{"customer":{"customerId":1},
@@ -248,16 +215,6 @@ func TestEndToEnd(t *testing.T) {
 	if string(rec.Key) != fmt.Sprint(api.ID) {
 		t.Errorf("record key = %q, want %d", rec.Key, api.ID)
 	}
-}
-
-// buildFunction builds bin/function for the test's stack.
-func buildFunction(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "function")
-	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
-		t.Fatalf("build function: %v\n%s", err, out)
-	}
-	return bin
 }
 
 type orderReply struct {

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // bin/function to its first 200 on /health/readiness (schema already
 // migrated, as after the first start), and the resident memory once ready.
 func BenchmarkStartToReady(b *testing.B) {
-	bin := buildFunctionB(b)
+	_, bin := binaries(b)
 	for _, role := range []string{"order", "shipping", "invoicing"} {
 		b.Run(role, func(b *testing.B) {
 			dbURL := testenv.Database(b, "stack")
@@ -32,7 +32,7 @@ func BenchmarkStartToReady(b *testing.B) {
 			var rssKB int64
 			b.ResetTimer()
 			for i := range b.N {
-				addr := fmt.Sprintf("127.0.0.1:%d", 19500+i%100)
+				addr := fmt.Sprintf("127.0.0.1:%d", 23500+i%100)
 				cmd := exec.Command(bin)
 				cmd.Env = append(os.Environ(), "FUNCTION="+role, "DATABASE_URL="+roleURL, "LISTEN_ADDRESS="+addr,
 					"KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=warn")
@@ -75,12 +75,4 @@ func residentKB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func buildFunctionB(b *testing.B) string {
-	bin := b.TempDir() + "/function"
-	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
-		b.Fatalf("build function: %v\n%s", err, out)
-	}
-	return bin
 }

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"bufio"
@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -107,11 +105,9 @@ func stored(t *testing.T, dbURL, table string) map[int64]int {
 // 5xx, never a lost connection or a 4xx.
 func TestFunctionKilledUnderLoad(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	freshTopics(t, brokers)
 	dbURL := testenv.Database(t, "stack")
-	st := startStack(t, ctx, dbURL, strings.Join(brokers, ","), 25700)
+	st := startStack(t, dbURL, strings.Join(brokers, ","), 23200)
 
 	const n, rate = 300, 30.0
 	answers := make(chan []placed, 1)
@@ -182,13 +178,8 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 func TestStackKilled(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	dbURL := testenv.Database(t, "stack")
-	bin := buildFunction(t)
-	stackBin := filepath.Join(t.TempDir(), "stack")
-	if out, err := exec.Command("go", "build", "-o", stackBin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build stack: %v\n%s", err, out)
-	}
-	env := append(os.Environ(), "DATABASE_URL="+dbURL, "KAFKA_BROKERS="+strings.Join(brokers, ","),
-		"GATEWAY_ADDR=127.0.0.1:25780", "FUNCTION_PORT=25781", "DISPATCH_METRICS_ADDR=", "REPO_ROOT=../..", "FUNCTION_BIN="+bin)
+	stackBin, _ := binaries(t)
+	env := stackEnv(dbURL, strings.Join(brokers, ","), 23240, "DISPATCH_METRICS_ADDR=")
 
 	first, pids := startStackProcess(t, stackBin, env)
 	if err := first.Process.Kill(); err != nil {
@@ -201,7 +192,7 @@ func TestStackKilled(t *testing.T) {
 		})
 	}
 	second, _ := startStackProcess(t, stackBin, env)
-	if !exists("http://127.0.0.1:25780/order/api/items") {
+	if !exists("http://127.0.0.1:23240/order/api/items") {
 		t.Error("the second stack does not serve the order function")
 	}
 	second.Process.Signal(syscall.SIGTERM)

@@ -1,7 +1,6 @@
-package main
+package systest
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -24,9 +23,7 @@ import (
 func TestPoisonRecordEndToEnd(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	freshTopics(t, brokers)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	gw := startStack(t, ctx, testenv.Database(t, "stack"), strings.Join(brokers, ","), 27100).gateway
+	gw := startStack(t, testenv.Database(t, "stack"), strings.Join(brokers, ","), 23280).gateway
 
 	const orders, firstID = 100, 700000
 	p := testenv.Producer(t, brokers)

@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -27,12 +27,12 @@ func TestOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	kafkaAddr, kafkaDir := "127.0.0.1:25392", filepath.Join(t.TempDir(), "kafka")
+	kafkaAddr, kafkaDir := "127.0.0.1:23190", filepath.Join(t.TempDir(), "kafka")
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := startStack(t, ctx, testenv.Database(t, "stack"), kafkaAddr, 25480)
+	stack := startStack(t, testenv.Database(t, "stack"), kafkaAddr, 23140)
 	gw := stack.gateway
 
 	before := postJSON(t, gw+"/order/api/orders", orderJSON(1, 1))
@@ -64,41 +64,6 @@ func TestOutageEndToEnd(t *testing.T) {
 	}
 }
 
-type runningStack struct {
-	gateway string
-	logs    *syncBuffer
-}
-
-// startStack runs the stack against the given database and Kafka, on ports
-// from firstPort (gateway) up, until the test ends.
-func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstPort int) runningStack {
-	t.Helper()
-	bin := buildFunction(t)
-	t.Setenv("DATABASE_URL", dbURL)
-	t.Setenv("KAFKA_BROKERS", brokers)
-	t.Setenv("GATEWAY_ADDR", fmt.Sprintf("127.0.0.1:%d", firstPort))
-	t.Setenv("FUNCTION_PORT", fmt.Sprint(firstPort+1))
-	t.Setenv("REPO_ROOT", "../..")
-	t.Setenv("FUNCTION_BIN", bin)
-	t.Setenv("OUTBOX_INTERVAL", "500ms")
-	ctx, cancel := context.WithCancel(ctx)
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack output:\n%s", logs.String())
-		}
-	})
-	gw := fmt.Sprintf("http://127.0.0.1:%d", firstPort)
-	testenv.Eventually(t, 60*time.Second, "gateway", func() bool { return exists(gw + "/") })
-	return runningStack{gateway: gw, logs: logs}
-}
-
 func exists(url string) bool {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -124,14 +89,14 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	pg := privatePostgres(t, 25495)
-	kafkaAddr := "127.0.0.1:25396"
+	pg := privatePostgres(t, 23195)
+	kafkaAddr := "127.0.0.1:23196"
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: filepath.Join(t.TempDir(), "kafka")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 25680).gateway
+	gw := startStack(t, pg.url(t), kafkaAddr, 23150).gateway
 
 	pg.run(t, "stop")
 	producer := testenv.Producer(t, []string{kafkaAddr})
@@ -173,7 +138,7 @@ func privatePostgres(t *testing.T, port int) postgresCluster {
 
 func (pg postgresCluster) run(t *testing.T, verb string) string {
 	t.Helper()
-	cmd := exec.Command("../../infra/local/postgres.sh", verb)
+	cmd := exec.Command(repoRoot+"/infra/local/postgres.sh", verb)
 	cmd.Env = pg.env
 	out, err := cmd.Output()
 	if err != nil {

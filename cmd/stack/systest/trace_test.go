@@ -1,8 +1,7 @@
-package main
+package systest
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -25,20 +23,20 @@ import (
 	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
-// Ports of this test's own, so it runs beside TestEndToEnd and `make run`.
+// Ports of this test's own, so it runs beside the other tests and `make run`:
+// the stack's from tracePorts up (see stackEnv), then Jaeger's.
 const (
-	traceGateway     = "127.0.0.1:25580"
-	traceFirstPort   = 25581 // order; shipping and invoicing on the next two
-	traceMetrics     = "127.0.0.1:25590"
-	traceJaegerOTLP  = 24318
-	traceJaegerQuery = 26686
+	tracePorts       = 23400
+	traceFirstPort   = tracePorts + 1 // order's activator; shipping and invoicing on the next two
+	traceJaegerOTLP  = 23440
+	traceJaegerQuery = 23442 // its gRPC API on 23441
 )
 
 // startJaeger runs Jaeger in the foreground of infra/local/jaeger.sh on
 // this test's ports; it dies with the test process.
 func startJaeger(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command("../../infra/local/jaeger.sh", "run")
+	cmd := exec.Command(repoRoot+"/infra/local/jaeger.sh", "run")
 	cmd.Env = append(os.Environ(), "JAEGER_BIN="+bin, "JAEGER_DIR="+t.TempDir(),
 		fmt.Sprintf("JAEGER_OTLP_PORT=%d", traceJaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", traceJaegerQuery))
 	out := &syncBuffer{}
@@ -86,51 +84,15 @@ func startJaeger(t *testing.T, bin string) string {
 func TestObservability(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	jaegerBin := testenv.JaegerBinary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
 	query := startJaeger(t, jaegerBin)
 	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
-	bin := filepath.Join(t.TempDir(), "function")
-	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
-		t.Fatalf("build function: %v\n%s", err, out)
-	}
-	for k, v := range map[string]string{
-		"DATABASE_URL": dbURL, "KAFKA_BROKERS": strings.Join(brokers, ","),
-		"GATEWAY_ADDR": traceGateway, "FUNCTION_PORT": strconv.Itoa(traceFirstPort),
-		"DISPATCH_METRICS_ADDR": traceMetrics,
-		"REPO_ROOT":             "../..", "FUNCTION_BIN": bin, "OUTBOX_INTERVAL": "500ms",
-		// Only the standard variables: they reach every process the stack starts.
-		"OTEL_EXPORTER_OTLP_ENDPOINT": fmt.Sprintf("http://127.0.0.1:%d", traceJaegerOTLP),
-		"OTEL_BSP_SCHEDULE_DELAY":     "100",
-		"OTEL_SERVICE_NAME":           "ignored", // each function reports its own name
-		"OBSERVE":                     "",
-	} {
-		t.Setenv(k, v)
-	}
-	os.Unsetenv("OBSERVE")
-
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, &logs) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack output:\n%s", logs.String())
-		}
-	}()
-	gw := "http://" + traceGateway
-	testenv.Eventually(t, 60*time.Second, "gateway", func() bool {
-		resp, err := http.Get(gw + "/")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
+	// Only the standard variables: they reach every process the stack starts.
+	st := startStack(t, dbURL, strings.Join(brokers, ","), tracePorts,
+		fmt.Sprintf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", traceJaegerOTLP),
+		"OTEL_BSP_SCHEDULE_DELAY=100",
+		"OTEL_SERVICE_NAME=ignored") // each function reports its own name
+	gw, logs := st.gateway, st.logs
 
 	// The order of the trace: through the HTML form.
 	formID := postForm(t, gw+"/order/new", url.Values{
@@ -166,7 +128,7 @@ func TestObservability(t *testing.T) {
 	})
 
 	// The form's request logged the order with its trace id.
-	traceID := logTraceID(t, &logs, formID)
+	traceID := logTraceID(t, logs, formID)
 
 	var tr jaegerTrace
 	var problems []string
@@ -217,7 +179,7 @@ func TestObservability(t *testing.T) {
 			t.Errorf("%s: mean end-to-end delay %.3fs, want between 0 and 10s", sink, sum/count)
 		}
 	}
-	d := scrape(t, "http://"+traceMetrics+"/metrics")
+	d := scrape(t, "http://"+st.metrics+"/metrics")
 	t.Logf("dispatcher /metrics (project series):\n%s", d.project())
 	var dw []metricWant
 	for _, src := range []string{"order-to-shipping", "order-to-invoicing"} {
