@@ -94,100 +94,120 @@ func TestObservability(t *testing.T) {
 		"OTEL_SERVICE_NAME=ignored") // each function reports its own name
 	gw, logs := st.gateway, st.logs
 
-	// The order of the trace: through the HTML form.
-	formID := postForm(t, gw+"/order/new", url.Values{
-		"customer": {"1"}, "shippingStreet": {"Ohlauer Str. 43"}, "shippingZip": {"10999"}, "shippingCity": {"Berlin"},
-		"billingSame": {"1"}, "item": {"1"}, "count": {"2"}, "action": {"place"},
-	})
-	// More for the metrics: two through the API, one of them cancelled,
-	// and a poison record that both sinks refuse.
-	order := func(customer int) orderReply {
-		return postJSON(t, gw+"/order/api/orders", fmt.Sprintf(`{"customer":{"customerId":%d},
+	// The order of the trace: through the HTML form. More for the metrics:
+	// two through the API, one of them cancelled, and a poison record that
+	// both sinks refuse. The other steps read what these left behind.
+	var formID int64
+	ok := t.Run("orders placed, shipped and invoiced", func(t *testing.T) {
+		formID = postForm(t, gw+"/order/new", url.Values{
+			"customer": {"1"}, "shippingStreet": {"Ohlauer Str. 43"}, "shippingZip": {"10999"}, "shippingCity": {"Berlin"},
+			"billingSame": {"1"}, "item": {"1"}, "count": {"2"}, "action": {"place"},
+		})
+		order := func(customer int) orderReply {
+			return postJSON(t, gw+"/order/api/orders", fmt.Sprintf(`{"customer":{"customerId":%d},
 			"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
 			"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
 			"orderLine":[{"count":1,"item":{"itemId":4}}]}`, customer))
-	}
-	second, third := order(2), order(1)
-	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/order/api/orders/%d", gw, third.ID), nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("cancel: %v %v", err, resp)
-	} else {
-		resp.Body.Close()
-	}
-	testenv.Produce(t, testenv.Producer(t, brokers), &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"),
-		Value: sarama.StringEncoder("this is not an order")})
+		}
+		second, third := order(2), order(1)
+		req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/order/api/orders/%d", gw, third.ID), nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("cancel: %v %v", err, resp)
+		} else {
+			resp.Body.Close()
+		}
+		testenv.Produce(t, testenv.Producer(t, brokers), &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"),
+			Value: sarama.StringEncoder("this is not an order")})
 
-	var shipments []shipment
-	var invoices []invoice
-	testenv.Eventually(t, 30*time.Second, "shipments and invoices of all orders, one cancelled", func() bool {
-		getJSON(t, gw+"/shipping/api/shipments", &shipments)
-		getJSON(t, gw+"/invoicing/api/invoices", &invoices)
-		s, i := byID(shipments), byID(invoices)
-		return len(s) == 3 && len(i) == 3 && s[formID].ID == formID && i[formID].ID == formID &&
-			s[second.ID].ID == second.ID && s[third.ID].Cancelled && i[third.ID].Cancelled
+		var shipments []shipment
+		var invoices []invoice
+		testenv.Eventually(t, 30*time.Second, "shipments and invoices of all orders, one cancelled", func() bool {
+			getJSON(t, gw+"/shipping/api/shipments", &shipments)
+			getJSON(t, gw+"/invoicing/api/invoices", &invoices)
+			s, i := byID(shipments), byID(invoices)
+			return len(s) == 3 && len(i) == 3 && s[formID].ID == formID && i[formID].ID == formID &&
+				s[second.ID].ID == second.ID && s[third.ID].Cancelled && i[third.ID].Cancelled
+		})
 	})
+	if !ok {
+		t.FailNow()
+	}
 
 	// The form's request logged the order with its trace id.
-	traceID := logTraceID(t, logs, formID)
-
-	var tr jaegerTrace
-	var problems []string
-	testenv.Eventually(t, 30*time.Second, "the whole trace in jaeger", func() bool {
-		tr = getTrace(t, query, traceID)
-		problems = checkTrace(tr, formID)
-		return len(problems) == 0
-	})
-	t.Logf("trace %s as Jaeger returned it:\n%s", traceID, tr.tree())
-	for _, p := range problems {
-		t.Error(p)
+	var traceID string
+	if !t.Run("form request logged with its trace id", func(t *testing.T) { traceID = logTraceID(t, logs, formID) }) {
+		t.FailNow()
 	}
-	checkTraceLogs(t, logs.String(), traceID, formID)
+
+	t.Run("one trace from the form to both sinks in jaeger", func(t *testing.T) {
+
+		var tr jaegerTrace
+		var problems []string
+		testenv.Eventually(t, 30*time.Second, "the whole trace in jaeger", func() bool {
+			tr = getTrace(t, query, traceID)
+			problems = checkTrace(tr, formID)
+			return len(problems) == 0
+		})
+		t.Logf("trace %s as Jaeger returned it:\n%s", traceID, tr.tree())
+		for _, p := range problems {
+			t.Error(p)
+		}
+	})
+	t.Run("every log line of the order carries its trace", func(t *testing.T) {
+		checkTraceLogs(t, logs.String(), traceID, formID)
+	})
 
 	// The metrics, read by the numbers. Three orders, one cancelled: four
 	// events, all delivered to both sinks; the poison record rejected by
 	// each and dead-lettered once per source.
 	placed, cancelled := "com.example.order.placed", "com.example.order.cancelled"
 	functionURL := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/metrics", traceFirstPort+i) }
-	testenv.Eventually(t, 10*time.Second, "the outbox to drain", func() bool {
-		return scrape(t, functionURL(0)).value("outbox_backlog", nil) == 0
-	})
-	orderM := scrape(t, functionURL(0))
-	t.Logf("order /metrics (project series):\n%s", orderM.project())
-	want := []metricWant{
-		{"orders_placed_total", nil, 3},
-		{"outbox_published_total", map[string]string{"type": placed}, 3},
-		{"outbox_published_total", map[string]string{"type": cancelled}, 1},
-		{"outbox_backlog", nil, 0},
-		{"outbox_oldest_age_seconds", nil, 0},
-		{"http_server_request_duration_seconds_count", map[string]string{"http_route": "/new", "http_request_method": "POST", "http_response_status_code": "303"}, 1},
-	}
-	orderM.check(t, "order", "order", want)
-	for i, sink := range []string{"shipping", "invoicing"} {
-		m := scrape(t, functionURL(i+1))
-		t.Logf("%s /metrics (project series):\n%s", sink, m.project())
-		m.check(t, sink, sink, []metricWant{
-			{"events_handled_total", map[string]string{"type": placed, "result": "stored"}, 3},
-			{"events_handled_total", map[string]string{"type": cancelled, "result": "stored"}, 1},
-			{"events_handled_total", map[string]string{"type": "dev.knative.kafka.event", "result": "rejected"}, 1},
-			{"events_handled_total", map[string]string{"result": "duplicate"}, 0},
-			{"events_handled_total", map[string]string{"result": "failed"}, 0},
-			{"events_delay_seconds_count", map[string]string{"type": placed}, 3},
+	t.Run("order metrics", func(t *testing.T) {
+		testenv.Eventually(t, 10*time.Second, "the outbox to drain", func() bool {
+			return scrape(t, functionURL(0)).value("outbox_backlog", nil) == 0
 		})
-		// Each delay is real and short on one machine.
-		sum, count := m.value("events_delay_seconds_sum", map[string]string{"type": placed}), m.value("events_delay_seconds_count", map[string]string{"type": placed})
-		if count > 0 && (sum <= 0 || sum/count > 10) {
-			t.Errorf("%s: mean end-to-end delay %.3fs, want between 0 and 10s", sink, sum/count)
+		orderM := scrape(t, functionURL(0))
+		t.Logf("order /metrics (project series):\n%s", orderM.project())
+		want := []metricWant{
+			{"orders_placed_total", nil, 3},
+			{"outbox_published_total", map[string]string{"type": placed}, 3},
+			{"outbox_published_total", map[string]string{"type": cancelled}, 1},
+			{"outbox_backlog", nil, 0},
+			{"outbox_oldest_age_seconds", nil, 0},
+			{"http_server_request_duration_seconds_count", map[string]string{"http_route": "/new", "http_request_method": "POST", "http_response_status_code": "303"}, 1},
 		}
+		orderM.check(t, "order", "order", want)
+	})
+	for i, sink := range []string{"shipping", "invoicing"} {
+		t.Run(sink+" metrics", func(t *testing.T) {
+			m := scrape(t, functionURL(i+1))
+			t.Logf("%s /metrics (project series):\n%s", sink, m.project())
+			m.check(t, sink, sink, []metricWant{
+				{"events_handled_total", map[string]string{"type": placed, "result": "stored"}, 3},
+				{"events_handled_total", map[string]string{"type": cancelled, "result": "stored"}, 1},
+				{"events_handled_total", map[string]string{"type": "dev.knative.kafka.event", "result": "rejected"}, 1},
+				{"events_handled_total", map[string]string{"result": "duplicate"}, 0},
+				{"events_handled_total", map[string]string{"result": "failed"}, 0},
+				{"events_delay_seconds_count", map[string]string{"type": placed}, 3},
+			})
+			// Each delay is real and short on one machine.
+			sum, count := m.value("events_delay_seconds_sum", map[string]string{"type": placed}), m.value("events_delay_seconds_count", map[string]string{"type": placed})
+			if count > 0 && (sum <= 0 || sum/count > 10) {
+				t.Errorf("%s: mean end-to-end delay %.3fs, want between 0 and 10s", sink, sum/count)
+			}
+		})
 	}
-	d := scrape(t, "http://"+st.metrics+"/metrics")
-	t.Logf("dispatcher /metrics (project series):\n%s", d.project())
-	var dw []metricWant
-	for _, src := range []string{"order-to-shipping", "order-to-invoicing"} {
-		s := map[string]string{"source": src}
-		dw = append(dw, metricWant{"dispatch_delivered_total", s, 4}, metricWant{"dispatch_dead_letters_total", s, 1},
-			metricWant{"dispatch_retries_total", s, 0}, metricWant{"dispatch_dropped_total", s, 0})
-	}
-	d.check(t, "dispatcher", "dispatcher", dw)
+	t.Run("dispatcher metrics", func(t *testing.T) {
+		d := scrape(t, "http://"+st.metrics+"/metrics")
+		t.Logf("dispatcher /metrics (project series):\n%s", d.project())
+		var dw []metricWant
+		for _, src := range []string{"order-to-shipping", "order-to-invoicing"} {
+			s := map[string]string{"source": src}
+			dw = append(dw, metricWant{"dispatch_delivered_total", s, 4}, metricWant{"dispatch_dead_letters_total", s, 1},
+				metricWant{"dispatch_retries_total", s, 0}, metricWant{"dispatch_dropped_total", s, 0})
+		}
+		d.check(t, "dispatcher", "dispatcher", dw)
+	})
 }
 
 // logTraceID finds the trace id of the form's log line for order id.
