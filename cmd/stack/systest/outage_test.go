@@ -23,7 +23,7 @@ import (
 // embedded one here because the test must stop and restart it; the Apache
 // Kafka that make test starts is shared by the other packages' tests.
 func TestOutageEndToEnd(t *testing.T) {
-
+	t.Parallel() // its own Kafka and ports
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -38,9 +38,15 @@ func TestOutageEndToEnd(t *testing.T) {
 	before := postJSON(t, gw+"/order/api/orders", orderJSON(1, 1))
 	testenv.Eventually(t, 20*time.Second, "the first order in shipping", func() bool { return exists(gw + fmt.Sprintf("/shipping/api/shipments/%d", before.ID)) })
 
+	sendFailures := func() float64 {
+		return scrape(t, stack.functionMetrics("order")).value("outbox_send_failures_total", nil)
+	}
+	failed := sendFailures()
 	broker.Close()
 	during := postJSON(t, gw+"/order/api/orders", orderJSON(2, 4))
-	time.Sleep(time.Second)
+	// The relay has tried to publish it and failed: only then does "not
+	// published" say something.
+	testenv.Eventually(t, 60*time.Second, "a failed relay round while Kafka is down", func() bool { return sendFailures() > failed })
 	var o struct {
 		Published *time.Time `json:"published"`
 	}
@@ -86,6 +92,7 @@ func orderJSON(customer, item int) string {
 // its own Postgres, because it must stop it.
 func TestPostgresOutageEndToEnd(t *testing.T) {
 	testenv.PostgresURL(t)
+	t.Parallel() // its own Postgres, Kafka and ports
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -96,7 +103,8 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	gw := startStack(t, pg.url(t), kafkaAddr, 23150).gateway
+	st := startStack(t, pg.url(t), kafkaAddr, 23150)
+	gw := st.gateway
 
 	pg.run(t, "stop")
 	producer := testenv.Producer(t, []string{kafkaAddr})
@@ -104,7 +112,13 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 		`{"id":900002,"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},` +
 			`"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},` +
 			`"orderLine":[{"count":2,"item":{"itemId":2,"name":"iPod touch","price":21.0}}]}`)})
-	time.Sleep(2 * time.Second) // the sinks fail and the dispatcher backs off meanwhile
+	// Both sinks have failed on the record (and the dispatcher backs off):
+	// only then does "not stored" say something.
+	for _, sink := range []string{"shipping", "invoicing"} {
+		testenv.Eventually(t, 60*time.Second, sink+" failing while Postgres is down", func() bool {
+			return scrape(t, st.functionMetrics(sink)).value("events_handled_total", map[string]string{"result": "failed"}) > 0
+		})
+	}
 	if exists(gw + "/shipping/api/shipments/900002") {
 		t.Fatal("stored while Postgres was down")
 	}

@@ -60,6 +60,14 @@ type runningStack struct {
 	gateway string      // http://host:port of the gateway
 	metrics string      // host:port of the dispatcher's /metrics
 	logs    *syncBuffer // what the stack printed, the functions' logs included
+	first   int         // the first of its ports
+}
+
+// functionMetrics returns the URL of a function's /metrics, through its
+// activator (so a scrape wakes a function at zero).
+func (st runningStack) functionMetrics(function string) string {
+	i := map[string]int{"order": 1, "shipping": 2, "invoicing": 3}[function]
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", st.first+i)
 }
 
 // stackEnv is the environment of a stack on the ports from firstPort: the
@@ -116,7 +124,7 @@ func startStack(t *testing.T, dbURL, brokers string, firstPort int, extra ...str
 		}
 	})
 	st := runningStack{gateway: fmt.Sprintf("http://127.0.0.1:%d", firstPort),
-		metrics: fmt.Sprintf("127.0.0.1:%d", firstPort+4), logs: logs}
+		metrics: fmt.Sprintf("127.0.0.1:%d", firstPort+4), logs: logs, first: firstPort}
 	testenv.Eventually(t, 90*time.Second, "the gateway", func() bool {
 		select {
 		case err := <-exited:
