@@ -15,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
@@ -276,7 +277,7 @@ func freshTopics(t *testing.T, brokers []string) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	topics := map[string]int32{"order": 5, "order-dead-letter": 1}
+	topics := map[string]int32{events.Topic: events.TopicPartitions, events.DeadLetterTopic: events.DeadLetterTopicPartitions}
 	for name := range topics {
 		admin.DeleteTopic(name)
 	}
