@@ -141,7 +141,7 @@ func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("parse menu: %w", err)
 	}
-	s := &server{store: store, placed: relay.Kick, drain: relay.Flush, pages: pages, menu: menu, log: log}
+	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush, pages: pages, menu: menu, log: log}
 	runCtx, stop := context.WithCancel(context.Background())
 	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log, flush: relay.Flush}
 	go func() {

@@ -258,7 +258,7 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !res.Repeated {
-		s.placed()
+		s.wakeRelay()
 	}
 	s.log.InfoContext(r.Context(), "order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID, "repeated", res.Repeated)
 	// Post/redirect/get: reloading the page that follows cannot place the order again.
@@ -378,7 +378,7 @@ func (s *server) cancelForm(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err, retryLater)
 		return
 	}
-	s.placed()
+	s.wakeRelay()
 	s.log.InfoContext(r.Context(), "order cancelled by form", "order_id", id)
 	web.SeeOther(w, detail)
 }

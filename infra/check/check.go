@@ -19,7 +19,9 @@ import (
 	"github.com/mskafka/knative-functions/broker/manifest"
 )
 
-// Contracts of the design (shared/DESIGN.md) that the manifests must keep.
+// Contracts of the design that the manifests must keep. This module cannot
+// import the main one: OrderTopicPartitions is events.TopicPartitions there,
+// whose test holds it equal to infra/kafka/topics.yaml.
 const (
 	// OrderTopicPartitions is the partition count of the topic "order".
 	OrderTopicPartitions = 5

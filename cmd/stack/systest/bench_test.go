@@ -24,17 +24,16 @@ func BenchmarkStartToReady(b *testing.B) {
 	for _, role := range []string{"order", "shipping", "invoicing"} {
 		b.Run(role, func(b *testing.B) {
 			dbURL := testenv.Database(b, "stack")
-			if err := db.Provision(context.Background(), dbURL, "orders", "shipping", "invoicing"); err != nil {
+			if err := db.Provision(context.Background(), dbURL, db.Roles()...); err != nil {
 				b.Fatal(err)
 			}
-			schema := map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}[role]
-			roleURL, _ := db.WithUser(dbURL, schema, "")
+			functionURL, _ := db.WithUser(dbURL, db.Role(role), "")
 			var rssKB int64
 			b.ResetTimer()
 			for i := range b.N {
 				addr := fmt.Sprintf("127.0.0.1:%d", 23500+i%100)
 				cmd := exec.Command(bin)
-				cmd.Env = append(os.Environ(), "FUNCTION="+role, "DATABASE_URL="+roleURL, "LISTEN_ADDRESS="+addr,
+				cmd.Env = append(os.Environ(), "FUNCTION="+role, "DATABASE_URL="+functionURL, "LISTEN_ADDRESS="+addr,
 					"KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=warn")
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
