@@ -96,14 +96,14 @@ func TestPostgresOutageEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	pg := privatePostgres(t, 23195)
-	kafkaAddr := "127.0.0.1:23196"
+	pg := privatePostgres(t, 23645)
+	kafkaAddr := "127.0.0.1:23646"
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: filepath.Join(t.TempDir(), "kafka")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	st := startStack(t, pg.url(t), kafkaAddr, 23150)
+	st := startStack(t, pg.url(t), kafkaAddr, 23600)
 	gw := st.gateway
 
 	pg.run(t, "stop")
