@@ -521,11 +521,18 @@ func (b *browser) submit(sel string) int64 {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Fatalf("submit %s: %v", sel, err)
+	for attempt := 1; ; attempt++ {
+		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
+		// A live page (the journey) may replace the node between finding
+		// and clicking it: find it again.
+		if err != nil && attempt < 3 && strings.Contains(err.Error(), "Could not find node") {
+			continue
+		}
+		if err != nil {
+			b.t.Fatalf("submit %s: %v", sel, err)
+		}
+		return resp.Status
 	}
-	return resp.Status
 }
 
 // acceptDialog clicks sel, accepts the dialog it opens, waits for the page
