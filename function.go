@@ -34,22 +34,47 @@ type Role interface {
 	Ready(ctx context.Context) (bool, error)
 }
 
-// starter builds a role from configuration; each functions/<name> package has one.
-type starter func(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (Role, error)
+// configured is a role with its configuration parsed and validated: what
+// to log of it (secrets masked) and its constructor bound to it.
+type configured struct {
+	config slog.LogValuer
+	start  func(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (Role, error)
+}
+
+// roleConfig is what each role's typed configuration provides.
+type roleConfig interface {
+	Validate() error
+	slog.LogValuer
+}
+
+// role parses a role's configuration C from the environment, validates it
+// and binds start to it.
+func role[C roleConfig, R Role](start func(context.Context, C, *slog.Logger, *telemetry.Telemetry) (R, error)) func() (configured, error) {
+	return func() (configured, error) {
+		var cfg C
+		if err := envconfig.Process("", &cfg); err != nil {
+			return configured{}, err
+		}
+		if err := cfg.Validate(); err != nil {
+			return configured{}, err
+		}
+		return configured{config: cfg, start: func(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (Role, error) {
+			r, err := start(ctx, cfg, log, tel)
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}}, nil
+	}
+}
 
 // roles lists the functions this image can be. Keeping it a function (not
 // a package variable) keeps package state immutable.
-func roles() map[string]starter {
-	return map[string]starter{
-		"order": func(ctx context.Context, l *slog.Logger, t *telemetry.Telemetry) (Role, error) {
-			return order.Start(ctx, l, t)
-		},
-		"shipping": func(ctx context.Context, l *slog.Logger, t *telemetry.Telemetry) (Role, error) {
-			return shipping.Start(ctx, l, t)
-		},
-		"invoicing": func(ctx context.Context, l *slog.Logger, t *telemetry.Telemetry) (Role, error) {
-			return invoicing.Start(ctx, l, t)
-		},
+func roles() map[string]func() (configured, error) {
+	return map[string]func() (configured, error){
+		"order":     role(order.Start),
+		"shipping":  role(shipping.Start),
+		"invoicing": role(invoicing.Start),
 	}
 }
 
@@ -91,19 +116,26 @@ func New() *Function {
 	return &Function{out: os.Stdout, created: time.Now()}
 }
 
-type roleConfig struct {
+// config is what every instance reads, whatever its role.
+type config struct {
 	Function string `envconfig:"FUNCTION" required:"true" desc:"which function this instance is: order, shipping or invoicing"`
 	LogLevel string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 }
 
 // Start is called by the runtime once, concurrently with the first requests;
-// Handle answers 503 until it has finished.
-func (f *Function) Start(ctx context.Context, _ map[string]string) error {
-	var cfg roleConfig
+// Handle answers 503 until it has finished. It is the one place that reads
+// the configuration: the instance's, the telemetry's and the role's, each
+// parsed into its typed struct and validated before anything starts.
+//
+// func-go passes env, the environment laid over the KEY=VALUE lines of a
+// file ./cfg. envconfig reads only the environment, so Start reads from
+// there and warns about a key only ./cfg sets: this project ships no ./cfg.
+func (f *Function) Start(ctx context.Context, env map[string]string) error {
+	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	start, ok := roles()[cfg.Function]
+	prepare, ok := roles()[cfg.Function]
 	if !ok {
 		return fmt.Errorf("FUNCTION=%q: want one of %s", cfg.Function, strings.Join(roleNames(), ", "))
 	}
@@ -117,13 +149,22 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	}
 	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(f.out, &slog.HandlerOptions{Level: level}))).
 		With("function", cfg.Function)
+	if keys := onlyInFile(env); len(keys) > 0 {
+		log.Warn("configuration: ignored, set only in ./cfg (read from the environment)", "keys", keys)
+	}
+	role, err := prepare()
+	if err != nil {
+		log.Error("start failed", "error", err)
+		return fmt.Errorf("configuration of %s: %w", cfg.Function, err)
+	}
+	log.Info("configuration", "config", role.config)
 	tel, err := telemetry.New(ctx, cfg.Function, tcfg)
 	if err != nil {
 		log.Error("start failed", "error", err)
 		return fmt.Errorf("start %s: %w", cfg.Function, err)
 	}
 	log.Info("telemetry", tcfg.Summary()...)
-	r, err := start(ctx, log, tel)
+	r, err := role.start(ctx, log, tel)
 	if err != nil {
 		log.Error("start failed", "error", err)
 		tel.Shutdown(context.WithoutCancel(ctx))
@@ -132,6 +173,19 @@ func (f *Function) Start(ctx context.Context, _ map[string]string) error {
 	f.started.Store(newStarted(r, tel))
 	log.Info("started", "cold_start_ms", time.Since(f.created).Milliseconds())
 	return nil
+}
+
+// onlyInFile returns the keys of func-go's map that the environment lacks,
+// sorted: those came from ./cfg.
+func onlyInFile(env map[string]string) []string {
+	var keys []string
+	for k := range env {
+		if _, ok := os.LookupEnv(k); !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Handle serves every request but the health probes.
@@ -184,7 +238,7 @@ func Usage(w io.Writer) error {
 		name string
 		spec any
 	}{
-		{"all functions", &roleConfig{}},
+		{"all functions", &config{}},
 		{"telemetry (standard OpenTelemetry variables; unset: no tracing, /metrics only)", &telemetry.Config{}},
 		{"order", &order.Config{}},
 		{"shipping", &sink.Config{}},

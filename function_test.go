@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -83,6 +84,45 @@ func TestStartRefusesTelemetryConfig(t *testing.T) {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("log shows %q:\n%s", secret, out.String())
 		}
+	}
+}
+
+// Each role's configuration is parsed and validated in Start, before
+// anything connects: order refuses an empty DATABASE_URL as the sinks do.
+func TestStartRefusesRoleConfig(t *testing.T) {
+	tests := []struct {
+		name, function string
+		env            map[string]string
+		unset          string
+		wantErr        string
+	}{
+		{"order without DATABASE_URL", "order", nil, "DATABASE_URL", "DATABASE_URL"},
+		{"order with an empty DATABASE_URL", "order", map[string]string{"DATABASE_URL": ""}, "", "DATABASE_URL"},
+		{"order with an empty KAFKA_TOPIC", "order", map[string]string{"KAFKA_TOPIC": ""}, "", "KAFKA_TOPIC"},
+		{"order with no outbox interval", "order", map[string]string{"OUTBOX_INTERVAL": "0s"}, "", "OUTBOX_INTERVAL"},
+		{"shipping with an empty DATABASE_URL", "shipping", map[string]string{"DATABASE_URL": ""}, "", "DATABASE_URL"},
+		{"invoicing with connections not a number", "invoicing", map[string]string{"DB_MAX_CONNS": "four"}, "", "DB_MAX_CONNS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("FUNCTION", tt.function)
+			t.Setenv("DATABASE_URL", "postgres://nobody:s3cret@127.0.0.1:1/none")
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			if tt.unset != "" {
+				os.Unsetenv(tt.unset) // t.Setenv above restores it
+			}
+			var out bytes.Buffer
+			f := &Function{out: &out}
+			err := f.Start(context.Background(), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Start: %v, want an error about %s", err, tt.wantErr)
+			}
+			if strings.Contains(out.String(), "s3cret") {
+				t.Errorf("log shows the password:\n%s", out.String())
+			}
+		})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/mskafka/knative-functions/broker/internal/kafkatest"
 	"github.com/mskafka/knative-functions/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // TestKafkaMetrics reads the dispatcher's /metrics after real deliveries:
@@ -23,7 +24,7 @@ import (
 // per event by the last response's status (a retried event counts once).
 func TestKafkaMetrics(t *testing.T) {
 	t.Parallel()
-	brokers := kafkatest.Brokers(t)
+	brokers := testenv.KafkaBrokers(t)
 	ctx := context.Background()
 	tel, err := telemetry.New(ctx, "dispatcher", telemetry.Config{Protocol: "http/protobuf", TracesExporter: "none", MetricsExporter: "prometheus"})
 	if err != nil {
@@ -40,11 +41,11 @@ func TestKafkaMetrics(t *testing.T) {
 		}
 		return kafkatest.Reply{Status: http.StatusAccepted}
 	})
-	topic := kafkatest.Name(t, "order")
-	kafkatest.CreateTopic(t, brokers, topic, 1)
+	topic := testenv.TopicName(t, "order")
+	testenv.CreateTopic(t, brokers, topic, 1)
 	src := manifest.KafkaSource{
 		Name: "order-to-sink", Namespace: "test", Topics: []string{topic},
-		ConsumerGroup: kafkatest.Name(t, "group"), InitialOffset: manifest.OffsetEarliest, Ordering: manifest.Ordered,
+		ConsumerGroup: testenv.TopicName(t, "group"), InitialOffset: manifest.OffsetEarliest, Ordering: manifest.Ordered,
 		Delivery: manifest.Delivery{Retry: 3, BackoffPolicy: manifest.BackoffLinear, BackoffDelay: 10 * time.Millisecond, Timeout: 5 * time.Second},
 		Sink:     manifest.Destination{Ref: &manifest.Ref{APIVersion: manifest.ServiceAPIVersion, Kind: manifest.ServiceKind, Name: "sink"}},
 	}
@@ -59,11 +60,11 @@ func TestKafkaMetrics(t *testing.T) {
 				{Key: []byte("content-type"), Value: []byte("application/json")},
 			}}
 	}
-	kafkatest.Produce(t, kafkatest.Producer(t, brokers), event("12"), event("13"), event("14"))
+	testenv.Produce(t, testenv.Producer(t, brokers), event("12"), event("13"), event("14"))
 	d, _ := kafkatest.Run(t, dispatch.Config{Brokers: brokers, Sources: []manifest.KafkaSource{src},
 		Services: map[string]string{"sink": sink.URL}, Telemetry: tel})
-	kafkatest.Eventually(t, 10*time.Second, func() bool { s := d.Stats(); return s.Delivered+s.Dropped >= 3 },
-		"dispatcher did not finish 3 events: %+v", d.Stats())
+	testenv.Eventually(t, 10*time.Second, "the dispatcher to finish 3 events",
+		func() bool { s := d.Stats(); return s.Delivered+s.Dropped >= 3 })
 
 	rec := httptest.NewRecorder()
 	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -18,6 +18,7 @@ import (
 	"github.com/mskafka/knative-functions/broker/embedded"
 	"github.com/mskafka/knative-functions/broker/internal/kafkatest"
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // The scenarios run against the Kafka in $KAFKA_BROKERS (TestKafka…) and
@@ -26,12 +27,21 @@ import (
 
 const waitLong = 30 * time.Second
 
-func TestKafkaOrdered(t *testing.T)          { t.Parallel(); ordered(t, kafkatest.Brokers(t)) }
-func TestKafkaUnordered(t *testing.T)        { t.Parallel(); unordered(t, kafkatest.Brokers(t)) }
-func TestKafkaRetryThenSuccess(t *testing.T) { t.Parallel(); retryThenSuccess(t, kafkatest.Brokers(t)) }
-func TestKafkaDeadLetter(t *testing.T)       { t.Parallel(); deadLetter(t, kafkatest.Brokers(t)) }
-func TestKafkaOffsetsCommitted(t *testing.T) { t.Parallel(); offsetsCommitted(t, kafkatest.Brokers(t)) }
-func TestKafkaCancelRedelivers(t *testing.T) { t.Parallel(); cancelRedelivers(t, kafkatest.Brokers(t)) }
+func TestKafkaOrdered(t *testing.T)   { t.Parallel(); ordered(t, testenv.KafkaBrokers(t)) }
+func TestKafkaUnordered(t *testing.T) { t.Parallel(); unordered(t, testenv.KafkaBrokers(t)) }
+func TestKafkaRetryThenSuccess(t *testing.T) {
+	t.Parallel()
+	retryThenSuccess(t, testenv.KafkaBrokers(t))
+}
+func TestKafkaDeadLetter(t *testing.T) { t.Parallel(); deadLetter(t, testenv.KafkaBrokers(t)) }
+func TestKafkaOffsetsCommitted(t *testing.T) {
+	t.Parallel()
+	offsetsCommitted(t, testenv.KafkaBrokers(t))
+}
+func TestKafkaCancelRedelivers(t *testing.T) {
+	t.Parallel()
+	cancelRedelivers(t, testenv.KafkaBrokers(t))
+}
 
 func TestEmbeddedKafka(t *testing.T) {
 	t.Parallel()
@@ -66,13 +76,13 @@ type setup struct {
 
 func newSetup(t *testing.T, brokers []string, partitions int32) *setup {
 	t.Helper()
-	s := &setup{brokers: brokers, topic: kafkatest.Name(t, "order"), sinks: map[string]manifest.KafkaSink{}}
-	kafkatest.CreateTopic(t, brokers, s.topic, partitions)
+	s := &setup{brokers: brokers, topic: testenv.TopicName(t, "order"), sinks: map[string]manifest.KafkaSink{}}
+	testenv.CreateTopic(t, brokers, s.topic, partitions)
 	s.source = manifest.KafkaSource{
 		Name:          "order-to-sink",
 		Namespace:     "test",
 		Topics:        []string{s.topic},
-		ConsumerGroup: kafkatest.Name(t, "group"),
+		ConsumerGroup: testenv.TopicName(t, "group"),
 		InitialOffset: manifest.OffsetEarliest,
 		Ordering:      manifest.Ordered,
 		Delivery:      manifest.Delivery{Retry: 3, BackoffPolicy: manifest.BackoffLinear, BackoffDelay: 10 * time.Millisecond, Timeout: 5 * time.Second},
@@ -84,8 +94,8 @@ func newSetup(t *testing.T, brokers []string, partitions int32) *setup {
 // withDeadLetterTopic adds a KafkaSink on a fresh topic as dead letter sink.
 func (s *setup) withDeadLetterTopic(t *testing.T) string {
 	t.Helper()
-	topic := kafkatest.Name(t, "dead-letter")
-	kafkatest.CreateTopic(t, s.brokers, topic, 1)
+	topic := testenv.TopicName(t, "dead-letter")
+	testenv.CreateTopic(t, s.brokers, topic, 1)
 	s.sinks["dead-letter"] = manifest.KafkaSink{Name: "dead-letter", Topic: topic, ContentMode: manifest.ContentBinary}
 	s.source.Delivery.DeadLetterSink = &manifest.Destination{Ref: &manifest.Ref{
 		APIVersion: manifest.SinkAPIVersion, Kind: manifest.SinkKind, Name: "dead-letter",
@@ -116,8 +126,8 @@ func (s *setup) plain(key, value string) *sarama.ProducerMessage {
 // sink records a request before the dispatcher reads its response.
 func waitDelivered(t *testing.T, d *dispatch.Dispatcher, n int64) {
 	t.Helper()
-	kafkatest.Eventually(t, 10*time.Second, func() bool { return d.Stats().Delivered >= n },
-		"dispatcher did not count %d deliveries", n)
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("the dispatcher to count %d deliveries", n),
+		func() bool { return d.Stats().Delivered >= n })
 }
 
 // partitionOffset parses a wrapped event's id, partition:<p>/offset:<o>.
@@ -154,9 +164,9 @@ func ordered(t *testing.T, brokers []string) {
 		return kafkatest.Reply{Status: http.StatusAccepted}
 	})
 	s := newSetup(t, brokers, 3)
-	p := kafkatest.Producer(t, brokers)
+	p := testenv.Producer(t, brokers)
 	for i := range n {
-		kafkatest.Produce(t, p, s.plain("k"+strconv.Itoa(i%7), fmt.Sprintf(`{"seq":%d}`, i)))
+		testenv.Produce(t, p, s.plain("k"+strconv.Itoa(i%7), fmt.Sprintf(`{"seq":%d}`, i)))
 	}
 	d, _ := s.run(t, sink)
 
@@ -203,9 +213,9 @@ func unordered(t *testing.T, brokers []string) {
 	})
 	s := newSetup(t, brokers, 1)
 	s.source.Ordering = manifest.Unordered
-	p := kafkatest.Producer(t, brokers)
+	p := testenv.Producer(t, brokers)
 	for i := range n {
-		kafkatest.Produce(t, p, s.plain("k", fmt.Sprintf(`{"seq":%d}`, i)))
+		testenv.Produce(t, p, s.plain("k", fmt.Sprintf(`{"seq":%d}`, i)))
 	}
 	d, stop := s.run(t, sink)
 	got := sink.WaitFor(t, n, waitLong)
@@ -224,7 +234,7 @@ func unordered(t *testing.T, brokers []string) {
 		t.Errorf("peak in flight = %d, want several", peak)
 	}
 	mu.Unlock()
-	if got := kafkatest.CommittedOffset(t, brokers, s.source.ConsumerGroup, s.topic, 0); got != n {
+	if got := testenv.CommittedOffset(t, brokers, s.source.ConsumerGroup, s.topic, 0); got != n {
 		t.Errorf("committed offset = %d, want %d", got, n)
 	}
 }
@@ -238,8 +248,8 @@ func retryThenSuccess(t *testing.T, brokers []string) {
 		return kafkatest.Reply{Status: http.StatusAccepted}
 	})
 	s := newSetup(t, brokers, 1)
-	p := kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, s.plain("1", `{"id":1}`), s.plain("2", `{"id":2}`))
+	p := testenv.Producer(t, brokers)
+	testenv.Produce(t, p, s.plain("1", `{"id":1}`), s.plain("2", `{"id":2}`))
 	d, _ := s.run(t, sink)
 
 	got := sink.WaitFor(t, 6, waitLong)
@@ -285,8 +295,8 @@ func deadLetter(t *testing.T, brokers []string) {
 			{Key: []byte("content-type"), Value: []byte("application/json")},
 		},
 	}
-	p := kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, s.plain("12", `{"id":12}`), bad, s.plain("14", `{"id":14}`))
+	p := testenv.Producer(t, brokers)
+	testenv.Produce(t, p, s.plain("12", `{"id":12}`), bad, s.plain("14", `{"id":14}`))
 	d, _ := s.run(t, sink)
 
 	got := sink.WaitFor(t, 3, waitLong)
@@ -298,7 +308,7 @@ func deadLetter(t *testing.T, brokers []string) {
 		t.Errorf("sink requests mismatch (-want +got):\n%s", diff)
 	}
 
-	dl := kafkatest.Read(t, brokers, dlTopic, 1, waitLong)[0]
+	dl := testenv.Read(t, brokers, dlTopic, 1, waitLong)[0]
 	headers := map[string]string{}
 	for _, h := range dl.Headers {
 		headers[string(h.Key)] = string(h.Value)
@@ -331,15 +341,15 @@ func deadLetter(t *testing.T, brokers []string) {
 func offsetsCommitted(t *testing.T, brokers []string) {
 	sink := kafkatest.NewSink(t, nil)
 	s := newSetup(t, brokers, 1)
-	p := kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, s.plain("1", `{"id":1}`), s.plain("2", `{"id":2}`), s.plain("3", `{"id":3}`))
+	p := testenv.Producer(t, brokers)
+	testenv.Produce(t, p, s.plain("1", `{"id":1}`), s.plain("2", `{"id":2}`), s.plain("3", `{"id":3}`))
 
 	d, stop := s.run(t, sink)
 	sink.WaitFor(t, 3, waitLong)
 	waitDelivered(t, d, 3)
 	stop()
 
-	kafkatest.Produce(t, p, s.plain("4", `{"id":4}`), s.plain("5", `{"id":5}`))
+	testenv.Produce(t, p, s.plain("4", `{"id":4}`), s.plain("5", `{"id":5}`))
 	again := kafkatest.NewSink(t, nil)
 	d, stop = s.run(t, again)
 	again.WaitFor(t, 2, waitLong)
@@ -363,11 +373,11 @@ func cancelRedelivers(t *testing.T, brokers []string) {
 	stuck := kafkatest.NewSink(t, func(kafkatest.Request, int) kafkatest.Reply { return kafkatest.Reply{} })
 	s := newSetup(t, brokers, 1)
 	s.source.Delivery.Timeout = 0 // only shutdown ends the attempt
-	p := kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, s.plain("1", `{"id":1}`))
+	p := testenv.Producer(t, brokers)
+	testenv.Produce(t, p, s.plain("1", `{"id":1}`))
 
 	_, stop := s.run(t, stuck)
-	kafkatest.Eventually(t, waitLong, func() bool { return stuck.Attempts("partition:0/offset:0") > 0 }, "sink never called")
+	testenv.Eventually(t, waitLong, "the sink called", func() bool { return stuck.Attempts("partition:0/offset:0") > 0 })
 	start := time.Now()
 	stop()
 	if d := time.Since(start); d > 10*time.Second {

@@ -9,12 +9,12 @@ import (
 
 	"github.com/IBM/sarama"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 const (
@@ -89,11 +89,8 @@ func TestProcessContinuesTrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := tracetest.NewSpanRecorder()
-			tel, err := telemetry.FromProviders("dispatcher", sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)), telemetry.Noop().MeterProvider)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recorded := testenv.Telemetry(t, "dispatcher")
+			tel, rec := recorded.Telemetry, recorded.Spans
 			var sink captured
 			p := processorFor(t, sink.server(t).URL+"/", tel)
 			if !p.process(context.Background(), tracedRecord(tt.raw, tt.ce)) {

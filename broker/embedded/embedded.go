@@ -19,6 +19,8 @@ import (
 	"os"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/mskafka/knative-functions/shared/events"
 )
 
 // DefaultAddr is where the local stack's Kafka listens.
@@ -33,7 +35,7 @@ type Topic struct {
 // DefaultTopics are the project's topics: the order events and their dead
 // letters.
 func DefaultTopics() []Topic {
-	return []Topic{{Name: "order", Partitions: 5}, {Name: "order-dead-letter", Partitions: 1}}
+	return []Topic{{Name: events.Topic, Partitions: events.TopicPartitions}, {Name: events.DeadLetterTopic, Partitions: events.DeadLetterTopicPartitions}}
 }
 
 // Config configures Start.

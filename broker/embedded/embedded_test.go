@@ -16,6 +16,7 @@ import (
 	"github.com/mskafka/knative-functions/broker/embedded"
 	"github.com/mskafka/knative-functions/broker/internal/kafkatest"
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // TestRestartKeepsRecordsAndOffsets runs the dispatcher against the embedded
@@ -51,7 +52,7 @@ func TestRestartKeepsRecordsAndOffsets(t *testing.T) {
 			Services: map[string]string{"shipping": sink.URL},
 		})
 		sink.WaitFor(t, n, 30*time.Second)
-		kafkatest.Eventually(t, 10*time.Second, func() bool { return d.Stats().Delivered >= int64(n) }, "deliveries not counted")
+		testenv.Eventually(t, 10*time.Second, "deliveries counted", func() bool { return d.Stats().Delivered >= int64(n) })
 		// Anything redelivered would show up by now; order has five
 		// partitions, so give every one a moment.
 		time.Sleep(300 * time.Millisecond)
@@ -65,8 +66,8 @@ func TestRestartKeepsRecordsAndOffsets(t *testing.T) {
 
 	b := start()
 	brokers := []string{b.Addr()}
-	p := kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, order("order", 1), order("order", 2), order("order", 3))
+	p := testenv.Producer(t, brokers)
+	testenv.Produce(t, p, order("order", 1), order("order", 2), order("order", 3))
 	got := run(brokers, kafkatest.NewSink(t, nil), 3)
 	if diff := cmp.Diff([]string{`{"id":1}`, `{"id":2}`, `{"id":3}`}, slices.Sorted(slices.Values(got))); diff != "" {
 		t.Errorf("first run's deliveries mismatch (-want +got):\n%s", diff)
@@ -76,7 +77,7 @@ func TestRestartKeepsRecordsAndOffsets(t *testing.T) {
 	b = start()
 	defer b.Close()
 	brokers = []string{b.Addr()}
-	admin, err := sarama.NewClusterAdmin(brokers, kafkatest.Config())
+	admin, err := sarama.NewClusterAdmin(brokers, testenv.KafkaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestRestartKeepsRecordsAndOffsets(t *testing.T) {
 
 	// The records are still there for anyone reading from the start.
 	var kept []string
-	for _, m := range kafkatest.Read(t, brokers, "order", 3, 10*time.Second) {
+	for _, m := range testenv.Read(t, brokers, "order", 3, 10*time.Second) {
 		kept = append(kept, string(m.Value))
 	}
 	if diff := cmp.Diff([]string{`{"id":1}`, `{"id":2}`, `{"id":3}`}, slices.Sorted(slices.Values(kept))); diff != "" {
@@ -102,8 +103,8 @@ func TestRestartKeepsRecordsAndOffsets(t *testing.T) {
 	}
 
 	// The group resumes after what it committed: only the new record arrives.
-	p = kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, order("order", 4))
+	p = testenv.Producer(t, brokers)
+	testenv.Produce(t, p, order("order", 4))
 	got = run(brokers, kafkatest.NewSink(t, nil), 1)
 	if diff := cmp.Diff([]string{`{"id":4}`}, got); diff != "" {
 		t.Errorf("second run's deliveries mismatch (-want +got):\n%s", diff)
@@ -169,9 +170,9 @@ func TestInMemoryIdempotentProducer(t *testing.T) {
 	}
 	defer b.Close()
 	brokers := []string{b.Addr()}
-	p := kafkatest.Producer(t, brokers)
-	kafkatest.Produce(t, p, &sarama.ProducerMessage{Topic: "t", Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder("v")})
-	if got := kafkatest.Read(t, brokers, "t", 1, 10*time.Second); string(got[0].Value) != "v" {
+	p := testenv.Producer(t, brokers)
+	testenv.Produce(t, p, &sarama.ProducerMessage{Topic: "t", Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder("v")})
+	if got := testenv.Read(t, brokers, "t", 1, 10*time.Second); string(got[0].Value) != "v" {
 		t.Errorf("read %q, want %q", got[0].Value, "v")
 	}
 	// No topic is created by accident.

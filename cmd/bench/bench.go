@@ -17,9 +17,6 @@ import (
 	"github.com/mskafka/knative-functions/shared/db"
 )
 
-// roles maps each function to its Postgres role (and schema).
-var roles = map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}
-
 // functionNames in a fixed order, for stable reports.
 var functionNames = []string{"order", "shipping", "invoicing"}
 
@@ -54,7 +51,7 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 			return nil, fmt.Errorf("%s: %w (make build)", p, err)
 		}
 	}
-	if err := db.Provision(ctx, cfg.AdminURL, "orders", "shipping", "invoicing"); err != nil {
+	if err := db.Provision(ctx, cfg.AdminURL, db.Roles()...); err != nil {
 		return nil, fmt.Errorf("prepare database: %w", err)
 	}
 	pool, err := pgxpool.New(ctx, cfg.AdminURL)
@@ -67,9 +64,9 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 
 func (b *bench) close() { b.admin.Close() }
 
-// roleURL is the database URL a function connects with.
-func (b *bench) roleURL(name string) string {
-	u, err := db.WithUser(b.cfg.AdminURL, roles[name], "")
+// databaseURL is the URL function connects with: as its own role.
+func (b *bench) databaseURL(function string) string {
+	u, err := db.WithUser(b.cfg.AdminURL, db.Role(function), "")
 	if err != nil {
 		panic(err) // the admin URL parsed when the pool was made
 	}
@@ -82,7 +79,7 @@ func (b *bench) functionEnv(name, addr string) []string {
 	return append(os.Environ(),
 		"FUNCTION="+name,
 		"LISTEN_ADDRESS="+addr,
-		"DATABASE_URL="+b.roleURL(name),
+		"DATABASE_URL="+b.databaseURL(name),
 		"KAFKA_BROKERS="+b.cfg.Brokers,
 		"LOG_LEVEL=warn",
 	)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"syscall"
 	"time"
+
+	"github.com/mskafka/knative-functions/shared/events"
 )
 
 // A drill is one fault: injected while orders are being placed, held for a
@@ -91,15 +93,19 @@ func allDrills() []drill {
 			converge: 3 * time.Minute,
 		},
 		{
-			name:     "poison-not-an-order",
-			inject:   func(ctx context.Context, e *env) error { return e.produce(ctx, "order", "poison", poisonNotAnOrder) },
+			name: "poison-not-an-order",
+			inject: func(ctx context.Context, e *env) error {
+				return e.produce(ctx, events.Topic, "poison", poisonNotAnOrder)
+			},
 			hold:     10 * time.Second,
 			poison:   poisonNotAnOrder,
 			converge: time.Minute,
 		},
 		{
-			name:     "poison-out-of-range",
-			inject:   func(ctx context.Context, e *env) error { return e.produce(ctx, "order", "990000001", poisonOutOfRange) },
+			name: "poison-out-of-range",
+			inject: func(ctx context.Context, e *env) error {
+				return e.produce(ctx, events.Topic, "990000001", poisonOutOfRange)
+			},
 			hold:     10 * time.Second,
 			poison:   poisonOutOfRange,
 			converge: 60 * time.Second,

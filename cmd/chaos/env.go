@@ -17,6 +17,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mskafka/knative-functions/shared/events"
 )
 
 // env is what the drills act on: the stack, the servers under it, and the
@@ -179,10 +181,6 @@ func (e *env) produce(ctx context.Context, topic, key string, value []byte) erro
 	return nil
 }
 
-// deadLetterTopic is where the KafkaSources' dead letter sink writes
-// (infra/eventing/dead-letter.yaml).
-const deadLetterTopic = "order-dead-letter"
-
 // deadLetterEnd is the offset after the last dead-lettered record.
 func (e *env) deadLetterEnd() (int64, error) {
 	c, err := sarama.NewClient(e.cfg.Brokers, sarama.NewConfig())
@@ -190,7 +188,7 @@ func (e *env) deadLetterEnd() (int64, error) {
 		return 0, fmt.Errorf("kafka client: %w", err)
 	}
 	defer c.Close()
-	return c.GetOffset(deadLetterTopic, 0, sarama.OffsetNewest)
+	return c.GetOffset(events.DeadLetterTopic, 0, sarama.OffsetNewest)
 }
 
 // deadLetters reads the dead-lettered values from offset from to to.
@@ -203,7 +201,7 @@ func (e *env) deadLetters(from, to int64) ([][]byte, error) {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
 	defer c.Close()
-	pc, err := c.ConsumePartition(deadLetterTopic, 0, from)
+	pc, err := c.ConsumePartition(events.DeadLetterTopic, 0, from)
 	if err != nil {
 		return nil, err
 	}

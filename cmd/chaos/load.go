@@ -17,7 +17,8 @@ import (
 // transport errors, with the same Idempotency-Key) before it gives up.
 const retryFor = 90 * time.Second
 
-// prices of the seeded items (shared/DESIGN.md), to know each invoice's total.
+// prices of the items functions/order/migrations/001_init.sql seeds, to know
+// each invoice's total.
 var prices = map[int]money.Cents{1: 4200, 2: 2100, 3: 100, 4: 10000}
 
 // request is one order the client places: its key is the Idempotency-Key

@@ -166,8 +166,9 @@ func place(ctx context.Context, client *http.Client, url string, i int) result {
 	return result{status: resp.StatusCode, latency: time.Since(t)}
 }
 
-// orderRequest is a valid order request (shared/DESIGN.md): the seeded
-// customers 1 and 2, items 1 to 4.
+// orderRequest is a valid order request over what
+// functions/order/migrations/001_init.sql seeds: customers 1 and 2, items 1
+// to 4.
 func orderRequest(i int) map[string]any {
 	address := map[string]string{"street": "Ohlauer Str. 43", "zip": "10999", "city": "Berlin"}
 	return map[string]any{

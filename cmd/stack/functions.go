@@ -76,8 +76,7 @@ func (s *stack) startFunctions(ctx context.Context) error {
 // supervised returns the supervisor of one function, with the environment
 // its func.yaml sets plus the local addresses, as `func run` would.
 func (s *stack) supervised(name string) (*supervise.Process, error) {
-	roles := map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}
-	dbURL, err := db.WithUser(s.adminURL, roles[name], "")
+	dbURL, err := db.WithUser(s.adminURL, db.Role(name), "")
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func (s *stack) startPostgres(ctx context.Context) error {
 		s.cleanup(func() { stopPostgres(s.cfg.Root, s.cfg.DataDir) })
 		s.adminURL = url
 	}
-	if err := db.Provision(ctx, s.adminURL, "orders", "shipping", "invoicing"); err != nil {
+	if err := db.Provision(ctx, s.adminURL, db.Roles()...); err != nil {
 		return fmt.Errorf("prepare database: %w", err)
 	}
 	s.con.step("postgres: ready (%s)", db.Redact(s.adminURL))
@@ -44,7 +44,7 @@ func (s *stack) startKafka(ctx context.Context) error {
 	s.brokers = s.cfg.KafkaBrokers
 	if len(s.brokers) == 0 && s.needsEmbeddedKafka() {
 		s.con.step("kafka: starting the embedded broker on %s", s.cfg.EmbeddedAddr)
-		b, err := embedded.Start(ctx, embedded.Config{Addr: s.cfg.EmbeddedAddr, DataDir: filepath.Join(s.cfg.Root, s.cfg.DataDir, "kafka"), Logger: s.log})
+		b, err := embedded.Start(ctx, embedded.Config{Addr: s.cfg.EmbeddedAddr, DataDir: dataPath(s.cfg.Root, s.cfg.DataDir, "kafka"), Logger: s.log})
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
 		}
@@ -107,10 +107,7 @@ func summary(c telemetry.Config) string {
 // jaeger runs infra/local/jaeger.sh start or stop, with its state beside
 // the other servers' in DATA_DIR.
 func jaeger(ctx context.Context, cfg config, verb string) error {
-	dir := filepath.Join(cfg.DataDir, "jaeger")
-	if !filepath.IsAbs(dir) {
-		dir, _ = filepath.Abs(filepath.Join(cfg.Root, dir))
-	}
+	dir := dataPath(cfg.Root, cfg.DataDir, "jaeger")
 	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Root, "infra", "local", "jaeger.sh"), verb)
 	cmd.Env = append(os.Environ(), "JAEGER_DIR="+dir,
 		fmt.Sprintf("JAEGER_OTLP_PORT=%d", cfg.JaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", cfg.JaegerQuery))
@@ -158,10 +155,14 @@ func stopPostgres(root, dataDir string) {
 	_ = stop.Run()
 }
 
-func pgDir(root, dataDir string) string {
+func pgDir(root, dataDir string) string { return dataPath(root, dataDir, "postgres") }
+
+// dataPath is where one server keeps its data: name under DATA_DIR, which
+// is taken as it is when absolute and from the repository when relative.
+func dataPath(root, dataDir, name string) string {
 	if filepath.IsAbs(dataDir) {
-		return filepath.Join(dataDir, "postgres")
+		return filepath.Join(dataDir, name)
 	}
-	abs, _ := filepath.Abs(filepath.Join(root, dataDir, "postgres"))
+	abs, _ := filepath.Abs(filepath.Join(root, dataDir, name))
 	return abs
 }

@@ -24,7 +24,7 @@ func site() sink.Site {
 	return sink.Site{Section: "invoicing", Plural: "invoices", Noun: "invoice", Pages: templates}
 }
 
-// Start starts the invoicing function (see sink.Start for what it reads and does).
-func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*sink.Function, error) {
-	return sink.Start(ctx, "invoicing", migrations, site(), projection{}, log, tel)
+// Start starts the invoicing function with its configuration (see sink.Start for what it does).
+func Start(ctx context.Context, cfg sink.Config, log *slog.Logger, tel *telemetry.Telemetry) (*sink.Function, error) {
+	return sink.Start(ctx, cfg, "invoicing", migrations, site(), projection{}, log, tel)
 }

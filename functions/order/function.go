@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/kelseyhightower/envconfig"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/mskafka/knative-functions/shared/db"
@@ -30,7 +29,8 @@ var migrations embed.FS
 //go:embed pages/*.html
 var pageFiles embed.FS
 
-// Config is the order function's configuration, read from the environment once at start.
+// Config is the order function's configuration; the root Start parses it
+// from the environment, once, and passes it in.
 type Config struct {
 	DatabaseURL    string        `envconfig:"DATABASE_URL" required:"true" desc:"Postgres URL of the order function's own role"`
 	DatabaseSchema string        `envconfig:"DATABASE_SCHEMA" default:"orders" desc:"schema the order tables live in"`
@@ -38,6 +38,37 @@ type Config struct {
 	KafkaBrokers   []string      `envconfig:"KAFKA_BROKERS" default:"127.0.0.1:9092" desc:"Kafka bootstrap servers, comma separated"`
 	KafkaTopic     string        `envconfig:"KAFKA_TOPIC" default:"order" desc:"topic the order events go to"`
 	OutboxInterval time.Duration `envconfig:"OUTBOX_INTERVAL" default:"5s" desc:"how often the outbox relay looks for unsent events besides right after each order"`
+}
+
+// Validate refuses what would start the function on the wrong database or
+// without anywhere to publish.
+func (c Config) Validate() error {
+	var errs []error
+	// envconfig's required accepts a variable set to nothing, and pgx would
+	// read an empty URL as "the defaults": refuse it here, as the sinks do.
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
+	}
+	if c.DBMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", c.DBMaxConns))
+	}
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if c.KafkaTopic == "" {
+		errs = append(errs, errors.New("KAFKA_TOPIC must not be empty"))
+	}
+	if c.OutboxInterval <= 0 {
+		errs = append(errs, fmt.Errorf("OUTBOX_INTERVAL=%v: want a positive duration", c.OutboxInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue shows the configuration with the database password masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("database", db.Redact(c.DatabaseURL)), slog.String("schema", c.DatabaseSchema),
+		slog.Int("db_max_conns", int(c.DBMaxConns)), slog.String("kafka_brokers", strings.Join(c.KafkaBrokers, ",")),
+		slog.String("topic", c.KafkaTopic), slog.String("outbox_interval", c.OutboxInterval.String()))
 }
 
 // Function is a started order function.
@@ -51,16 +82,13 @@ type Function struct {
 	flush func(context.Context) (int, error)
 }
 
-// Start reads the configuration, prepares the schema and starts the outbox
-// relay. tel traces the Postgres calls and the Kafka sends, and counts the
-// orders and the outbox backlog.
-func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
+// Start prepares the schema and starts the outbox relay with cfg. tel
+// traces the Postgres calls and the Kafka sends, and counts the orders and
+// the outbox backlog.
+func Start(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	log.Info("configuration", "database", db.Redact(cfg.DatabaseURL), "schema", cfg.DatabaseSchema,
-		"kafka_brokers", strings.Join(cfg.KafkaBrokers, ","), "topic", cfg.KafkaTopic, "outbox_interval", cfg.OutboxInterval.String())
 	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns, db.WithTracing(tel.TracerProvider))
 	if err != nil {
 		return nil, err
@@ -113,7 +141,7 @@ func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("parse menu: %w", err)
 	}
-	s := &server{store: store, placed: relay.Kick, drain: relay.Flush, pages: pages, menu: menu, log: log}
+	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush, pages: pages, menu: menu, log: log}
 	runCtx, stop := context.WithCancel(context.Background())
 	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log, flush: relay.Flush}
 	go func() {

@@ -28,8 +28,8 @@ type orders interface {
 }
 
 type server struct {
-	store  orders
-	placed func() // tells the relay there is something to send
+	store     orders
+	wakeRelay func() // the outbox has a new event (an order placed or cancelled): send it now
 	// drain sends the whole outbox backlog now (the PingSource's ping).
 	drain func(context.Context) (int, error)
 	pages map[string]*template.Template
@@ -99,7 +99,7 @@ func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, retryEvent)
 		return
 	}
-	s.placed()
+	s.wakeRelay()
 	log.InfoContext(r.Context(), "order placed by command", "order_id", res.Order.ID, "repeated", res.Repeated)
 	status := http.StatusCreated
 	if res.Repeated {
@@ -136,7 +136,7 @@ func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
 	if res.Repeated {
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
-		s.placed()
+		s.wakeRelay()
 	}
 	s.log.InfoContext(r.Context(), "order placed", "order_id", res.Order.ID, "ce_id", res.Event.ID, "repeated", res.Repeated)
 	w.Header().Set("Location", "api/orders/"+strconv.FormatInt(res.Order.ID, 10))
@@ -168,7 +168,7 @@ func (s *server) cancelJSON(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err, retryLater)
 		return
 	}
-	s.placed()
+	s.wakeRelay()
 	s.log.InfoContext(r.Context(), "order cancelled", "order_id", id)
 	web.JSON(w, http.StatusOK, o)
 }

@@ -128,7 +128,7 @@ func testServer(store orders) http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	s := &server{store: store, placed: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &server{store: store, wakeRelay: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return s.routes()
 }
 
@@ -142,7 +142,7 @@ func TestMenu(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{store: &fakeOrders{}, placed: func() {}, pages: pages, menu: menu, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &server{store: &fakeOrders{}, wakeRelay: func() {}, pages: pages, menu: menu, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	rec := httptest.NewRecorder()
 	s.routes().ServeHTTP(rec, httptest.NewRequest("GET", "/menu", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `href="order/"`) {

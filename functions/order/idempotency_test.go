@@ -12,12 +12,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // send runs one request through h.
@@ -272,11 +271,8 @@ func TestOutcomeUnknown(t *testing.T) {
 // id is counted as an event handled with result "conflict"; a plain repeat
 // is not.
 func TestPostgresConflictCounted(t *testing.T) {
-	metrics := sdkmetric.NewManualReader()
-	tel, err := telemetry.FromProviders("order", sdktrace.NewTracerProvider(), sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec := testenv.Telemetry(t, "order")
+	tel, metrics := rec.Telemetry, rec.Metrics
 	store := counted{NewStore(testPool(t)), tel.Metrics}
 	ctx := context.Background()
 	other := validRequest()

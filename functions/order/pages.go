@@ -187,56 +187,17 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, status int, f 
 // "remove line" buttons, shows the form again with one line more or less —
 // that is how the form works without JavaScript.
 func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxJSONBody)
-	if err := r.ParseForm(); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			err = &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("The form is larger than %d bytes.", web.MaxJSONBody)}
-		} else {
-			err = badRequest("The form could not be read: %v.", err)
-		}
+	f, key, err := s.readSubmitted(w, r)
+	if err != nil {
 		s.failPage(w, r, err, retryLater)
 		return
 	}
-	if err := checkFormValues(r.PostForm); err != nil {
-		s.failPage(w, r, err, retryLater)
-		return
-	}
-	f := readForm(r)
-	var key *CommandKey
-	if f.Token != "" {
-		if err := checkToken("the form's token", f.Token); err != nil {
-			s.failPage(w, r, err, retryLater)
-			return
-		}
-		key = IdempotencyKey(f.Token)
-	}
-	switch action := r.PostForm.Get("action"); {
-	case action == "add-line":
-		if f.CanAdd() {
-			f.Lines = append(f.Lines, formLine{Count: "1"})
-		}
-		f.Focus = "item" + strconv.Itoa(len(f.Lines)-1)
-		s.showForm(w, r, http.StatusOK, f)
-		return
-	case strings.HasPrefix(action, "remove-line-"):
-		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove-line-")); err == nil && i >= 0 && i < len(f.Lines) && len(f.Lines) > 1 {
-			f.Lines = append(f.Lines[:i], f.Lines[i+1:]...)
-		}
-		f.Focus = "add-line"
+	if f.editLines(r.PostForm.Get("action")) {
 		s.showForm(w, r, http.StatusOK, f)
 		return
 	}
-	req := Request{CustomerID: f.CustomerID, ShippingAddress: f.Shipping, BillingAddress: f.Billing}
-	bad := &InvalidError{}
-	for i, l := range f.Lines {
-		n, err := strconv.Atoi(strings.TrimSpace(l.Count))
-		if err != nil {
-			bad.add("orderLine["+strconv.Itoa(i)+"].count", "count must be a whole number")
-		}
-		req.Lines = append(req.Lines, RequestLine{ItemID: l.ItemID, Count: n})
-	}
+	req, bad := f.request()
 	var res Placed
-	var err error
 	if len(bad.Problems) > 0 {
 		// Not placed: a count that is no number must not become an order
 		// of zero. Check finds what else is wrong, so all is shown at once.
@@ -258,11 +219,69 @@ func (s *server) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !res.Repeated {
-		s.placed()
+		s.wakeRelay()
 	}
 	s.log.InfoContext(r.Context(), "order placed by form", "order_id", res.Order.ID, "ce_id", res.Event.ID, "repeated", res.Repeated)
 	// Post/redirect/get: reloading the page that follows cannot place the order again.
 	web.SeeOther(w, strconv.FormatInt(res.Order.ID, 10))
+}
+
+// readSubmitted reads the posted form within the size limit, and the
+// command key of its token if it has one.
+func (s *server) readSubmitted(w http.ResponseWriter, r *http.Request) (form, *CommandKey, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxJSONBody)
+	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return form{}, nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("The form is larger than %d bytes.", web.MaxJSONBody)}
+		}
+		return form{}, nil, badRequest("The form could not be read: %v.", err)
+	}
+	if err := checkFormValues(r.PostForm); err != nil {
+		return form{}, nil, err
+	}
+	f := readForm(r)
+	if f.Token == "" {
+		return f, nil, nil
+	}
+	if err := checkToken("the form's token", f.Token); err != nil {
+		return form{}, nil, err
+	}
+	return f, IdempotencyKey(f.Token), nil
+}
+
+// editLines does what the "add line" and "remove line" buttons ask, and
+// reports whether action was one of them.
+func (f *form) editLines(action string) bool {
+	switch {
+	case action == "add-line":
+		if f.CanAdd() {
+			f.Lines = append(f.Lines, formLine{Count: "1"})
+		}
+		f.Focus = "item" + strconv.Itoa(len(f.Lines)-1)
+		return true
+	case strings.HasPrefix(action, "remove-line-"):
+		if i, err := strconv.Atoi(strings.TrimPrefix(action, "remove-line-")); err == nil && i >= 0 && i < len(f.Lines) && len(f.Lines) > 1 {
+			f.Lines = append(f.Lines[:i], f.Lines[i+1:]...)
+		}
+		f.Focus = "add-line"
+		return true
+	}
+	return false
+}
+
+// request is the order the form asks for, and the counts that are no
+// whole numbers.
+func (f form) request() (Request, *InvalidError) {
+	req := Request{CustomerID: f.CustomerID, ShippingAddress: f.Shipping, BillingAddress: f.Billing}
+	bad := &InvalidError{}
+	for i, l := range f.Lines {
+		n, err := strconv.Atoi(strings.TrimSpace(l.Count))
+		if err != nil {
+			bad.add("orderLine["+strconv.Itoa(i)+"].count", "count must be a whole number")
+		}
+		req.Lines = append(req.Lines, RequestLine{ItemID: l.ItemID, Count: n})
+	}
+	return req, bad
 }
 
 // setProblems keeps the first problem of each field and lists them in the
@@ -378,7 +397,7 @@ func (s *server) cancelForm(w http.ResponseWriter, r *http.Request) {
 		s.failPage(w, r, err, retryLater)
 		return
 	}
-	s.placed()
+	s.wakeRelay()
 	s.log.InfoContext(r.Context(), "order cancelled by form", "order_id", id)
 	web.SeeOther(w, detail)
 }

@@ -93,7 +93,7 @@ func pageServer(t *testing.T, store orders) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{store: store, placed: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &server{store: store, wakeRelay: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return s.routes()
 }
 

@@ -25,7 +25,7 @@ func TestPing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &server{store: &fakeOrders{}, placed: func() {}, drain: tt.drain, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			s := &server{store: &fakeOrders{}, wakeRelay: func() {}, drain: tt.drain, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"drain":"outbox"}`))
 			req.Header.Set("Ce-Specversion", "1.0")
 			req.Header.Set("Ce-Type", typePing)

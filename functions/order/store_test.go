@@ -15,13 +15,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // testPool gives a test its own fresh schema in the real Postgres that
 // `make test` starts (DATABASE_URL), with the migrations applied.
-func testPool(t testing.TB) *pgxpool.Pool { return dbtest.Pool(t, "order", migrations) }
+func testPool(t testing.TB) *pgxpool.Pool { return testenv.Pool(t, "order", migrations) }
 
 func TestPostgresPlaceAndGet(t *testing.T) {
 	s := NewStore(testPool(t))

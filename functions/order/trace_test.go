@@ -3,7 +3,6 @@ package order
 import (
 	"context"
 	"log/slog"
-	"os"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -13,12 +12,12 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // The order's request span holds the Postgres spans of Place; the relay,
@@ -29,15 +28,9 @@ import (
 func TestPostgresRelayContinuesTrace(t *testing.T) {
 	plain := testPool(t)
 	ctx := context.Background()
-	spans := tracetest.NewSpanRecorder()
-	metrics := sdkmetric.NewManualReader()
-	tel, err := telemetry.FromProviders("order",
-		sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
-		sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := db.Open(ctx, os.Getenv("DATABASE_URL"), plain.Config().ConnConfig.RuntimeParams["search_path"], 4,
+	rec := testenv.Telemetry(t, "order")
+	tel, spans, metrics := rec.Telemetry, rec.Spans, rec.Metrics
+	pool, err := db.Open(ctx, testenv.PostgresURL(t), plain.Config().ConnConfig.RuntimeParams["search_path"], 4,
 		db.WithTracing(tel.TracerProvider))
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func site() sink.Site {
 	return sink.Site{Section: "shipping", Plural: "shipments", Noun: "shipment", Pages: templates}
 }
 
-// Start starts the shipping function (see sink.Start for what it reads and does).
-func Start(ctx context.Context, log *slog.Logger, tel *telemetry.Telemetry) (*sink.Function, error) {
-	return sink.Start(ctx, "shipping", migrations, site(), projection{}, log, tel)
+// Start starts the shipping function with its configuration (see sink.Start for what it does).
+func Start(ctx context.Context, cfg sink.Config, log *slog.Logger, tel *telemetry.Telemetry) (*sink.Function, error) {
+	return sink.Start(ctx, cfg, "shipping", migrations, site(), projection{}, log, tel)
 }

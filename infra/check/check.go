@@ -19,7 +19,9 @@ import (
 	"github.com/mskafka/knative-functions/broker/manifest"
 )
 
-// Contracts of the design (shared/DESIGN.md) that the manifests must keep.
+// Contracts of the design that the manifests must keep. This module cannot
+// import the main one: OrderTopicPartitions is events.TopicPartitions there,
+// whose test holds it equal to infra/kafka/topics.yaml.
 const (
 	// OrderTopicPartitions is the partition count of the topic "order".
 	OrderTopicPartitions = 5
@@ -198,42 +200,49 @@ func (c *checker) functions(ctx context.Context) {
 	c.funcs = map[string]FuncYAML{}
 	c.declared = names
 	for _, name := range names {
-		file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
-		f, err := c.readFuncYAML("/" + file)
-		if err != nil {
-			c.add(err)
-			continue
-		}
-		if f.Name != name {
-			c.addf("%s: name %q: want %q, the name of its directory", file, f.Name, name)
-		}
-		c.funcs[f.Name] = f
-		if f.Build.Builder != "" || len(f.Build.BuilderImages) > 0 {
-			c.addf("%s: build: a deploy descriptor builds nothing; the root func.yaml builds the image", file)
-		}
-		if root.Runtime != "" && f.Runtime != root.Runtime {
-			c.addf("%s: runtime %q: want %q, that of the image", file, f.Runtime, root.Runtime)
-		}
-		svc, err := FuncService(f, c.in.Image)
-		if err != nil {
-			c.addf("%s: %w", file, err)
-			continue
-		}
-		if err := ValidateService(ctx, svc); err != nil {
-			c.addf("%s: func deploy would fail: %w", file, err)
-		} else if patch != nil {
-			patched, err := mergePatch(svc, patch)
-			if err != nil {
-				c.addf("%s: %w", strings.TrimPrefix(c.in.ScaleToZero, "/"), err)
-			} else if err := ValidateService(ctx, patched); err != nil {
-				c.addf("%s applied to %s: %w", strings.TrimPrefix(c.in.ScaleToZero, "/"), name, err)
-			} else {
-				svc = patched
-			}
-		}
-		c.services = append(c.services, svc)
-		c.functionRefs(file, f, svc, roles[name])
+		c.function(ctx, name, root, patch, roles[name])
 	}
+}
+
+// function checks one functions/<name>/func.yaml against the root one, and
+// the Service func deploy would make of it, with the scale-to-zero patch
+// applied, against Knative's webhook and the objects it needs.
+func (c *checker) function(ctx context.Context, name string, root FuncYAML, patch []byte, vars map[string]Var) {
+	file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
+	f, err := c.readFuncYAML("/" + file)
+	if err != nil {
+		c.add(err)
+		return
+	}
+	if f.Name != name {
+		c.addf("%s: name %q: want %q, the name of its directory", file, f.Name, name)
+	}
+	c.funcs[f.Name] = f
+	if f.Build.Builder != "" || len(f.Build.BuilderImages) > 0 {
+		c.addf("%s: build: a deploy descriptor builds nothing; the root func.yaml builds the image", file)
+	}
+	if root.Runtime != "" && f.Runtime != root.Runtime {
+		c.addf("%s: runtime %q: want %q, that of the image", file, f.Runtime, root.Runtime)
+	}
+	svc, err := FuncService(f, c.in.Image)
+	if err != nil {
+		c.addf("%s: %w", file, err)
+		return
+	}
+	if err := ValidateService(ctx, svc); err != nil {
+		c.addf("%s: func deploy would fail: %w", file, err)
+	} else if patch != nil {
+		patched, err := mergePatch(svc, patch)
+		if err != nil {
+			c.addf("%s: %w", strings.TrimPrefix(c.in.ScaleToZero, "/"), err)
+		} else if err := ValidateService(ctx, patched); err != nil {
+			c.addf("%s applied to %s: %w", strings.TrimPrefix(c.in.ScaleToZero, "/"), name, err)
+		} else {
+			svc = patched
+		}
+	}
+	c.services = append(c.services, svc)
+	c.functionRefs(file, f, svc, vars)
 }
 
 func (c *checker) readFuncYAML(name string) (FuncYAML, error) {

@@ -31,57 +31,90 @@ func (c *checker) eventing() {
 		c.addf("functions/order/func.yaml: KAFKA_TOPIC %q: no KafkaTopic of that name", orderTopic)
 	}
 	for _, s := range sources {
-		id := "KafkaSource " + s.Namespace + "/" + s.Name
-		if other, dup := groups[s.Spec.ConsumerGroup]; dup {
-			c.addf("%s: consumer group %q is also %s's: the two would split the records between them", id, s.Spec.ConsumerGroup, other)
+		c.source(s, groups, orderTopic, haveOrder)
+	}
+	c.kafkaSinks()
+	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && deref(t.Spec.Partitions) != OrderTopicPartitions {
+		c.addf("KafkaTopic %s: %d partitions, the design says %d", t.Name, deref(t.Spec.Partitions), OrderTopicPartitions)
+	}
+	c.strimzi()
+	c.dispatcher()
+}
+
+// source checks one KafkaSource: its own consumer group (groups holds
+// those seen so far), brokers and secrets in the tree, the topic order
+// publishes to, a function as its sink and a dead letter sink.
+func (c *checker) source(s *KafkaSource, groups map[string]string, orderTopic string, haveOrder bool) {
+	id := "KafkaSource " + s.Namespace + "/" + s.Name
+	if other, dup := groups[s.Spec.ConsumerGroup]; dup {
+		c.addf("%s: consumer group %q is also %s's: the two would split the records between them", id, s.Spec.ConsumerGroup, other)
+	}
+	groups[s.Spec.ConsumerGroup] = s.Name
+	if s.Spec.ConsumerGroup == "" {
+		c.addf("%s: spec.consumerGroup: name it; Knative would make up one per source, and the local dispatcher needs it stable", id)
+	}
+	c.bootstrap(id+": spec.bootstrapServers", s.Spec.BootstrapServers)
+	c.sourceSecrets(id, s)
+	for _, t := range s.Spec.Topics {
+		if c.topic(s.Namespace, t) == nil {
+			c.addf("%s: spec.topics: no KafkaTopic %q", id, t)
 		}
-		groups[s.Spec.ConsumerGroup] = s.Name
-		if s.Spec.ConsumerGroup == "" {
-			c.addf("%s: spec.consumerGroup: name it; Knative would make up one per source, and the local dispatcher needs it stable", id)
-		}
-		c.bootstrap(id+": spec.bootstrapServers", s.Spec.BootstrapServers)
-		if n := s.Spec.Net; n != nil {
-			for field, ref := range map[string]SecretKeyRef{
-				"sasl.user": n.SASL.User, "sasl.password": n.SASL.Password, "sasl.type": n.SASL.Type,
-				"tls.cert": n.TLS.Cert, "tls.key": n.TLS.Key, "tls.caCert": n.TLS.CACert,
-			} {
-				if r := ref.SecretKeyRef; r != nil {
-					if _, err := c.lookup(s.Namespace, "Secret", r.Name, r.Key); err != nil {
-						c.addf("%s: spec.net.%s: %w", id, field, err)
-					}
-				}
-			}
-		}
-		for _, t := range s.Spec.Topics {
-			if c.topic(s.Namespace, t) == nil {
-				c.addf("%s: spec.topics: no KafkaTopic %q", id, t)
-			}
-			if haveOrder && t != orderTopic {
-				c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
-			}
-		}
-		if ref := s.Spec.Sink.Ref; ref != nil {
-			if ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" {
-				c.addf("%s: spec.sink: %s %s: want a Knative Service (serving.knative.dev/v1)", id, ref.APIVersion, ref.Kind)
-			} else if !slices.Contains(c.declared, ref.Name) {
-				c.addf("%s: spec.sink names Service %q, which no functions/*/func.yaml deploys", id, ref.Name)
-			} else if f, ok := c.funcs[ref.Name]; ok {
-				if ns, deployed := cmp.Or(ref.Namespace, s.Namespace), cmp.Or(f.Namespace, f.Deploy.Namespace); ns != deployed {
-					c.addf("%s: spec.sink: function %s is deployed to %q, not %q", id, ref.Name, deployed, ns)
-				}
-			}
-		} else {
-			c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
-		}
-		if d := s.Spec.Delivery; d == nil || d.DeadLetterSink == nil {
-			c.addf("%s: spec.delivery.deadLetterSink: not set; failed events would be dropped", id)
-		} else if ref := d.DeadLetterSink.Ref; ref == nil {
-			c.addf("%s: spec.delivery.deadLetterSink: want a ref to a KafkaSink", id)
-		} else if ref.Kind != "KafkaSink" || ref.APIVersion != "eventing.knative.dev/v1alpha1" ||
-			Find[KafkaSink](c.objs, cmp.Or(ref.Namespace, s.Namespace), ref.Name) == nil {
-			c.addf("%s: spec.delivery.deadLetterSink: %s %s %q not found", id, ref.APIVersion, ref.Kind, ref.Name)
+		if haveOrder && t != orderTopic {
+			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
 		}
 	}
+	c.sourceSink(id, s)
+	c.sourceDeadLetters(id, s)
+}
+
+// sourceSecrets: every secret a KafkaSource's spec.net names exists.
+func (c *checker) sourceSecrets(id string, s *KafkaSource) {
+	if n := s.Spec.Net; n != nil {
+		for field, ref := range map[string]SecretKeyRef{
+			"sasl.user": n.SASL.User, "sasl.password": n.SASL.Password, "sasl.type": n.SASL.Type,
+			"tls.cert": n.TLS.Cert, "tls.key": n.TLS.Key, "tls.caCert": n.TLS.CACert,
+		} {
+			if r := ref.SecretKeyRef; r != nil {
+				if _, err := c.lookup(s.Namespace, "Secret", r.Name, r.Key); err != nil {
+					c.addf("%s: spec.net.%s: %w", id, field, err)
+				}
+			}
+		}
+	}
+}
+
+// sourceSink: a KafkaSource delivers to a function of the tree, in its namespace.
+func (c *checker) sourceSink(id string, s *KafkaSource) {
+	if ref := s.Spec.Sink.Ref; ref != nil {
+		if ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" {
+			c.addf("%s: spec.sink: %s %s: want a Knative Service (serving.knative.dev/v1)", id, ref.APIVersion, ref.Kind)
+		} else if !slices.Contains(c.declared, ref.Name) {
+			c.addf("%s: spec.sink names Service %q, which no functions/*/func.yaml deploys", id, ref.Name)
+		} else if f, ok := c.funcs[ref.Name]; ok {
+			if ns, deployed := cmp.Or(ref.Namespace, s.Namespace), cmp.Or(f.Namespace, f.Deploy.Namespace); ns != deployed {
+				c.addf("%s: spec.sink: function %s is deployed to %q, not %q", id, ref.Name, deployed, ns)
+			}
+		}
+	} else {
+		c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
+	}
+}
+
+// sourceDeadLetters: a KafkaSource dead-letters to a KafkaSink of the tree.
+func (c *checker) sourceDeadLetters(id string, s *KafkaSource) {
+	if d := s.Spec.Delivery; d == nil || d.DeadLetterSink == nil {
+		c.addf("%s: spec.delivery.deadLetterSink: not set; failed events would be dropped", id)
+	} else if ref := d.DeadLetterSink.Ref; ref == nil {
+		c.addf("%s: spec.delivery.deadLetterSink: want a ref to a KafkaSink", id)
+	} else if ref.Kind != "KafkaSink" || ref.APIVersion != "eventing.knative.dev/v1alpha1" ||
+		Find[KafkaSink](c.objs, cmp.Or(ref.Namespace, s.Namespace), ref.Name) == nil {
+		c.addf("%s: spec.delivery.deadLetterSink: %s %s %q not found", id, ref.APIVersion, ref.Kind, ref.Name)
+	}
+}
+
+// kafkaSinks: brokers in the tree, and the topic the sink declares as the
+// KafkaTopic declares it.
+func (c *checker) kafkaSinks() {
 	for _, k := range All[KafkaSink](c.objs) {
 		id := "KafkaSink " + k.Namespace + "/" + k.Name
 		c.bootstrap(id+": spec.bootstrapServers", k.Spec.BootstrapServers)
@@ -95,11 +128,6 @@ func (c *checker) eventing() {
 				deref(k.Spec.NumPartitions), deref(k.Spec.ReplicationFactor), t.Name, deref(t.Spec.Partitions), deref(t.Spec.Replicas))
 		}
 	}
-	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && deref(t.Spec.Partitions) != OrderTopicPartitions {
-		c.addf("KafkaTopic %s: %d partitions, the design says %d", t.Name, deref(t.Spec.Partitions), OrderTopicPartitions)
-	}
-	c.strimzi()
-	c.dispatcher()
 }
 
 // bootstrap checks that servers are the plain listener of a Kafka in the tree.

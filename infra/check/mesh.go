@@ -9,6 +9,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	istioapi "istio.io/api/networking/v1"
 	istionetworking "istio.io/client-go/pkg/apis/networking/v1"
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
 	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
@@ -21,6 +22,15 @@ import (
 // mesh checks the Istio objects: mTLS, the routes, who may call whom, and
 // the tracing provider.
 func (c *checker) mesh() {
+	c.meshNamespaces()
+	c.virtualServices(c.gateways())
+	c.authorizationPolicies()
+	c.telemetryProviders()
+}
+
+// meshNamespaces: sidecars injected and mTLS strict in ours, only the
+// documented exceptions in the platform's.
+func (c *checker) meshNamespaces() {
 	for _, ns := range All[corev1.Namespace](c.objs) {
 		if ns.Labels["istio-injection"] != "enabled" {
 			c.addf("Namespace %s: label istio-injection=enabled is missing: the pods would get no sidecar", ns.Name)
@@ -40,7 +50,11 @@ func (c *checker) mesh() {
 			c.addf("PeerAuthentication %s/%s: in a platform namespace only the documented PERMISSIVE exceptions belong", pa.Namespace, pa.Name)
 		}
 	}
+}
 
+// gateways checks the Gateways and returns the names a VirtualService may
+// use for them.
+func (c *checker) gateways() map[string]bool {
 	gateways := map[string]bool{"mesh": true}
 	for _, g := range All[istionetworking.Gateway](c.objs) {
 		gateways[g.Name] = true
@@ -49,6 +63,12 @@ func (c *checker) mesh() {
 			c.addf("Gateway %s/%s: selector must be istio: ingressgateway, the gateway whose identity the AuthorizationPolicies allow", g.Namespace, g.Name)
 		}
 	}
+	return gateways
+}
+
+// virtualServices: known gateways, routes to the functions in the tree,
+// the menu and one prefix per function.
+func (c *checker) virtualServices(gateways map[string]bool) {
 	prefixes := map[string]string{}
 	for _, vs := range All[istionetworking.VirtualService](c.objs) {
 		id := "VirtualService " + vs.Namespace + "/" + vs.Name
@@ -58,39 +78,7 @@ func (c *checker) mesh() {
 			}
 		}
 		for _, route := range vs.Spec.GetHttp() {
-			rid := fmt.Sprintf("%s: route %q", id, route.GetName())
-			authority := route.GetRewrite().GetAuthority()
-			var target string
-			if authority != "" {
-				fn, rest, _ := strings.Cut(authority, ".")
-				if !slices.Contains(c.declared, fn) || rest != vs.Namespace+".svc.cluster.local" {
-					c.addf("%s: rewrite.authority %q is not <function>.%s.svc.cluster.local of a function in functions/", rid, authority, vs.Namespace)
-				}
-				target = fn
-			}
-			for _, dst := range route.GetRoute() {
-				host := dst.GetDestination().GetHost()
-				switch {
-				case host == knativeLocalGateway:
-					if authority == "" {
-						c.addf("%s: a route to %s needs rewrite.authority naming the function", rid, host)
-					}
-				case c.serviceHost(host):
-				default:
-					c.addf("%s: destination %q is neither Knative's local gateway nor a Service in the tree", rid, host)
-				}
-			}
-			for _, m := range route.GetMatch() {
-				if p := m.GetUri().GetPrefix(); p != "" && target != "" {
-					prefixes[p] = target
-					if route.GetRewrite().GetUri() != "/" {
-						c.addf("%s: prefix %s: rewrite.uri must be \"/\" (the prefix is stripped, as the Apache did)", rid, p)
-					}
-				}
-				if m.GetUri().GetExact() == "/" {
-					prefixes["/"] = target + route.GetRewrite().GetUri()
-				}
-			}
+			c.route(vs.Namespace, id, route, prefixes)
 		}
 	}
 	want := map[string]string{"/": "order" + MenuPath}
@@ -100,7 +88,49 @@ func (c *checker) mesh() {
 	if diff := gocmp.Diff(want, prefixes); diff != "" {
 		c.addf("the VirtualServices do not route the menu and one prefix per function (-want +got):\n%s", diff)
 	}
+}
 
+// route checks one HTTP route of the VirtualService id in namespace and
+// records the prefix it routes in prefixes.
+func (c *checker) route(namespace, id string, route *istioapi.HTTPRoute, prefixes map[string]string) {
+	rid := fmt.Sprintf("%s: route %q", id, route.GetName())
+	authority := route.GetRewrite().GetAuthority()
+	var target string
+	if authority != "" {
+		fn, rest, _ := strings.Cut(authority, ".")
+		if !slices.Contains(c.declared, fn) || rest != namespace+".svc.cluster.local" {
+			c.addf("%s: rewrite.authority %q is not <function>.%s.svc.cluster.local of a function in functions/", rid, authority, namespace)
+		}
+		target = fn
+	}
+	for _, dst := range route.GetRoute() {
+		host := dst.GetDestination().GetHost()
+		switch {
+		case host == knativeLocalGateway:
+			if authority == "" {
+				c.addf("%s: a route to %s needs rewrite.authority naming the function", rid, host)
+			}
+		case c.serviceHost(host):
+		default:
+			c.addf("%s: destination %q is neither Knative's local gateway nor a Service in the tree", rid, host)
+		}
+	}
+	for _, m := range route.GetMatch() {
+		if p := m.GetUri().GetPrefix(); p != "" && target != "" {
+			prefixes[p] = target
+			if route.GetRewrite().GetUri() != "/" {
+				c.addf("%s: prefix %s: rewrite.uri must be \"/\" (the prefix is stripped, as the Apache did)", rid, p)
+			}
+		}
+		if m.GetUri().GetExact() == "/" {
+			prefixes["/"] = target + route.GetRewrite().GetUri()
+		}
+	}
+}
+
+// authorizationPolicies: selectors that match a workload, principals and
+// namespaces that exist.
+func (c *checker) authorizationPolicies() {
 	for _, ap := range All[istiosecurity.AuthorizationPolicy](c.objs) {
 		id := "AuthorizationPolicy " + ap.Namespace + "/" + ap.Name
 		if sel := ap.Spec.GetSelector().GetMatchLabels(); sel != nil && len(c.podsSelectedBy(ap.Namespace, sel)) == 0 {
@@ -119,7 +149,10 @@ func (c *checker) mesh() {
 			}
 		}
 	}
+}
 
+// telemetryProviders: every tracing provider is one the mesh declares.
+func (c *checker) telemetryProviders() {
 	providers := c.meshProviders()
 	for _, t := range All[istiotelemetry.Telemetry](c.objs) {
 		for _, tr := range t.Spec.GetTracing() {

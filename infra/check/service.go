@@ -55,54 +55,10 @@ func FuncService(f FuncYAML, image string) (*servingv1.Service, error) {
 		ReadinessProbe: httpProbe(cmp.Or(f.Deploy.HealthEndpoints.Readiness, funcReadinessEndpoint)),
 	}
 
-	// ProcessEnvs: BUILT first, then run.envs in order, then ADDRESS=0.0.0.0
-	// unless run.envs sets ADDRESS.
-	container.Env = []corev1.EnvVar{{Name: "BUILT", Value: "20260101T000000"}}
-	hasAddress := false
-	for _, r := range refs {
-		switch {
-		case r.Name == "":
-			src := corev1.EnvFromSource{}
-			if r.Kind == "Secret" {
-				src.SecretRef = &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}}
-			} else {
-				src.ConfigMapRef = &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}}
-			}
-			container.EnvFrom = append(container.EnvFrom, src)
-			continue
-		case r.Kind == "Secret":
-			container.Env = append(container.Env, corev1.EnvVar{Name: r.Name, ValueFrom: &corev1.EnvVarSource{
-				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}, Key: r.Key}}})
-		case r.Kind == "ConfigMap":
-			container.Env = append(container.Env, corev1.EnvVar{Name: r.Name, ValueFrom: &corev1.EnvVarSource{
-				ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}, Key: r.Key}}})
-		default:
-			container.Env = append(container.Env, corev1.EnvVar{Name: r.Name, Value: r.Literal})
-		}
-		hasAddress = hasAddress || r.Name == "ADDRESS"
-	}
-	if !hasAddress {
-		container.Env = append(container.Env, corev1.EnvVar{Name: "ADDRESS", Value: "0.0.0.0"})
-	}
-
-	// GenerateCommonLabels: the function's labels, then func's own.
-	labels := map[string]string{
-		"function.knative.dev/name":    f.Name,
-		"function.knative.dev/runtime": f.Runtime,
-	}
-	for _, l := range f.Deploy.Labels {
-		v := ""
-		if l.Value != nil {
-			v = *l.Value
-		}
-		if strings.HasPrefix(v, "{{") {
-			return nil, fmt.Errorf("deploy.labels: %s takes its value from the deployer's shell", *l.Key)
-		}
-		labels[*l.Key] = v
-	}
-	labels["boson.dev/function"] = "true"
-	if f.Domain != "" {
-		labels["func.domain"] = f.Domain
+	container.Env, container.EnvFrom = funcEnv(refs)
+	labels, err := funcLabels(f)
+	if err != nil {
+		return nil, err
 	}
 
 	// generateServiceAnnotations: the deployer's name and deploy.annotations,
@@ -131,6 +87,64 @@ func FuncService(f FuncYAML, image string) (*servingv1.Service, error) {
 		return nil, err
 	}
 	return svc, nil
+}
+
+// funcEnv follows func's ProcessEnvs: BUILT first, then run.envs in order,
+// then ADDRESS=0.0.0.0 unless run.envs sets ADDRESS.
+func funcEnv(refs []EnvRef) ([]corev1.EnvVar, []corev1.EnvFromSource) {
+	env := []corev1.EnvVar{{Name: "BUILT", Value: "20260101T000000"}}
+	var envFrom []corev1.EnvFromSource
+	hasAddress := false
+	for _, r := range refs {
+		switch {
+		case r.Name == "":
+			src := corev1.EnvFromSource{}
+			if r.Kind == "Secret" {
+				src.SecretRef = &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}}
+			} else {
+				src.ConfigMapRef = &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}}
+			}
+			envFrom = append(envFrom, src)
+			continue
+		case r.Kind == "Secret":
+			env = append(env, corev1.EnvVar{Name: r.Name, ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}, Key: r.Key}}})
+		case r.Kind == "ConfigMap":
+			env = append(env, corev1.EnvVar{Name: r.Name, ValueFrom: &corev1.EnvVarSource{
+				ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: r.Object}, Key: r.Key}}})
+		default:
+			env = append(env, corev1.EnvVar{Name: r.Name, Value: r.Literal})
+		}
+		hasAddress = hasAddress || r.Name == "ADDRESS"
+	}
+	if !hasAddress {
+		env = append(env, corev1.EnvVar{Name: "ADDRESS", Value: "0.0.0.0"})
+	}
+	return env, envFrom
+}
+
+// funcLabels follows func's GenerateCommonLabels: the function's labels,
+// then func's own.
+func funcLabels(f FuncYAML) (map[string]string, error) {
+	labels := map[string]string{
+		"function.knative.dev/name":    f.Name,
+		"function.knative.dev/runtime": f.Runtime,
+	}
+	for _, l := range f.Deploy.Labels {
+		v := ""
+		if l.Value != nil {
+			v = *l.Value
+		}
+		if strings.HasPrefix(v, "{{") {
+			return nil, fmt.Errorf("deploy.labels: %s takes its value from the deployer's shell", *l.Key)
+		}
+		labels[*l.Key] = v
+	}
+	labels["boson.dev/function"] = "true"
+	if f.Domain != "" {
+		labels["func.domain"] = f.Domain
+	}
+	return labels, nil
 }
 
 // setServiceOptions follows func's function of the same name: scale options

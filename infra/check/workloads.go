@@ -18,6 +18,27 @@ import (
 // postgres checks the database's Secrets and connection budget against the
 // functions, and the references of every pod template.
 func (c *checker) postgres() {
+	c.statefulSetsAndServices()
+	pg := Find[appsv1.StatefulSet](c.objs, "ms-kafka", "postgres")
+	pgSvc := Find[corev1.Service](c.objs, "ms-kafka", "postgres")
+	if pg == nil || pgSvc == nil {
+		c.addf("StatefulSet or Service ms-kafka/postgres: missing, or did not decode")
+		return
+	}
+	maxConns, database, roles := postgresSettings(pg)
+	budget := 0
+	for name, f := range c.funcs {
+		budget += c.functionDatabase(name, f, pgSvc, database, roles)
+	}
+	if budget > maxConns-superuserReservedConnections {
+		c.addf("StatefulSet ms-kafka/postgres: max_connections %d: the functions may open %d (scale.max × DB_MAX_CONNS), more than the %d Postgres grants them",
+			maxConns, budget, maxConns-superuserReservedConnections)
+	}
+}
+
+// statefulSetsAndServices: each StatefulSet selects its pods and has its
+// Service; each Service selects pods that have its target ports.
+func (c *checker) statefulSetsAndServices() {
 	for _, s := range All[appsv1.StatefulSet](c.objs) {
 		c.podRefs("StatefulSet "+s.Namespace+"/"+s.Name, s.Namespace, s.Spec.Template.Spec, s.Spec.VolumeClaimTemplates)
 		sel, err := metaSelector(s.Spec.Selector.MatchLabels)
@@ -43,14 +64,12 @@ func (c *checker) postgres() {
 			}
 		}
 	}
+}
 
-	pg := Find[appsv1.StatefulSet](c.objs, "ms-kafka", "postgres")
-	pgSvc := Find[corev1.Service](c.objs, "ms-kafka", "postgres")
-	if pg == nil || pgSvc == nil {
-		c.addf("StatefulSet or Service ms-kafka/postgres: missing, or did not decode")
-		return
-	}
-	maxConns, database, roles := 100, "", []string{}
+// postgresSettings reads max_connections (-c), the database and the roles
+// Postgres provisions from its StatefulSet.
+func postgresSettings(pg *appsv1.StatefulSet) (maxConns int, database string, roles []string) {
+	maxConns, database, roles = 100, "", []string{}
 	for _, ctr := range pg.Spec.Template.Spec.Containers {
 		for i, a := range ctr.Args {
 			if v, ok := strings.CutPrefix(a, "max_connections="); ok && i > 0 && ctr.Args[i-1] == "-c" {
@@ -66,46 +85,46 @@ func (c *checker) postgres() {
 			}
 		}
 	}
-	budget := 0
-	for name, f := range c.funcs {
-		file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
-		schema, _ := c.env(f, "DATABASE_SCHEMA")
-		if !slices.Contains(roles, schema) {
-			c.addf("%s: DATABASE_SCHEMA %q is not one of the roles Postgres provisions (%s)", file, schema, strings.Join(roles, " "))
-		}
-		raw, ok := c.env(f, "DATABASE_URL")
-		if !ok {
-			continue
-		}
-		u, err := url.Parse(raw)
-		if err != nil {
-			c.addf("%s: DATABASE_URL does not parse", file)
-			continue
-		}
-		wantHost := fmt.Sprintf("%s.%s.svc.cluster.local:%d", pgSvc.Name, pgSvc.Namespace, pgSvc.Spec.Ports[0].Port)
-		if u.Host != wantHost || strings.TrimPrefix(u.Path, "/") != database || u.User.Username() != schema {
-			c.addf("%s: DATABASE_URL is %s@%s/%s: want %s@%s/%s (its role, the Postgres Service, the database)",
-				file, u.User.Username(), u.Host, strings.TrimPrefix(u.Path, "/"), schema, wantHost, database)
-		}
-		conns, _ := c.env(f, "DB_MAX_CONNS")
-		n, err := strconv.Atoi(conns)
-		if err != nil {
-			c.addf("%s: DB_MAX_CONNS %q is not a number", file, conns)
-			continue
-		}
-		maxScale := 0
-		if s := f.Deploy.Options.Scale; s != nil && s.Max != nil {
-			maxScale = int(*s.Max)
-		}
-		if maxScale == 0 {
-			c.addf("%s: deploy.options.scale.max: set a bound, or the pods' connections could exhaust Postgres", file)
-		}
-		budget += maxScale * n
+	return maxConns, database, roles
+}
+
+// functionDatabase checks one function's connection to Postgres (its role
+// and schema, the Service, the database, a bounded scale) and returns how
+// many connections its pods may open at most: scale.max × DB_MAX_CONNS.
+func (c *checker) functionDatabase(name string, f FuncYAML, pgSvc *corev1.Service, database string, roles []string) int {
+	file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
+	schema, _ := c.env(f, "DATABASE_SCHEMA")
+	if !slices.Contains(roles, schema) {
+		c.addf("%s: DATABASE_SCHEMA %q is not one of the roles Postgres provisions (%s)", file, schema, strings.Join(roles, " "))
 	}
-	if budget > maxConns-superuserReservedConnections {
-		c.addf("StatefulSet ms-kafka/postgres: max_connections %d: the functions may open %d (scale.max × DB_MAX_CONNS), more than the %d Postgres grants them",
-			maxConns, budget, maxConns-superuserReservedConnections)
+	raw, ok := c.env(f, "DATABASE_URL")
+	if !ok {
+		return 0
 	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		c.addf("%s: DATABASE_URL does not parse", file)
+		return 0
+	}
+	wantHost := fmt.Sprintf("%s.%s.svc.cluster.local:%d", pgSvc.Name, pgSvc.Namespace, pgSvc.Spec.Ports[0].Port)
+	if u.Host != wantHost || strings.TrimPrefix(u.Path, "/") != database || u.User.Username() != schema {
+		c.addf("%s: DATABASE_URL is %s@%s/%s: want %s@%s/%s (its role, the Postgres Service, the database)",
+			file, u.User.Username(), u.Host, strings.TrimPrefix(u.Path, "/"), schema, wantHost, database)
+	}
+	conns, _ := c.env(f, "DB_MAX_CONNS")
+	n, err := strconv.Atoi(conns)
+	if err != nil {
+		c.addf("%s: DB_MAX_CONNS %q is not a number", file, conns)
+		return 0
+	}
+	maxScale := 0
+	if s := f.Deploy.Options.Scale; s != nil && s.Max != nil {
+		maxScale = int(*s.Max)
+	}
+	if maxScale == 0 {
+		c.addf("%s: deploy.options.scale.max: set a bound, or the pods' connections could exhaust Postgres", file)
+	}
+	return maxScale * n
 }
 
 // podRefs checks a pod spec's references to Secrets, ConfigMaps, volumes and

@@ -41,7 +41,7 @@ go vet ./...
 # every other dependency (cached after the first run).
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-infra/local/chromium.sh   # the browser tests (cmd/stack) drive Debian's Chromium
+infra/local/chromium.sh   # the browser tests (cmd/stack/systest) drive Debian's Chromium
 infra/local/postgres.sh start
 infra/local/kafka.sh start
 DATABASE_URL=$(infra/local/postgres.sh url)
@@ -56,7 +56,7 @@ if [[ $mode == bench ]]; then
   exit 0
 fi
 
-# The trace test (cmd/stack) reads its trace back from a real Jaeger.
+# The trace test (cmd/stack/systest) reads its trace back from a real Jaeger.
 echo "▸ waiting for the Jaeger build (only the first run builds it)"
 if ! wait "$jaeger_build"; then
   cat .data/jaeger-build.log >&2

@@ -31,8 +31,18 @@ const (
 
 	// SourceOrder is the source attribute of the events order publishes.
 	SourceOrder = "/order"
-	// Topic is the Kafka topic orders travel on.
+	// Topic is the Kafka topic the order events travel on, keyed by order id.
 	Topic = "order"
+	// DeadLetterTopic is where the KafkaSources put what no sink accepts.
+	DeadLetterTopic = "order-dead-letter"
+)
+
+// The partition counts of Topic and DeadLetterTopic. The cluster's come
+// from infra/kafka/topics.yaml and the local Kafka's from
+// infra/local/kafka.sh; a test holds all three equal.
+const (
+	TopicPartitions           = 5
+	DeadLetterTopicPartitions = 1
 )
 
 // Order is an order as it travels between the functions.

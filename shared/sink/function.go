@@ -9,21 +9,21 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/kelseyhightower/envconfig"
 
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
-// Config is the configuration shipping and invoicing both read from the
-// environment, once, at start.
+// Config is the configuration of shipping and invoicing alike; the root
+// Start parses it from the environment, once, and passes it in.
 type Config struct {
 	DatabaseURL    string `envconfig:"DATABASE_URL" required:"true" desc:"Postgres URL of the function's own role"`
 	DatabaseSchema string `envconfig:"DATABASE_SCHEMA" desc:"schema that holds the function's tables; empty: the function's name (shipping, invoicing)"`
 	DBMaxConns     int32  `envconfig:"DB_MAX_CONNS" default:"4" desc:"most connections to Postgres at once"`
 }
 
-func (c Config) validate() error {
+// Validate refuses what would start a function on the wrong database.
+func (c Config) Validate() error {
 	var errs []error
 	// envconfig's required accepts a variable set to nothing, and pgx would
 	// read an empty URL as "the defaults": refuse it here.
@@ -36,16 +36,18 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// Open does what a sink function does at start before it can serve: read
-// the configuration, open the pool on its schema (named after the function
-// unless DATABASE_SCHEMA says otherwise) and bring the schema up to date
-// with the function's migrations (dir "migrations" of migrations).
-func Open(ctx context.Context, name string, migrations fs.FS, log *slog.Logger, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
-	var cfg Config
-	if err := envconfig.Process("", &cfg); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	if err := cfg.validate(); err != nil {
+// LogValue shows the configuration with the database password masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("database", db.Redact(c.DatabaseURL)),
+		slog.String("schema", c.DatabaseSchema), slog.Int("db_max_conns", int(c.DBMaxConns)))
+}
+
+// Open does what a sink function does at start before it can serve: open
+// the pool on its schema (named after the function unless cfg names one)
+// and bring the schema up to date with the function's migrations (dir
+// "migrations" of migrations).
+func Open(ctx context.Context, cfg Config, name string, migrations fs.FS, log *slog.Logger, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	if cfg.DatabaseSchema == "" {
@@ -55,10 +57,6 @@ func Open(ctx context.Context, name string, migrations fs.FS, log *slog.Logger, 
 	if err != nil {
 		return nil, err
 	}
-	// Logged from the parsed URL, so the password never reaches the log.
-	cc := pool.Config().ConnConfig
-	log.Info("configuration", "db_host", cc.Host, "db_port", cc.Port, "db_name", cc.Database,
-		"db_user", cc.User, "db_schema", cfg.DatabaseSchema, "db_max_conns", cfg.DBMaxConns)
 	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate schema %s: %w", cfg.DatabaseSchema, err)
@@ -102,9 +100,9 @@ func (f *Function) Ready(ctx context.Context) (bool, error) {
 
 // Start does all a sink function does at start: Open its pool and schema,
 // and serve Routes over the store of its projection.
-func Start[R any](ctx context.Context, name string, migrations fs.FS, site Site, proj Projection[R],
+func Start[R any](ctx context.Context, cfg Config, name string, migrations fs.FS, site Site, proj Projection[R],
 	log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
-	pool, err := Open(ctx, name, migrations, log, tel)
+	pool, err := Open(ctx, cfg, name, migrations, log, tel)
 	if err != nil {
 		return nil, err
 	}

@@ -14,14 +14,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 const order = `{"id": 7, "customer": {"customerId": 1, "name": "Wolff", "firstname": "Eberhard", "email": "eberhard.wolff@gmail.com"},
@@ -54,25 +53,6 @@ func (s *fakeStore) Placed(_ context.Context, ref Ref, _ events.Order) (Outcome,
 
 func (s *fakeStore) Cancelled(context.Context, Ref, events.Cancelled) (Outcome, error) {
 	return Stored, nil
-}
-
-type instrumented struct {
-	tel     *telemetry.Telemetry
-	spans   *tracetest.SpanRecorder
-	metrics *sdkmetric.ManualReader
-}
-
-func newInstrumented(t *testing.T) instrumented {
-	t.Helper()
-	spans := tracetest.NewSpanRecorder()
-	metrics := sdkmetric.NewManualReader()
-	tel, err := telemetry.FromProviders("shipping",
-		sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
-		sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return instrumented{tel, spans, metrics}
 }
 
 const (
@@ -118,13 +98,13 @@ func TestHandlerTrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := newInstrumented(t)
-			h := in.tel.Handler(Handler(&fakeStore{seen: map[string]bool{}}, slog.New(slog.DiscardHandler)))
+			in := testenv.Telemetry(t, "shipping")
+			h := in.Handler(Handler(&fakeStore{seen: map[string]bool{}}, slog.New(slog.DiscardHandler)))
 			if code := post(t, h, "e-1", events.TypePlaced, order, tt.header); code != http.StatusOK {
 				t.Fatalf("status %d", code)
 			}
 			var server, consumer sdktrace.ReadOnlySpan
-			for _, s := range in.spans.Ended() {
+			for _, s := range in.Spans.Ended() {
 				switch s.SpanKind() {
 				case trace.SpanKindServer:
 					server = s
@@ -133,7 +113,7 @@ func TestHandlerTrace(t *testing.T) {
 				}
 			}
 			if server == nil || consumer == nil {
-				t.Fatalf("spans %v: want a server and a consumer span", in.spans.Ended())
+				t.Fatalf("spans %v: want a server and a consumer span", in.Spans.Ended())
 			}
 			if consumer.Name() != "process "+events.TypePlaced {
 				t.Errorf("consumer span %q", consumer.Name())
@@ -159,12 +139,12 @@ func TestHandlerTrace(t *testing.T) {
 // events.handled counts every answer by type and result; events.delay
 // records stored events only.
 func TestHandlerMetrics(t *testing.T) {
-	in := newInstrumented(t)
+	in := testenv.Telemetry(t, "shipping")
 	store := &fakeStore{seen: map[string]bool{}, failOn: map[string]error{
 		"e-6": &ConflictError{What: "order 7", Held: make([]byte, 32), Got: make([]byte, 32)},
 		"e-7": fmt.Errorf("insert: %w", &pgconn.PgError{Code: "22008", Message: "timestamp out of range"}),
 	}}
-	h := in.tel.Handler(Handler(store, slog.New(slog.DiscardHandler)))
+	h := in.Handler(Handler(store, slog.New(slog.DiscardHandler)))
 	for _, c := range []struct {
 		id, typ, body string
 		want          int
@@ -187,7 +167,7 @@ func TestHandlerMetrics(t *testing.T) {
 	}
 
 	var rm metricdata.ResourceMetrics
-	if err := in.metrics.Collect(context.Background(), &rm); err != nil {
+	if err := in.Metrics.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	handled := map[string]int64{}

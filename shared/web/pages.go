@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -86,10 +87,18 @@ func NotFound(w http.ResponseWriter, r *http.Request, section, msg string) {
 	ErrorPage(w, r, section, http.StatusNotFound, msg)
 }
 
+// errorTemplate is the error page, parsed on first use and then shared:
+// the templates are embedded, so the result never changes, and a parsed
+// html/template may be executed concurrently. (Not a package variable one
+// could set: the only state is this cache of a pure function.)
+var errorTemplate = sync.OnceValues(func() (*template.Template, error) {
+	return template.New("layout.html").Funcs(funcs()).ParseFS(assets, "assets/layout.html", "assets/notfound.html")
+})
+
 // ErrorPage answers status with a page in the shared layout that says msg
 // and where to go instead.
 func ErrorPage(w http.ResponseWriter, r *http.Request, section string, status int, msg string) {
-	t, err := template.New("layout.html").Funcs(funcs()).ParseFS(assets, "assets/layout.html", "assets/notfound.html")
+	t, err := errorTemplate()
 	if err == nil {
 		err = Render(w, r, t, status, section, map[string]any{"Message": msg, "Title": http.StatusText(status), "NotFound": status == http.StatusNotFound})
 	}

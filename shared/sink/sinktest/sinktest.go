@@ -1,6 +1,6 @@
 // Package sinktest is the contract every sink function keeps, as one test
 // suite run against the function's projection on the real Postgres that
-// `make test` starts (see dbtest): what its store does with events, and
+// `make test` starts (see testenv): what its store does with events, and
 // what its routes answer.
 package sinktest
 
@@ -17,9 +17,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/sink"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // Subject is a sink function under test.
@@ -46,7 +46,7 @@ type fixture struct {
 
 func (s Subject[R]) fixture(t *testing.T) *fixture {
 	t.Helper()
-	pool := dbtest.Pool(t, s.Site.Section, s.Migrations)
+	pool := testenv.Pool(t, s.Site.Section, s.Migrations)
 	store := sink.NewPostgres(pool, s.Projection)
 	routes, err := sink.Routes[R](s.Site, store, store, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -6,20 +6,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mskafka/knative-functions/shared/db/dbtest"
 	"github.com/mskafka/knative-functions/shared/sink"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
-// started is sink.Start as the runtime calls it: configuration from the
-// environment, the embedded migrations, twice on the same schema as a
-// restart would.
+// started is sink.Start as the root Start calls it: the embedded
+// migrations, twice on the same schema as a restart would.
 func (s Subject[R]) started(t *testing.T) {
-	url, schema := dbtest.Schema(t, s.Site.Section)
-	t.Setenv("DATABASE_URL", url)
-	t.Setenv("DATABASE_SCHEMA", schema)
+	url, schema := testenv.Schema(t, s.Site.Section)
+	cfg := sink.Config{DatabaseURL: url, DatabaseSchema: schema, DBMaxConns: 4}
 	for range 2 {
-		f, err := sink.Start(t.Context(), s.Site.Section, s.Migrations, s.Site, s.Projection,
+		f, err := sink.Start(t.Context(), cfg, s.Site.Section, s.Migrations, s.Site, s.Projection,
 			slog.New(slog.DiscardHandler), telemetry.Noop())
 		if err != nil {
 			t.Fatal(err)

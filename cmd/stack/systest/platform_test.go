@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"bufio"
@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // coldStart matches the supervisor's line for a started function.
@@ -104,12 +104,10 @@ func stored(t *testing.T, dbURL, table string) map[int64]int {
 // answered 201 reaches both sinks exactly once, and every other answer is a
 // 5xx, never a lost connection or a 4xx.
 func TestFunctionKilledUnderLoad(t *testing.T) {
-	adminURL, brokers := servers(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	brokers := testenv.KafkaBrokers(t)
 	freshTopics(t, brokers)
-	dbURL := freshDatabase(t, adminURL)
-	st := startStack(t, ctx, dbURL, strings.Join(brokers, ","), 25700)
+	dbURL := testenv.Database(t, "stack")
+	st := startStack(t, dbURL, strings.Join(brokers, ","), 23200)
 
 	const n, rate = 300, 30.0
 	answers := make(chan []placed, 1)
@@ -124,7 +122,7 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %s (pid %d): %v", name, pid, err)
 		}
-		waitFor(t, 15*time.Second, name+" restarted", func() bool {
+		testenv.Eventually(t, 15*time.Second, name+" restarted", func() bool {
 			p := pidOf(st.logs.String(), name)
 			return p != 0 && p != pid
 		})
@@ -158,7 +156,7 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 	t.Logf("failed at the activator: %v", reasons)
 	for _, table := range []string{"shipping.shipment", "invoicing.invoice"} {
 		var counts map[int64]int
-		waitFor(t, 90*time.Second, "every order in "+table, func() bool {
+		testenv.Eventually(t, 90*time.Second, "every order in "+table, func() bool {
 			counts = stored(t, dbURL, table)
 			for id := range ok {
 				if counts[id] == 0 {
@@ -178,15 +176,10 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 // TestStackKilled kills the stack itself with SIGKILL: none of its function
 // processes survives, and a new stack on the same ports starts cleanly.
 func TestStackKilled(t *testing.T) {
-	adminURL, brokers := servers(t)
-	dbURL := freshDatabase(t, adminURL)
-	bin := buildFunction(t)
-	stackBin := filepath.Join(t.TempDir(), "stack")
-	if out, err := exec.Command("go", "build", "-o", stackBin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build stack: %v\n%s", err, out)
-	}
-	env := append(os.Environ(), "DATABASE_URL="+dbURL, "KAFKA_BROKERS="+strings.Join(brokers, ","),
-		"GATEWAY_ADDR=127.0.0.1:25780", "FUNCTION_PORT=25781", "DISPATCH_METRICS_ADDR=", "REPO_ROOT=../..", "FUNCTION_BIN="+bin)
+	brokers := testenv.KafkaBrokers(t)
+	dbURL := testenv.Database(t, "stack")
+	stackBin, _ := binaries(t)
+	env := stackEnv(dbURL, strings.Join(brokers, ","), 23240, "DISPATCH_METRICS_ADDR=")
 
 	first, pids := startStackProcess(t, stackBin, env)
 	if err := first.Process.Kill(); err != nil {
@@ -194,15 +187,15 @@ func TestStackKilled(t *testing.T) {
 	}
 	first.Wait()
 	for _, pid := range pids {
-		waitFor(t, 5*time.Second, fmt.Sprintf("function pid %d to die with the stack", pid), func() bool {
+		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("function pid %d to die with the stack", pid), func() bool {
 			return syscall.Kill(pid, 0) != nil
 		})
 	}
 	second, _ := startStackProcess(t, stackBin, env)
-	// Ready means started; on a loaded machine the first request through the
-	// gateway may still be on its way, so wait for the answer itself.
-	waitFor(t, 30*time.Second, "the second stack to serve the order function", func() bool {
-		return exists("http://127.0.0.1:25780/order/api/items")
+	// Ready says the functions started; under load order's first answer
+	// may still be a 503 from the activator, so allow it a moment.
+	testenv.Eventually(t, 30*time.Second, "the second stack to serve the order function", func() bool {
+		return exists("http://127.0.0.1:23240/order/api/items")
 	})
 	second.Process.Signal(syscall.SIGTERM)
 	second.Wait()

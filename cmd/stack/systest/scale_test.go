@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mskafka/knative-functions/broker/embedded"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // woken matches the activator's line for a request that waited for a cold start.
@@ -24,11 +25,11 @@ var woken = regexp.MustCompile(`(\w+): woken by (\S+ \S+): held (\d+) ms for the
 func waitScaledToZero(t *testing.T, st runningStack, n int) {
 	t.Helper()
 	for _, name := range []string{"order", "shipping", "invoicing"} {
-		waitFor(t, 30*time.Second, name+" scaled to zero", func() bool {
+		testenv.Eventually(t, 30*time.Second, name+" scaled to zero", func() bool {
 			return strings.Count(st.logs.String(), name+": idle for") >= n
 		})
 		pid := pidOf(st.logs.String(), name)
-		waitFor(t, 10*time.Second, fmt.Sprintf("%s (pid %d) gone", name, pid), func() bool {
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%s (pid %d) gone", name, pid), func() bool {
 			return syscall.Kill(pid, 0) != nil
 		})
 	}
@@ -39,13 +40,10 @@ func waitScaledToZero(t *testing.T, st runningStack, n int) {
 // invoicing, and it is shipped and invoiced. The gateway refuses what the
 // VirtualService refuses, without waking anything.
 func TestScaleToZero(t *testing.T) {
-	adminURL, brokers := servers(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	brokers := testenv.KafkaBrokers(t)
 	freshTopics(t, brokers)
-	dbURL := freshDatabase(t, adminURL)
-	t.Setenv("SCALE_TO_ZERO_IDLE", "3s")
-	st := startStack(t, ctx, dbURL, strings.Join(brokers, ","), 25800)
+	dbURL := testenv.Database(t, "stack")
+	st := startStack(t, dbURL, strings.Join(brokers, ","), 23320, "SCALE_TO_ZERO_IDLE=3s")
 	gw := st.gateway
 
 	t.Run("all stop when idle", func(t *testing.T) { waitScaledToZero(t, st, 1) })
@@ -76,7 +74,7 @@ func TestScaleToZero(t *testing.T) {
 	t.Run("an order wakes all three", func(t *testing.T) {
 		began := time.Now()
 		id = postJSON(t, gw+"/order/api/orders", orderJSON(1, 2)).ID
-		waitFor(t, 60*time.Second, "the order shipped and invoiced", func() bool {
+		testenv.Eventually(t, 60*time.Second, "the order shipped and invoiced", func() bool {
 			return len(stored(t, dbURL, "shipping.shipment")) == 1 && len(stored(t, dbURL, "invoicing.invoice")) == 1
 		})
 		t.Logf("order %d placed, shipped and invoiced %d ms after the request", id, time.Since(began).Milliseconds())
@@ -127,24 +125,22 @@ func TestScaleToZero(t *testing.T) {
 // in the outbox while order scales to zero; once Kafka is back, the
 // PingSource's ping wakes order, which publishes it, with no other request.
 func TestOutboxUnderScaleToZero(t *testing.T) {
-	adminURL, _ := servers(t)
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	kafkaAddr, kafkaDir := "127.0.0.1:25492", filepath.Join(t.TempDir(), "kafka")
+	kafkaAddr, kafkaDir := "127.0.0.1:23399", filepath.Join(t.TempDir(), "kafka")
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const pingEvery = 10 * time.Second
-	t.Setenv("SCALE_TO_ZERO_IDLE", "3s")
-	t.Setenv("PING_INTERVAL", pingEvery.String())
-	dbURL := freshDatabase(t, adminURL)
-	st := startStack(t, ctx, dbURL, kafkaAddr, 25900)
+	dbURL := testenv.Database(t, "stack")
+	st := startStack(t, dbURL, kafkaAddr, 23360, "SCALE_TO_ZERO_IDLE=3s", "PING_INTERVAL="+pingEvery.String())
 
 	broker.Close()
 	during := postJSON(t, st.gateway+"/order/api/orders", orderJSON(2, 4))
 	idles := strings.Count(st.logs.String(), "order: idle for")
-	waitFor(t, 60*time.Second, "order scaled to zero with the order unsent", func() bool {
+	testenv.Eventually(t, 60*time.Second, "order scaled to zero with the order unsent", func() bool {
 		return strings.Count(st.logs.String(), "order: idle for") > idles
 	})
 	if sent := sentAt(t, dbURL, during.ID); sent != nil {
@@ -153,7 +149,7 @@ func TestOutboxUnderScaleToZero(t *testing.T) {
 
 	// Kafka comes back while order is at zero (a ping may have woken it
 	// meanwhile: wait for it to be gone again).
-	waitFor(t, 60*time.Second, "order at zero", func() bool {
+	testenv.Eventually(t, 60*time.Second, "order at zero", func() bool {
 		return syscall.Kill(pidOf(st.logs.String(), "order"), 0) != nil
 	})
 	broker, err = embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
@@ -163,7 +159,7 @@ func TestOutboxUnderScaleToZero(t *testing.T) {
 	defer broker.Close()
 	back := time.Now()
 	var sent *time.Time
-	waitFor(t, 2*pingEvery+30*time.Second, "the order published", func() bool {
+	testenv.Eventually(t, 2*pingEvery+30*time.Second, "the order published", func() bool {
 		sent = sentAt(t, dbURL, during.ID)
 		return sent != nil
 	})
@@ -173,7 +169,7 @@ func TestOutboxUnderScaleToZero(t *testing.T) {
 		t.Errorf("published %s after Kafka came back, want within one ping period (%s) and a cold start", took, pingEvery)
 	}
 	for _, table := range []string{"shipping.shipment", "invoicing.invoice"} {
-		waitFor(t, 60*time.Second, "the order in "+table, func() bool { return stored(t, dbURL, table)[during.ID] == 1 })
+		testenv.Eventually(t, 60*time.Second, "the order in "+table, func() bool { return stored(t, dbURL, table)[during.ID] == 1 })
 	}
 }
 

@@ -1,7 +1,6 @@
-package main
+package systest
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // TestPoisonRecordEndToEnd puts one record that can never be stored first
@@ -20,26 +21,24 @@ import (
 // out of range, answered 500 and retried for the whole backoff, about
 // 17 minutes, while the orders behind it waited.
 func TestPoisonRecordEndToEnd(t *testing.T) {
-	adminURL, brokers := servers(t)
+	brokers := testenv.KafkaBrokers(t)
 	freshTopics(t, brokers)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	gw := startStack(t, ctx, freshDatabase(t, adminURL), strings.Join(brokers, ","), 27100).gateway
+	gw := startStack(t, testenv.Database(t, "stack"), strings.Join(brokers, ","), 23280).gateway
 
 	const orders, firstID = 100, 700000
-	p := newProducer(t, brokers)
+	p := testenv.Producer(t, brokers)
 	key := sarama.StringEncoder("poison") // one key: one partition, in order
-	send(t, p, &sarama.ProducerMessage{Topic: "order", Key: key,
+	testenv.Produce(t, p, &sarama.ProducerMessage{Topic: "order", Key: key,
 		Value: sarama.StringEncoder(plainOrder(firstID, "10000000000000000"))})
 	start := time.Now()
 	for id := firstID + 1; id <= firstID+orders; id++ {
-		send(t, p, &sarama.ProducerMessage{Topic: "order", Key: key,
+		testenv.Produce(t, p, &sarama.ProducerMessage{Topic: "order", Key: key,
 			Value: sarama.StringEncoder(plainOrder(id, "1795600800000"))})
 	}
 
 	t.Run("the orders behind it are stored within seconds", func(t *testing.T) {
 		for _, api := range []string{"/shipping/api/shipments", "/invoicing/api/invoices"} {
-			waitFor(t, 30*time.Second, fmt.Sprintf("%d records at %s", orders, api), func() bool {
+			testenv.Eventually(t, 30*time.Second, fmt.Sprintf("%d records at %s", orders, api), func() bool {
 				return countAll(t, gw+api) == orders
 			})
 		}
@@ -49,7 +48,7 @@ func TestPoisonRecordEndToEnd(t *testing.T) {
 	})
 
 	t.Run("the bad record is dead-lettered with its reason", func(t *testing.T) {
-		dead := readTopic(t, brokers, "order-dead-letter", 2, 20*time.Second)
+		dead := testenv.Read(t, brokers, "order-dead-letter", 2, 20*time.Second)
 		dests := map[string]bool{}
 		for _, r := range dead {
 			h := headerMap(r.Headers)

@@ -1,8 +1,7 @@
-package main
+package systest
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,40 +20,24 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
-// Ports of this test's own, so it runs beside TestEndToEnd and `make run`.
+// Ports of this test's own, so it runs beside the other tests and `make run`:
+// the stack's from tracePorts up (see stackEnv), then Jaeger's.
 const (
-	traceGateway     = "127.0.0.1:25580"
-	traceFirstPort   = 25581 // order; shipping and invoicing on the next two
-	traceMetrics     = "127.0.0.1:25590"
-	traceJaegerOTLP  = 24318
-	traceJaegerQuery = 26686
+	tracePorts       = 23400
+	traceFirstPort   = tracePorts + 1 // order's activator; shipping and invoicing on the next two
+	traceJaegerOTLP  = 23440
+	traceJaegerQuery = 23442 // its gRPC API on 23441
 )
-
-// jaegerBinary returns the Jaeger binary the harness built
-// (infra/local/jaeger.sh bin, passed as JAEGER_BIN). Without it the test
-// skips, unless REQUIRE_SERVERS=1, where that is a failure.
-func jaegerBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("JAEGER_BIN")
-	if bin == "" {
-		if os.Getenv("REQUIRE_SERVERS") == "1" {
-			t.Fatal("JAEGER_BIN must name the Jaeger binary (infra/local/jaeger.sh bin) (REQUIRE_SERVERS=1)")
-		}
-		t.Skip("needs JAEGER_BIN; run `make test`")
-	}
-	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		t.Fatalf("JAEGER_BIN=%s is not an executable: %v", bin, err)
-	}
-	return bin
-}
 
 // startJaeger runs Jaeger in the foreground of infra/local/jaeger.sh on
 // this test's ports; it dies with the test process.
 func startJaeger(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command("../../infra/local/jaeger.sh", "run")
+	cmd := exec.Command(repoRoot+"/infra/local/jaeger.sh", "run")
 	cmd.Env = append(os.Environ(), "JAEGER_BIN="+bin, "JAEGER_DIR="+t.TempDir(),
 		fmt.Sprintf("JAEGER_OTLP_PORT=%d", traceJaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", traceJaegerQuery))
 	out := &syncBuffer{}
@@ -79,7 +61,7 @@ func startJaeger(t *testing.T, bin string) string {
 		}
 	})
 	query := fmt.Sprintf("http://127.0.0.1:%d", traceJaegerQuery)
-	waitFor(t, 60*time.Second, "jaeger's query API", func() bool {
+	testenv.Eventually(t, 60*time.Second, "jaeger's query API", func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("jaeger exited at start:\n%s", out.String())
@@ -101,159 +83,143 @@ func startJaeger(t *testing.T, bin string) string {
 // the log lines of that trace; and reads the numbers of the metrics
 // endpoints.
 func TestObservability(t *testing.T) {
-	adminURL, brokers := servers(t)
-	jaegerBin := jaegerBinary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
+	brokers := testenv.KafkaBrokers(t)
+	jaegerBin := testenv.JaegerBinary(t)
 	query := startJaeger(t, jaegerBin)
-	dbURL := freshDatabase(t, adminURL)
+	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
-	bin := filepath.Join(t.TempDir(), "function")
-	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
-		t.Fatalf("build function: %v\n%s", err, out)
-	}
-	for k, v := range map[string]string{
-		"DATABASE_URL": dbURL, "KAFKA_BROKERS": strings.Join(brokers, ","),
-		"GATEWAY_ADDR": traceGateway, "FUNCTION_PORT": strconv.Itoa(traceFirstPort),
-		"DISPATCH_METRICS_ADDR": traceMetrics,
-		"REPO_ROOT":             "../..", "FUNCTION_BIN": bin, "OUTBOX_INTERVAL": "500ms",
-		// Only the standard variables: they reach every process the stack starts.
-		"OTEL_EXPORTER_OTLP_ENDPOINT": fmt.Sprintf("http://127.0.0.1:%d", traceJaegerOTLP),
-		"OTEL_BSP_SCHEDULE_DELAY":     "100",
-		"OTEL_SERVICE_NAME":           "ignored", // each function reports its own name
-		"OBSERVE":                     "",
-	} {
-		t.Setenv(k, v)
-	}
-	os.Unsetenv("OBSERVE")
+	// Only the standard variables: they reach every process the stack starts.
+	st := startStack(t, dbURL, strings.Join(brokers, ","), tracePorts,
+		fmt.Sprintf("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d", traceJaegerOTLP),
+		"OTEL_BSP_SCHEDULE_DELAY=100",
+		"OTEL_SERVICE_NAME=ignored") // each function reports its own name
+	gw, logs := st.gateway, st.logs
 
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, &logs) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack output:\n%s", logs.String())
-		}
-	}()
-	gw := "http://" + traceGateway
-	waitFor(t, 60*time.Second, "gateway", func() bool {
-		resp, err := http.Get(gw + "/")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
-
-	// The order of the trace: through the HTML form.
-	formID := postForm(t, gw+"/order/new", url.Values{
-		"customer": {"1"}, "shippingStreet": {"Ohlauer Str. 43"}, "shippingZip": {"10999"}, "shippingCity": {"Berlin"},
-		"billingSame": {"1"}, "item": {"1"}, "count": {"2"}, "action": {"place"},
-	})
-	// More for the metrics: two through the API, one of them cancelled,
-	// and a poison record that both sinks refuse.
-	order := func(customer int) orderReply {
-		return postJSON(t, gw+"/order/api/orders", fmt.Sprintf(`{"customer":{"customerId":%d},
+	// The order of the trace: through the HTML form. More for the metrics:
+	// two through the API, one of them cancelled, and a poison record that
+	// both sinks refuse. The other steps read what these left behind.
+	var formID int64
+	ok := t.Run("orders placed, shipped and invoiced", func(t *testing.T) {
+		formID = postForm(t, gw+"/order/new", url.Values{
+			"customer": {"1"}, "shippingStreet": {"Ohlauer Str. 43"}, "shippingZip": {"10999"}, "shippingCity": {"Berlin"},
+			"billingSame": {"1"}, "item": {"1"}, "count": {"2"}, "action": {"place"},
+		})
+		order := func(customer int) orderReply {
+			return postJSON(t, gw+"/order/api/orders", fmt.Sprintf(`{"customer":{"customerId":%d},
 			"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
 			"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
 			"orderLine":[{"count":1,"item":{"itemId":4}}]}`, customer))
-	}
-	second, third := order(2), order(1)
-	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/order/api/orders/%d", gw, third.ID), nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("cancel: %v %v", err, resp)
-	} else {
-		resp.Body.Close()
-	}
-	send(t, newProducer(t, brokers), &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"),
-		Value: sarama.StringEncoder("this is not an order")})
+		}
+		second, third := order(2), order(1)
+		req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/order/api/orders/%d", gw, third.ID), nil)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("cancel: %v %v", err, resp)
+		} else {
+			resp.Body.Close()
+		}
+		testenv.Produce(t, testenv.Producer(t, brokers), &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("poison"),
+			Value: sarama.StringEncoder("this is not an order")})
 
-	var shipments []shipment
-	var invoices []invoice
-	waitFor(t, 30*time.Second, "shipments and invoices of all orders, one cancelled", func() bool {
-		getJSON(t, gw+"/shipping/api/shipments", &shipments)
-		getJSON(t, gw+"/invoicing/api/invoices", &invoices)
-		s, i := byID(shipments), byID(invoices)
-		return len(s) == 3 && len(i) == 3 && s[formID].ID == formID && i[formID].ID == formID &&
-			s[second.ID].ID == second.ID && s[third.ID].Cancelled && i[third.ID].Cancelled
+		var shipments []shipment
+		var invoices []invoice
+		testenv.Eventually(t, 30*time.Second, "shipments and invoices of all orders, one cancelled", func() bool {
+			getJSON(t, gw+"/shipping/api/shipments", &shipments)
+			getJSON(t, gw+"/invoicing/api/invoices", &invoices)
+			s, i := byID(shipments), byID(invoices)
+			return len(s) == 3 && len(i) == 3 && s[formID].ID == formID && i[formID].ID == formID &&
+				s[second.ID].ID == second.ID && s[third.ID].Cancelled && i[third.ID].Cancelled
+		})
 	})
+	if !ok {
+		t.FailNow()
+	}
 
 	// The form's request logged the order with its trace id.
-	traceID := logTraceID(t, &logs, formID)
-
-	var tr jaegerTrace
-	var problems []string
-	waitFor(t, 30*time.Second, "the whole trace in jaeger", func() bool {
-		tr = getTrace(t, query, traceID)
-		problems = checkTrace(tr, formID)
-		return len(problems) == 0
-	})
-	t.Logf("trace %s as Jaeger returned it:\n%s", traceID, tr.tree())
-	for _, p := range problems {
-		t.Error(p)
+	var traceID string
+	if !t.Run("form request logged with its trace id", func(t *testing.T) { traceID = logTraceID(t, logs, formID) }) {
+		t.FailNow()
 	}
-	checkTraceLogs(t, logs.String(), traceID, formID)
+
+	t.Run("one trace from the form to both sinks in jaeger", func(t *testing.T) {
+
+		var tr jaegerTrace
+		var problems []string
+		testenv.Eventually(t, 30*time.Second, "the whole trace in jaeger", func() bool {
+			tr = getTrace(t, query, traceID)
+			problems = checkTrace(tr, formID)
+			return len(problems) == 0
+		})
+		t.Logf("trace %s as Jaeger returned it:\n%s", traceID, tr.tree())
+		for _, p := range problems {
+			t.Error(p)
+		}
+	})
+	t.Run("every log line of the order carries its trace", func(t *testing.T) {
+		checkTraceLogs(t, logs.String(), traceID, formID)
+	})
 
 	// The metrics, read by the numbers. Three orders, one cancelled: four
 	// events, all delivered to both sinks; the poison record rejected by
 	// each and dead-lettered once per source.
 	placed, cancelled := "com.example.order.placed", "com.example.order.cancelled"
 	functionURL := func(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/metrics", traceFirstPort+i) }
-	waitFor(t, 10*time.Second, "the outbox to drain", func() bool {
-		return scrape(t, functionURL(0)).value("outbox_backlog", nil) == 0
-	})
-	orderM := scrape(t, functionURL(0))
-	t.Logf("order /metrics (project series):\n%s", orderM.project())
-	want := []metricWant{
-		{"orders_placed_total", nil, 3},
-		{"outbox_published_total", map[string]string{"type": placed}, 3},
-		{"outbox_published_total", map[string]string{"type": cancelled}, 1},
-		{"outbox_backlog", nil, 0},
-		{"outbox_oldest_age_seconds", nil, 0},
-		{"http_server_request_duration_seconds_count", map[string]string{"http_route": "/new", "http_request_method": "POST", "http_response_status_code": "303"}, 1},
-	}
-	orderM.check(t, "order", "order", want)
-	for i, sink := range []string{"shipping", "invoicing"} {
-		m := scrape(t, functionURL(i+1))
-		t.Logf("%s /metrics (project series):\n%s", sink, m.project())
-		m.check(t, sink, sink, []metricWant{
-			{"events_handled_total", map[string]string{"type": placed, "result": "stored"}, 3},
-			{"events_handled_total", map[string]string{"type": cancelled, "result": "stored"}, 1},
-			{"events_handled_total", map[string]string{"type": "dev.knative.kafka.event", "result": "rejected"}, 1},
-			{"events_handled_total", map[string]string{"result": "duplicate"}, 0},
-			{"events_handled_total", map[string]string{"result": "failed"}, 0},
-			{"events_delay_seconds_count", map[string]string{"type": placed}, 3},
+	t.Run("order metrics", func(t *testing.T) {
+		testenv.Eventually(t, 10*time.Second, "the outbox to drain", func() bool {
+			return scrape(t, functionURL(0)).value("outbox_backlog", nil) == 0
 		})
-		// Each delay is real and short on one machine.
-		sum, count := m.value("events_delay_seconds_sum", map[string]string{"type": placed}), m.value("events_delay_seconds_count", map[string]string{"type": placed})
-		if count > 0 && (sum <= 0 || sum/count > 10) {
-			t.Errorf("%s: mean end-to-end delay %.3fs, want between 0 and 10s", sink, sum/count)
+		orderM := scrape(t, functionURL(0))
+		t.Logf("order /metrics (project series):\n%s", orderM.project())
+		want := []metricWant{
+			{"orders_placed_total", nil, 3},
+			{"outbox_published_total", map[string]string{"type": placed}, 3},
+			{"outbox_published_total", map[string]string{"type": cancelled}, 1},
+			{"outbox_backlog", nil, 0},
+			{"outbox_oldest_age_seconds", nil, 0},
+			{"http_server_request_duration_seconds_count", map[string]string{"http_route": "/new", "http_request_method": "POST", "http_response_status_code": "303"}, 1},
 		}
+		orderM.check(t, "order", "order", want)
+	})
+	for i, sink := range []string{"shipping", "invoicing"} {
+		t.Run(sink+" metrics", func(t *testing.T) {
+			m := scrape(t, functionURL(i+1))
+			t.Logf("%s /metrics (project series):\n%s", sink, m.project())
+			m.check(t, sink, sink, []metricWant{
+				{"events_handled_total", map[string]string{"type": placed, "result": "stored"}, 3},
+				{"events_handled_total", map[string]string{"type": cancelled, "result": "stored"}, 1},
+				{"events_handled_total", map[string]string{"type": "dev.knative.kafka.event", "result": "rejected"}, 1},
+				{"events_handled_total", map[string]string{"result": "duplicate"}, 0},
+				{"events_handled_total", map[string]string{"result": "failed"}, 0},
+				{"events_delay_seconds_count", map[string]string{"type": placed}, 3},
+			})
+			// Each delay is real and short on one machine.
+			sum, count := m.value("events_delay_seconds_sum", map[string]string{"type": placed}), m.value("events_delay_seconds_count", map[string]string{"type": placed})
+			if count > 0 && (sum <= 0 || sum/count > 10) {
+				t.Errorf("%s: mean end-to-end delay %.3fs, want between 0 and 10s", sink, sum/count)
+			}
+		})
 	}
-	d := scrape(t, "http://"+traceMetrics+"/metrics")
-	t.Logf("dispatcher /metrics (project series):\n%s", d.project())
-	// Named as Knative's KafkaSource dispatcher names them: one delivery
-	// per event, the poison record's ending in 400 (then dead-lettered).
-	var dw []metricWant
-	for _, src := range []string{"order-to-shipping", "order-to-invoicing"} {
-		s := map[string]string{"kn_kafkasource_name": src}
-		refused := map[string]string{"kn_kafkasource_name": src, "http_response_status_code": "400"}
-		dw = append(dw, metricWant{"kn_eventing_dispatch_latency_milliseconds_count", s, 5},
-			metricWant{"kn_eventing_dispatch_latency_milliseconds_count", refused, 1},
-			metricWant{"kn_eventing_kafka_discarded_events_1_total", s, 0})
-	}
-	d.check(t, "dispatcher", "dispatcher", dw)
+	t.Run("dispatcher metrics", func(t *testing.T) {
+		d := scrape(t, "http://"+st.metrics+"/metrics")
+		t.Logf("dispatcher /metrics (project series):\n%s", d.project())
+		// Named as Knative's KafkaSource dispatcher names them: one delivery
+		// per event, the poison record's ending in 400 (then dead-lettered).
+		var dw []metricWant
+		for _, src := range []string{"order-to-shipping", "order-to-invoicing"} {
+			s := map[string]string{"kn_kafkasource_name": src}
+			refused := map[string]string{"kn_kafkasource_name": src, "http_response_status_code": "400"}
+			dw = append(dw, metricWant{"kn_eventing_dispatch_latency_milliseconds_count", s, 5},
+				metricWant{"kn_eventing_dispatch_latency_milliseconds_count", refused, 1},
+				metricWant{"kn_eventing_kafka_discarded_events_1_total", s, 0})
+		}
+		d.check(t, "dispatcher", "dispatcher", dw)
+	})
 }
 
 // logTraceID finds the trace id of the form's log line for order id.
 func logTraceID(t *testing.T, logs *syncBuffer, id int64) string {
 	t.Helper()
 	var traceID string
-	waitFor(t, 5*time.Second, "the form's log line", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the form's log line", func() bool {
 		for _, l := range logLines(logs.String(), "order") {
 			if l["msg"] == "order placed by form" && l["order_id"] == float64(id) {
 				traceID, _ = l["trace_id"].(string)

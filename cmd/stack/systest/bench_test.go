@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -13,31 +13,27 @@ import (
 	"time"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // BenchmarkStartToReady measures what scale-from-zero costs: from exec of
 // bin/function to its first 200 on /health/readiness (schema already
 // migrated, as after the first start), and the resident memory once ready.
 func BenchmarkStartToReady(b *testing.B) {
-	bin := buildFunctionB(b)
+	_, bin := binaries(b)
 	for _, role := range []string{"order", "shipping", "invoicing"} {
 		b.Run(role, func(b *testing.B) {
-			adminURL := os.Getenv("DATABASE_URL")
-			if adminURL == "" {
-				b.Skip("needs DATABASE_URL; run `make bench`")
-			}
-			dbURL := freshDatabase(b, adminURL)
-			if err := db.Provision(context.Background(), dbURL, "orders", "shipping", "invoicing"); err != nil {
+			dbURL := testenv.Database(b, "stack")
+			if err := db.Provision(context.Background(), dbURL, db.Roles()...); err != nil {
 				b.Fatal(err)
 			}
-			schema := map[string]string{"order": "orders", "shipping": "shipping", "invoicing": "invoicing"}[role]
-			roleURL, _ := db.WithUser(dbURL, schema, "")
+			functionURL, _ := db.WithUser(dbURL, db.Role(role), "")
 			var rssKB int64
 			b.ResetTimer()
 			for i := range b.N {
-				addr := fmt.Sprintf("127.0.0.1:%d", 19500+i%100)
+				addr := fmt.Sprintf("127.0.0.1:%d", 23500+i%100)
 				cmd := exec.Command(bin)
-				cmd.Env = append(os.Environ(), "FUNCTION="+role, "DATABASE_URL="+roleURL, "LISTEN_ADDRESS="+addr,
+				cmd.Env = append(os.Environ(), "FUNCTION="+role, "DATABASE_URL="+functionURL, "LISTEN_ADDRESS="+addr,
 					"KAFKA_BROKERS=127.0.0.1:1", "LOG_LEVEL=warn")
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
@@ -78,12 +74,4 @@ func residentKB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-func buildFunctionB(b *testing.B) string {
-	bin := b.TempDir() + "/function"
-	if out, err := exec.Command("go", "build", "-o", bin, "../function").CombinedOutput(); err != nil {
-		b.Fatalf("build function: %v\n%s", err, out)
-	}
-	return bin
 }

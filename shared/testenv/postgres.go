@@ -1,12 +1,11 @@
-// Package dbtest gives tests and benchmarks a fresh schema in the real
-// Postgres that `make test` starts.
-package dbtest
+package testenv
 
 import (
 	"context"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"testing"
 
@@ -16,25 +15,21 @@ import (
 	"github.com/mskafka/knative-functions/shared/db"
 )
 
-// URL returns the administrator's URL in DATABASE_URL. Without it the test
-// is skipped, unless REQUIRE_SERVERS=1 (make test, CI), where it fails.
-func URL(tb testing.TB) string {
+// PostgresURL returns the administrator's URL in DATABASE_URL.
+func PostgresURL(tb testing.TB) string {
 	tb.Helper()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		if os.Getenv("REQUIRE_SERVERS") == "1" {
-			tb.Fatal("DATABASE_URL is not set, and REQUIRE_SERVERS=1 forbids skipping")
-		}
-		tb.Skip("needs DATABASE_URL; run `make test`")
+	u := os.Getenv(EnvDatabase)
+	if u == "" {
+		Missing(tb, EnvDatabase, "run `make test`, or infra/local/postgres.sh start and set it to its url")
 	}
-	return url
+	return u
 }
 
 // Schema makes a fresh, empty schema named after prefix and drops it when
 // the test ends.
 func Schema(tb testing.TB, prefix string) (url, schema string) {
 	tb.Helper()
-	url = URL(tb)
+	url = PostgresURL(tb)
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -67,4 +62,28 @@ func Pool(tb testing.TB, prefix string, migrations fs.FS) *pgxpool.Pool {
 		tb.Fatal(err)
 	}
 	return pool
+}
+
+// Database makes a fresh, empty database for a whole stack and returns the
+// administrator's URL of it. It is left behind for a look after a failure;
+// its name says which run made it.
+func Database(tb testing.TB, prefix string) string {
+	tb.Helper()
+	adminURL := PostgresURL(tb)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("%s_%016x", prefix, rand.Uint64())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatal(err)
+	}
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

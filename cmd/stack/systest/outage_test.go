@@ -1,4 +1,4 @@
-package main
+package systest
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/mskafka/knative-functions/broker/embedded"
+	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // TestOutageEndToEnd takes Kafka away while an order is placed: the order is
@@ -22,24 +23,30 @@ import (
 // embedded one here because the test must stop and restart it; the Apache
 // Kafka that make test starts is shared by the other packages' tests.
 func TestOutageEndToEnd(t *testing.T) {
-	adminURL, _ := servers(t)
+	t.Parallel() // its own Kafka and ports
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	kafkaAddr, kafkaDir := "127.0.0.1:25392", filepath.Join(t.TempDir(), "kafka")
+	kafkaAddr, kafkaDir := "127.0.0.1:23190", filepath.Join(t.TempDir(), "kafka")
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack := startStack(t, ctx, freshDatabase(t, adminURL), kafkaAddr, 25480)
+	stack := startStack(t, testenv.Database(t, "stack"), kafkaAddr, 23140)
 	gw := stack.gateway
 
 	before := postJSON(t, gw+"/order/api/orders", orderJSON(1, 1))
-	waitFor(t, 20*time.Second, "the first order in shipping", func() bool { return exists(gw + fmt.Sprintf("/shipping/api/shipments/%d", before.ID)) })
+	testenv.Eventually(t, 20*time.Second, "the first order in shipping", func() bool { return exists(gw + fmt.Sprintf("/shipping/api/shipments/%d", before.ID)) })
 
+	sendFailures := func() float64 {
+		return scrape(t, stack.functionMetrics("order")).value("outbox_send_failures_total", nil)
+	}
+	failed := sendFailures()
 	broker.Close()
 	during := postJSON(t, gw+"/order/api/orders", orderJSON(2, 4))
-	time.Sleep(time.Second)
+	// The relay has tried to publish it and failed: only then does "not
+	// published" say something.
+	testenv.Eventually(t, 60*time.Second, "a failed relay round while Kafka is down", func() bool { return sendFailures() > failed })
 	var o struct {
 		Published *time.Time `json:"published"`
 	}
@@ -54,48 +61,13 @@ func TestOutageEndToEnd(t *testing.T) {
 	}
 	defer broker.Close()
 	for _, path := range []string{"/shipping/api/shipments/%d", "/invoicing/api/invoices/%d"} {
-		waitFor(t, 60*time.Second, "the order placed during the outage", func() bool { return exists(gw + fmt.Sprintf(path, during.ID)) })
+		testenv.Eventually(t, 60*time.Second, "the order placed during the outage", func() bool { return exists(gw + fmt.Sprintf(path, during.ID)) })
 	}
 	var shipments []shipment
 	getJSON(t, gw+"/shipping/api/shipments", &shipments)
 	if len(shipments) != 2 {
 		t.Errorf("got %d shipments, want 2: %+v", len(shipments), shipments)
 	}
-}
-
-type runningStack struct {
-	gateway string
-	logs    *syncBuffer
-}
-
-// startStack runs the stack against the given database and Kafka, on ports
-// from firstPort (gateway) up, until the test ends.
-func startStack(t *testing.T, ctx context.Context, dbURL, brokers string, firstPort int) runningStack {
-	t.Helper()
-	bin := buildFunction(t)
-	t.Setenv("DATABASE_URL", dbURL)
-	t.Setenv("KAFKA_BROKERS", brokers)
-	t.Setenv("GATEWAY_ADDR", fmt.Sprintf("127.0.0.1:%d", firstPort))
-	t.Setenv("FUNCTION_PORT", fmt.Sprint(firstPort+1))
-	t.Setenv("REPO_ROOT", "../..")
-	t.Setenv("FUNCTION_BIN", bin)
-	t.Setenv("OUTBOX_INTERVAL", "500ms")
-	ctx, cancel := context.WithCancel(ctx)
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stack output:\n%s", logs.String())
-		}
-	})
-	gw := fmt.Sprintf("http://127.0.0.1:%d", firstPort)
-	waitFor(t, 60*time.Second, "gateway", func() bool { return exists(gw + "/") })
-	return runningStack{gateway: gw, logs: logs}
 }
 
 func exists(url string) bool {
@@ -119,33 +91,41 @@ func orderJSON(customer, item int) string {
 // and once Postgres is back the order is stored exactly once. The test runs
 // its own Postgres, because it must stop it.
 func TestPostgresOutageEndToEnd(t *testing.T) {
-	servers(t) // the same rule as every server test: fail under REQUIRE_SERVERS, else skip
+	testenv.PostgresURL(t)
+	t.Parallel() // its own Postgres, Kafka and ports
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	pg := privatePostgres(t, 25495)
-	kafkaAddr := "127.0.0.1:25396"
+	pg := privatePostgres(t, 23645)
+	kafkaAddr := "127.0.0.1:23646"
 	broker, err := embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: filepath.Join(t.TempDir(), "kafka")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	gw := startStack(t, ctx, pg.url(t), kafkaAddr, 25680).gateway
+	st := startStack(t, pg.url(t), kafkaAddr, 23600)
+	gw := st.gateway
 
 	pg.run(t, "stop")
-	producer := newProducer(t, []string{kafkaAddr})
-	send(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900002"), Value: sarama.StringEncoder(
+	producer := testenv.Producer(t, []string{kafkaAddr})
+	testenv.Produce(t, producer, &sarama.ProducerMessage{Topic: "order", Key: sarama.StringEncoder("900002"), Value: sarama.StringEncoder(
 		`{"id":900002,"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},` +
 			`"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},` +
 			`"orderLine":[{"count":2,"item":{"itemId":2,"name":"iPod touch","price":21.0}}]}`)})
-	time.Sleep(2 * time.Second) // the sinks fail and the dispatcher backs off meanwhile
+	// Both sinks have failed on the record (and the dispatcher backs off):
+	// only then does "not stored" say something.
+	for _, sink := range []string{"shipping", "invoicing"} {
+		testenv.Eventually(t, 60*time.Second, sink+" failing while Postgres is down", func() bool {
+			return scrape(t, st.functionMetrics(sink)).value("events_handled_total", map[string]string{"result": "failed"}) > 0
+		})
+	}
 	if exists(gw + "/shipping/api/shipments/900002") {
 		t.Fatal("stored while Postgres was down")
 	}
 	pg.run(t, "start")
 
 	for _, path := range []string{"/shipping/api/shipments", "/invoicing/api/invoices"} {
-		waitFor(t, 60*time.Second, path+" after the outage", func() bool { return exists(gw + path + "/900002") })
+		testenv.Eventually(t, 60*time.Second, path+" after the outage", func() bool { return exists(gw + path + "/900002") })
 	}
 	var invoices []invoice
 	getJSON(t, gw+"/invoicing/api/invoices", &invoices)
@@ -172,7 +152,7 @@ func privatePostgres(t *testing.T, port int) postgresCluster {
 
 func (pg postgresCluster) run(t *testing.T, verb string) string {
 	t.Helper()
-	cmd := exec.Command("../../infra/local/postgres.sh", verb)
+	cmd := exec.Command(repoRoot+"/infra/local/postgres.sh", verb)
 	cmd.Env = pg.env
 	out, err := cmd.Output()
 	if err != nil {
