@@ -152,9 +152,25 @@ func Run(ctx context.Context, cfg Config) error {
 func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
 
 // Run consumes and delivers until ctx ends, then leaves the consumer groups
-// after committing the offsets of finished records, and returns nil. It
-// returns an error when it cannot start. Run once per Dispatcher.
+// after committing the offsets of finished records, and returns nil. Kafka
+// may be unreachable when it starts: like the platform's dispatcher, it
+// keeps trying (logging each failure) rather than giving up, so a broker
+// that is down at that moment delays delivery instead of ending it. Run
+// once per Dispatcher.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	for {
+		err := d.session(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		d.log.Warn("dispatcher cannot reach Kafka yet; trying again", "error", err, "in", consumeRetryDelay)
+		sleep(ctx, consumeRetryDelay)
+	}
+}
+
+// session connects, consumes until ctx ends and disconnects; it returns an
+// error only when it cannot connect.
+func (d *Dispatcher) session(ctx context.Context) error {
 	var producer sarama.SyncProducer
 	for _, r := range d.routes {
 		if r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil) {
