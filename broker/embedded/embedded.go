@@ -63,18 +63,9 @@ type Broker struct {
 // and creates any missing topic. The broker runs until Close; ctx bounds only
 // the start.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
-	addr := cfg.Addr
-	if addr == "" {
-		addr = DefaultAddr
-	}
-	host, _, err := net.SplitHostPort(addr)
+	addr, err := dialable(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
-	}
-	// The broker advertises the address it listens on; a wildcard would
-	// send clients to an address they cannot dial.
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		return nil, fmt.Errorf("start embedded kafka: addr %q: want a host clients can dial", addr)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -125,6 +116,23 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	log.Info("embedded kafka started", "addr", b.addr, "data_dir", cfg.DataDir)
 	return b, nil
+}
+
+// dialable returns addr (DefaultAddr when empty) if clients can dial it:
+// the broker advertises the address it listens on, and a wildcard would
+// send clients to an address they cannot reach.
+func dialable(addr string) (string, error) {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return "", fmt.Errorf("addr %q: want a host clients can dial", addr)
+	}
+	return addr, nil
 }
 
 func (b *Broker) ensureTopic(t Topic, log *slog.Logger) error {

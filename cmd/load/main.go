@@ -110,13 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	sent := 0
 	for i := range c.N {
 		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(d):
-			}
-		}
-		if ctx.Err() != nil {
+		if !waitUntil(ctx, due) {
 			break
 		}
 		select {
@@ -146,6 +140,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%d of %d orders failed", failed+c.N-sent, c.N)
 	}
 	return nil
+}
+
+// waitUntil sleeps until t, or until ctx ends; it reports whether ctx is
+// still live.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	if d := time.Until(t); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // place posts order number i, one of a few valid shapes.

@@ -158,16 +158,38 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		}
 		conn.Release()
 	}()
+	recs, err := readUnsent(ctx, conn)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	ctx, round := r.startRound(ctx, recs)
+	defer round.End()
+	sends, err := r.publish(ctx, round, recs)
+	if err != nil {
+		return 0, fail(round, err)
+	}
+	if err := markSent(ctx, conn, recs); err != nil {
+		return 0, fail(round, err)
+	}
+	for i, rec := range recs {
+		r.tel.Metrics.OutboxPublished.Add(ctx, 1, metric.WithAttributes(telemetry.AttrType.String(rec.Type)))
+		r.log.InfoContext(sends[i], "event published", "ce_id", rec.ID, "ce_type", rec.Type, "order_id", rec.OrderID)
+	}
+	return len(recs), nil
+}
+
+// readUnsent begins the transaction and locks the next batch of unsent
+// rows, in one round trip.
+func readUnsent(ctx context.Context, conn *pgxpool.Conn) ([]OutboxRecord, error) {
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	b.Queue(`SELECT seq, id::text, order_id, type, payload, created,
 			coalesce(traceparent, ''), coalesce(tracestate, '') FROM outbox
 		WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, relayBatch)
 	br := conn.SendBatch(ctx, b)
-	_, err = br.Exec()
-	if err != nil {
+	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return 0, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	rows, _ := br.Query()
 	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxRecord, error) {
@@ -181,26 +203,28 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		return nil, fmt.Errorf("read outbox: %w", err)
 	}
-	if len(recs) == 0 {
-		return 0, nil
-	}
+	return recs, nil
+}
 
-	// The round has a span of its own (the sent marks and the commit run in
-	// it), linked to the trace of each event it sends.
+// startRound starts the round's own span (the sent marks and the commit run
+// in it), linked to the trace of each event it sends.
+func (r *Relay) startRound(ctx context.Context, recs []OutboxRecord) (context.Context, trace.Span) {
 	links := make([]trace.Link, 0, len(recs))
 	for _, rec := range recs {
 		if sc := rec.spanContext(); sc.IsValid() {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	ctx, round := r.tel.Tracer.Start(ctx, "outbox relay", trace.WithNewRoot(), trace.WithLinks(links...),
+	return r.tel.Tracer.Start(ctx, "outbox relay", trace.WithNewRoot(), trace.WithLinks(links...),
 		trace.WithAttributes(semconv.MessagingBatchMessageCount(len(recs))))
-	defer round.End()
+}
 
+// publish sends the records to Kafka, each in its producer span, and
+// returns each record's context (its trace, for the log line).
+func (r *Relay) publish(ctx context.Context, round trace.Span, recs []OutboxRecord) ([]context.Context, error) {
 	msgs := make([]*sarama.ProducerMessage, len(recs))
-	seqs := make([]int64, len(recs))
 	sends := make([]context.Context, len(recs))
 	spans := make([]trace.Span, len(recs))
 	defer func() {
@@ -212,10 +236,11 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 	}()
 	for i, rec := range recs {
 		sends[i], spans[i] = r.startSend(ctx, rec, round)
-		if msgs[i], err = r.message(sends[i], rec); err != nil {
-			return 0, fail(round, err)
+		m, err := r.message(sends[i], rec)
+		if err != nil {
+			return nil, err
 		}
-		seqs[i] = rec.Seq
+		msgs[i] = m
 	}
 	if err := r.sender.SendMessages(msgs); err != nil {
 		// A broken producer is replaced on the next round.
@@ -224,28 +249,31 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 		for _, s := range spans {
 			fail(s, err)
 		}
-		return 0, fail(round, fmt.Errorf("send %d records: %w", len(msgs), err))
+		return nil, fmt.Errorf("send %d records: %w", len(msgs), err)
 	}
 	for i, m := range msgs {
 		spans[i].SetAttributes(semconv.MessagingDestinationPartitionID(strconv.Itoa(int(m.Partition))),
 			semconv.MessagingKafkaOffset(int(m.Offset)))
-		spans[i].End()
-		spans[i] = nil
 	}
-	b = &pgx.Batch{}
+	return sends, nil
+}
+
+// markSent marks the records sent and commits, in one round trip.
+func markSent(ctx context.Context, conn *pgxpool.Conn, recs []OutboxRecord) error {
+	seqs := make([]int64, len(recs))
+	for i, rec := range recs {
+		seqs[i] = rec.Seq
+	}
+	b := &pgx.Batch{}
 	b.Queue(`UPDATE outbox SET sent_at = now() WHERE seq = ANY($1)`, seqs)
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fail(round, fmt.Errorf("mark %d records sent: %w", len(seqs), err))
+		return fmt.Errorf("mark %d records sent: %w", len(seqs), err)
 	}
 	if conn.Conn().PgConn().TxStatus() != 'I' {
-		return 0, fail(round, fmt.Errorf("commit sent marks: still in a transaction"))
+		return fmt.Errorf("commit sent marks: still in a transaction")
 	}
-	for i, rec := range recs {
-		r.tel.Metrics.OutboxPublished.Add(ctx, 1, metric.WithAttributes(telemetry.AttrType.String(rec.Type)))
-		r.log.InfoContext(sends[i], "event published", "ce_id", rec.ID, "ce_type", rec.Type, "order_id", rec.OrderID)
-	}
-	return len(recs), nil
+	return nil
 }
 
 // spanContext returns the stored span context of the request that wrote

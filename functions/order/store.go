@@ -109,14 +109,33 @@ func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed
 		return s.repeated(ctx, *cmd, digest)
 	}
 	o.Updated = events.Time{Time: o.Created}
+	rec, err := placedRecord(ctx, o)
+	if err != nil {
+		return Placed{}, err
+	}
+	if err := insertOrder(ctx, conn, o, &rec, cmd); err != nil {
+		return Placed{}, err
+	}
+	o.EventID = rec.ID
+	return Placed{Order: o, Event: rec}, nil
+}
 
+// placedRecord is the outbox row that announces o, carrying the trace
+// context of ctx for the relay to continue.
+func placedRecord(ctx context.Context, o Order) (OutboxRecord, error) {
 	payload, err := json.Marshal(o.Order)
 	if err != nil {
-		return Placed{}, fmt.Errorf("encode %s of order %d: %w", events.TypePlaced, o.ID, err)
+		return OutboxRecord{}, fmt.Errorf("encode %s of order %d: %w", events.TypePlaced, o.ID, err)
 	}
 	rec := OutboxRecord{ID: uuid.NewString(), OrderID: o.ID, Type: events.TypePlaced, Payload: payload,
 		Created: o.Created, Trace: propagation.MapCarrier{}}
 	propagation.TraceContext{}.Inject(ctx, rec.Trace)
+	return rec, nil
+}
+
+// insertOrder is Place's second round trip: the order, its lines, the key's
+// link and the outbox row in one statement, then COMMIT. It sets rec.Seq.
+func insertOrder(ctx context.Context, conn *pgxpool.Conn, o Order, rec *OutboxRecord, cmd *CommandKey) error {
 	items := make([]int64, len(o.OrderLine))
 	counts := make([]int64, len(o.OrderLine))
 	prices := make([]pgtype.Numeric, len(o.OrderLine))
@@ -127,7 +146,7 @@ func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed
 	if cmd != nil {
 		source, id = &cmd.Source, &cmd.ID
 	}
-	b = &pgx.Batch{}
+	b := &pgx.Batch{}
 	b.Queue(`WITH o AS (
 			INSERT INTO orders (id, customer_id, shipping_street, shipping_zip, shipping_city,
 				billing_street, billing_zip, billing_city)
@@ -144,18 +163,17 @@ func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed
 		o.ID, o.Customer.CustomerID, o.ShippingAddress.Street, o.ShippingAddress.Zip, o.ShippingAddress.City,
 		o.BillingAddress.Street, o.BillingAddress.Zip, o.BillingAddress.City,
 		items, counts, prices, source, id,
-		rec.ID, rec.Type, payload, rec.Trace["traceparent"], rec.Trace["tracestate"]).QueryRow(func(r pgx.Row) error {
+		rec.ID, rec.Type, rec.Payload, rec.Trace["traceparent"], rec.Trace["tracestate"]).QueryRow(func(r pgx.Row) error {
 		return r.Scan(&rec.Seq)
 	})
 	b.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return Placed{}, fmt.Errorf("insert order %d: %w", o.ID, err)
+		return fmt.Errorf("insert order %d: %w", o.ID, err)
 	}
 	if conn.Conn().PgConn().TxStatus() != 'I' {
-		return Placed{}, fmt.Errorf("commit order %d: still in a transaction", o.ID)
+		return fmt.Errorf("commit order %d: still in a transaction", o.ID)
 	}
-	o.EventID = rec.ID
-	return Placed{Order: o, Event: rec}, nil
+	return nil
 }
 
 func itemIDs(lines []RequestLine) []int64 {

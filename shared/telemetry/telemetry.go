@@ -182,6 +182,27 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 	}
 	t.Tracer = t.TracerProvider.Tracer(scope)
 
+	readers, err := t.metricReaders(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(readers) > 0 {
+		mp := sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
+		t.MeterProvider = mp
+		t.shutdown = append(t.shutdown, mp.Shutdown)
+	} else {
+		t.MeterProvider = metricnoop.NewMeterProvider()
+	}
+	if t.Metrics, err = newMetrics(t.MeterProvider.Meter(scope)); err != nil {
+		t.Shutdown(ctx)
+		return nil, err
+	}
+	return t, nil
+}
+
+// metricReaders builds a reader per configured metrics exporter; the
+// Prometheus one also becomes t's /metrics handler.
+func (t *Telemetry) metricReaders(ctx context.Context, cfg Config) ([]sdkmetric.Option, error) {
 	var readers []sdkmetric.Option
 	for _, e := range cfg.metricsExporters() {
 		switch e {
@@ -205,18 +226,7 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 			readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
 		}
 	}
-	if len(readers) > 0 {
-		mp := sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
-		t.MeterProvider = mp
-		t.shutdown = append(t.shutdown, mp.Shutdown)
-	} else {
-		t.MeterProvider = metricnoop.NewMeterProvider()
-	}
-	if t.Metrics, err = newMetrics(t.MeterProvider.Meter(scope)); err != nil {
-		t.Shutdown(ctx)
-		return nil, err
-	}
-	return t, nil
+	return readers, nil
 }
 
 // Noop returns telemetry that records and sends nothing but still

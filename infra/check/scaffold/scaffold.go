@@ -42,16 +42,9 @@ func Write(dir, root string, t Template) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("scaffold: %w", err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	fnMod, err := readGoMod(root)
 	if err != nil {
-		return "", fmt.Errorf("scaffold: read function go.mod: %w", err)
-	}
-	fnMod, err := modfile.Parse("go.mod", data, nil)
-	if err != nil {
-		return "", fmt.Errorf("scaffold: parse function go.mod: %w", err)
-	}
-	if fnMod.Module == nil {
-		return "", errors.New("scaffold: function go.mod has no module line")
+		return "", err
 	}
 	module := fnMod.Module.Mod.Path
 
@@ -99,6 +92,22 @@ func main() {
 		return "", fmt.Errorf("scaffold: link f: %w", err)
 	}
 	return module, nil
+}
+
+// readGoMod parses the function's go.mod, which must name its module.
+func readGoMod(root string) (*modfile.File, error) {
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: read function go.mod: %w", err)
+	}
+	fnMod, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: parse function go.mod: %w", err)
+	}
+	if fnMod.Module == nil {
+		return nil, errors.New("scaffold: function go.mod has no module line")
+	}
+	return fnMod, nil
 }
 
 // patchGoMod makes the scaffold's go.mod the way func's patchGoMod does, with
