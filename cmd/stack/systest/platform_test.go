@@ -54,7 +54,10 @@ func placeOrders(t *testing.T, gw string, n int, rate float64) []placed {
 	for i := range n {
 		<-tick.C
 		wg.Go(func() {
-			resp, err := http.Post(gw+"/order/api/orders", "application/json", strings.NewReader(orderJSON(1+i%2, 1+i%4)))
+			// A deadline, so that a request the stack never answers fails
+			// this test instead of hanging the package until its timeout.
+			client := http.Client{Timeout: time.Minute}
+			resp, err := client.Post(gw+"/order/api/orders", "application/json", strings.NewReader(orderJSON(1+i%2, 1+i%4)))
 			if err != nil {
 				out[i].err = err
 				return

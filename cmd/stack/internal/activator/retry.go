@@ -3,6 +3,7 @@ package activator
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -43,7 +44,7 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	deadline := time.Now().Add(30 * time.Second)
 	for err != nil && errors.Is(err, syscall.ECONNREFUSED) && req.GetBody != nil && time.Now().Before(deadline) {
-		next, uerr := t.nextInstance(req)
+		next, uerr := t.nextInstance(req, deadline)
 		if uerr != nil {
 			return nil, errors.Join(err, uerr)
 		}
@@ -54,7 +55,7 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // nextInstance waits until the function runs at another address than the
 // one that refused req, and returns req aimed there.
-func (t retrying) nextInstance(req *http.Request) (*http.Request, error) {
+func (t retrying) nextInstance(req *http.Request, deadline time.Time) (*http.Request, error) {
 	for {
 		base, err := t.a.fn.Up(req.Context())
 		if err != nil {
@@ -74,6 +75,11 @@ func (t retrying) nextInstance(req *http.Request) (*http.Request, error) {
 			return next, nil
 		}
 		// The supervisor has not yet seen the exit: wait a moment.
+		// Still the instance that refused: wait for the next, but not for
+		// ever (a client without a deadline would hang with us).
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: no new instance after the old one at %s went away", t.a.fn.Name(), req.URL.Host)
+		}
 		select {
 		case <-req.Context().Done():
 			return nil, req.Context().Err()

@@ -66,6 +66,7 @@ type Process struct {
 	cur      *instance // the current instance, nil when none
 	failures int       // unexpected exits in a row
 	next     time.Time // no start before this (backoff)
+	port     int       // index in spec.Ports where the next start looks first
 }
 
 // instance is one run of the process.
@@ -232,7 +233,7 @@ func (p *Process) exec(inst *instance) (<-chan error, error) {
 	addr := p.spec.Addr
 	if addr == "" {
 		var err error
-		if addr, err = freePort(p.spec.Ports); err != nil {
+		if addr, err = p.pickPort(); err != nil {
 			return nil, err
 		}
 	}
@@ -312,16 +313,23 @@ func (p *Process) ended(inst *instance) {
 	}
 }
 
-// freePort returns the first loopback address of ports that no socket
-// holds right now.
-func freePort(ports []int) (string, error) {
-	for _, port := range ports {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+// pickPort returns a loopback address of spec.Ports that no socket holds,
+// taking them in turn: each start gets another port than the one before,
+// so a request that found the old instance gone is never sent back to the
+// same address, and a new instance can start while the old one drains.
+func (p *Process) pickPort() (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.spec.Ports)
+	for i := range n {
+		k := (p.port + i) % n
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p.spec.Ports[k]))
 		if err == nil {
 			addr := ln.Addr().String()
 			ln.Close()
+			p.port = k + 1
 			return addr, nil
 		}
 	}
-	return "", fmt.Errorf("pick a port: all of %v are taken", ports)
+	return "", fmt.Errorf("pick a port: all of %v are taken", p.spec.Ports)
 }
