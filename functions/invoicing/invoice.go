@@ -3,12 +3,12 @@ package invoicing
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/money"
 	"github.com/mskafka/knative-functions/shared/sink"
@@ -117,12 +117,12 @@ func (projection) Insert(inv Invoice) sink.Row {
 	totals := make([]pgtype.Numeric, len(inv.Lines))
 	for i, l := range inv.Lines {
 		items[i], names[i], counts[i] = l.ItemID, l.Name, int64(l.Count)
-		prices[i], totals[i] = numeric(l.Price), numeric(l.Total)
+		prices[i], totals[i] = db.Numeric(l.Price), db.Numeric(l.Total)
 	}
 	return sink.Row{
 		Columns: []string{"order_id", "customer_id", "name", "firstname", "email", "street", "zip", "city", "total"},
 		Values: []any{inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
-			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, numeric(inv.Total)},
+			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, db.Numeric(inv.Total)},
 		Updated:     inv.Updated,
 		Lines:       "invoice_line",
 		LineColumns: []string{"item_id", "item_name", "count", "price", "line_total"},
@@ -163,9 +163,4 @@ func (projection) Select(ctx context.Context, q sink.Querier, ids []int64) ([]In
 		list[i].Lines = lines[list[i].ID]
 	}
 	return list, err
-}
-
-// numeric is an amount as Postgres numeric: its cents × 10⁻², exact.
-func numeric(c money.Cents) pgtype.Numeric {
-	return pgtype.Numeric{Int: big.NewInt(int64(c)), Exp: -2, Valid: true}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/events"
-	"github.com/mskafka/knative-functions/shared/money"
 )
 
 // Store keeps orders and their outbox in the order function's schema.
@@ -140,7 +139,7 @@ func insertOrder(ctx context.Context, conn *pgxpool.Conn, o Order, rec *OutboxRe
 	counts := make([]int64, len(o.OrderLine))
 	prices := make([]pgtype.Numeric, len(o.OrderLine))
 	for i, l := range o.OrderLine {
-		items[i], counts[i], prices[i] = l.Item.ItemID, int64(l.Count), numeric(l.Item.Price)
+		items[i], counts[i], prices[i] = l.Item.ItemID, int64(l.Count), db.Numeric(l.Item.Price)
 	}
 	var source, id *string
 	if cmd != nil {
@@ -435,9 +434,4 @@ func (s *Store) placedRecord(ctx context.Context, orderID int64) (OutboxRecord, 
 		return OutboxRecord{}, fmt.Errorf("read placed event of order %d: %w", orderID, err)
 	}
 	return rec, nil
-}
-
-// numeric turns cents into an exact Postgres numeric with two decimals.
-func numeric(c money.Cents) pgtype.Numeric {
-	return pgtype.Numeric{Int: big.NewInt(int64(c)), Exp: -2, Valid: true}
 }

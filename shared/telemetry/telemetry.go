@@ -91,7 +91,7 @@ func (c Config) validate() error {
 			continue
 		}
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("OTLP endpoint %q: want an http(s) URL", Redact(u)))
+			errs = append(errs, fmt.Errorf("OTLP endpoint %q: want an http(s) URL", redactEndpoint(u)))
 		}
 	}
 	return errors.Join(errs...)
@@ -102,7 +102,7 @@ func (c Config) validate() error {
 func (c Config) Summary() []any {
 	traces := "off"
 	if c.tracing() {
-		traces = "otlp " + Redact(c.tracesURL())
+		traces = "otlp " + redactEndpoint(c.tracesURL())
 	}
 	metrics := "off"
 	if m := c.metricsExporters(); len(m) > 0 {
@@ -125,8 +125,10 @@ func (c Config) metricsURL() string {
 	return strings.TrimSuffix(c.Endpoint, "/") + "/v1/metrics"
 }
 
-// Redact returns a URL without its user info, for logging.
-func Redact(raw string) string {
+// redactEndpoint returns an exporter endpoint without its user info, for
+// logging. Unlike db.Redact it drops the user name too: an OTLP endpoint's
+// user info is a credential as a whole (a token), not a role.
+func redactEndpoint(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable url)"
