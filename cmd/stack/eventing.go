@@ -19,24 +19,17 @@ func (s *stack) startDispatchers(ctx context.Context) error {
 		return nil
 	}
 	eventing := filepath.Join(s.cfg.Root, "infra", "eventing")
-	set, err := manifest.Load(eventing)
+	set, err := s.eventing()
 	if err != nil {
 		return err
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		err := dispatch.Run(dctx, dispatch.Config{
+	s.background(ctx, "dispatcher", func(ctx context.Context) error {
+		return dispatch.Run(ctx, dispatch.Config{
 			Brokers: s.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: s.urls,
 			Logger:    slog.New(telemetry.LogHandler(slog.NewJSONHandler(s.con.prefixed("dispatch"), nil))),
 			Telemetry: s.tel,
 		})
-		if dctx.Err() == nil {
-			s.fail(fmt.Errorf("dispatcher stopped: %w", err))
-		}
-		done <- err
-	}()
-	s.cleanup(func() { cancel(); <-done })
+	})
 	s.con.step("dispatchers: %d KafkaSources from %s", len(set.Sources), eventing)
 	if h := s.tel.MetricsHandler(); h != nil && s.cfg.MetricsAddr != "" {
 		srv, err := serveMetrics(s.cfg.MetricsAddr, h)
@@ -58,22 +51,14 @@ func (s *stack) startPings(ctx context.Context) error {
 	if s.cfg.Only != "" {
 		return nil
 	}
-	eventing := filepath.Join(s.cfg.Root, "infra", "eventing")
-	set, err := manifest.Load(eventing)
+	set, err := s.eventing()
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		err := ping.Run(pctx, ping.Config{Pings: set.Pings, Services: s.urls, Every: s.cfg.PingInterval,
+	s.background(ctx, "pings", func(ctx context.Context) error {
+		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: s.urls, Every: s.cfg.PingInterval,
 			Logger: slog.New(slog.NewJSONHandler(s.con.prefixed("ping"), nil))})
-		if pctx.Err() == nil {
-			s.fail(fmt.Errorf("pings stopped: %w", err))
-		}
-		done <- err
-	}()
-	s.cleanup(func() { cancel(); <-done })
+	})
 	for _, p := range set.Pings {
 		when := p.Schedule + " (UTC)"
 		if s.cfg.PingInterval > 0 {
@@ -82,4 +67,32 @@ func (s *stack) startPings(ctx context.Context) error {
 		s.con.step("pings: %s to %s, %s", p.Name, p.Sink, when)
 	}
 	return nil
+}
+
+// eventing reads the manifests of infra/eventing once, for the dispatchers
+// and the pings alike.
+func (s *stack) eventing() (*manifest.Set, error) {
+	if s.eventingSet == nil {
+		set, err := manifest.Load(filepath.Join(s.cfg.Root, "infra", "eventing"))
+		if err != nil {
+			return nil, err
+		}
+		s.eventingSet = &set
+	}
+	return s.eventingSet, nil
+}
+
+// background runs a part of the platform until the stack stops; if it ends
+// before that, the stack fails with it.
+func (s *stack) background(ctx context.Context, name string, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx)
+		if ctx.Err() == nil {
+			s.fail(fmt.Errorf("%s stopped: %w", name, err))
+		}
+		done <- err
+	}()
+	s.cleanup(func() { cancel(); <-done })
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/mskafka/knative-functions/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
@@ -74,6 +75,8 @@ type stack struct {
 	otelEnv  []string
 	tel      *telemetry.Telemetry
 	urls     map[string]string // each function's address for the gateway and the dispatchers
+	// eventingSet is infra/eventing as read once (see eventing).
+	eventingSet *manifest.Set
 }
 
 // run starts the steps in order, waits for Ctrl-C or a failure, and undoes

@@ -246,6 +246,18 @@ func (c *checker) function(ctx context.Context, name string, root FuncYAML, patc
 }
 
 func (c *checker) readFuncYAML(name string) (FuncYAML, error) {
+	f, err := c.parseFuncYAML(name)
+	if err != nil {
+		return FuncYAML{}, err
+	}
+	if err := f.Validate(); err != nil {
+		return FuncYAML{}, fmt.Errorf("%s: %w", strings.TrimPrefix(name, "/"), err)
+	}
+	return f, nil
+}
+
+// parseFuncYAML reads and parses a func.yaml of the tree, not yet validated.
+func (c *checker) parseFuncYAML(name string) (FuncYAML, error) {
 	file := strings.TrimPrefix(name, "/")
 	data, err := c.in.FS.ReadFile(name)
 	if err != nil {
@@ -253,9 +265,6 @@ func (c *checker) readFuncYAML(name string) (FuncYAML, error) {
 	}
 	f, err := ParseFuncYAML(data)
 	if err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
-	}
-	if err := f.Validate(); err != nil {
 		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
 	}
 	return f, nil
@@ -269,13 +278,9 @@ func (c *checker) readFuncYAML(name string) (FuncYAML, error) {
 // deployer must be none of func's and say what to run instead.
 func (c *checker) readRootFuncYAML(name string) (FuncYAML, error) {
 	file := strings.TrimPrefix(name, "/")
-	data, err := c.in.FS.ReadFile(name)
+	f, err := c.parseFuncYAML(name)
 	if err != nil {
-		return FuncYAML{}, fmt.Errorf("read %s: %w", file, err)
-	}
-	f, err := ParseFuncYAML(data)
-	if err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+		return FuncYAML{}, err
 	}
 	switch {
 	case f.Deployer == "" || isFuncDeployer(f.Deployer):
