@@ -107,7 +107,7 @@ func Start[R any](ctx context.Context, cfg Config, name string, migrations fs.FS
 		return nil, err
 	}
 	store := NewPostgres(pool, proj)
-	routes, err := Routes[R](site, store, store, log)
+	routes, err := Routes[R](site, store, store, log, tel)
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/web"
 )
 
@@ -50,14 +51,14 @@ type Site struct {
 // the prefix stripped, so the pages link relatively): POST / the sink, GET /
 // and /{orderId} the pages, GET /api/<plural> and /api/<plural>/{orderId}
 // the JSON API. API routes answer errors as JSON, pages as HTML.
-func Routes[R any](site Site, store Store, records Records[R], log *slog.Logger) (http.Handler, error) {
+func Routes[R any](site Site, store Store, records Records[R], log *slog.Logger, tel *telemetry.Telemetry) (http.Handler, error) {
 	pages, err := web.Templates(site.Pages, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse page templates: %w", err)
 	}
 	rd := &reader[R]{site: site, records: records, pages: pages, log: log}
 	mux := http.NewServeMux()
-	mux.Handle("POST /{$}", Handler(store, log))
+	mux.Handle("POST /{$}", Handler(store, log, tel))
 	mux.HandleFunc("GET /{$}", rd.listPage)
 	mux.HandleFunc("GET /{orderId}", rd.detailPage)
 	mux.HandleFunc("GET /api/"+site.Plural, rd.listJSON)

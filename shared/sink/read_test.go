@@ -48,7 +48,7 @@ func testRoutes(t *testing.T, records Records[record]) http.Handler {
 		"templates/detail.html": {Data: []byte(`{{define "title"}}Thing{{end}}{{define "content"}}#{{.Record.ID}}{{end}}`)},
 	}
 	h, err := Routes[record](Site{Section: "shipping", Plural: "things", Noun: "thing", Pages: pages},
-		&fakeStore{seen: map[string]bool{}}, records, slog.New(slog.DiscardHandler))
+		&fakeStore{seen: map[string]bool{}}, records, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

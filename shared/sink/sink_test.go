@@ -99,7 +99,7 @@ func TestHandlerTrace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := testenv.Telemetry(t, "shipping")
-			h := in.Handler(Handler(&fakeStore{seen: map[string]bool{}}, slog.New(slog.DiscardHandler)))
+			h := in.Handler(Handler(&fakeStore{seen: map[string]bool{}}, slog.New(slog.DiscardHandler), in.Telemetry))
 			if code := post(t, h, "e-1", events.TypePlaced, order, tt.header); code != http.StatusOK {
 				t.Fatalf("status %d", code)
 			}
@@ -144,7 +144,7 @@ func TestHandlerMetrics(t *testing.T) {
 		"e-6": &ConflictError{What: "order 7", Held: make([]byte, 32), Got: make([]byte, 32)},
 		"e-7": fmt.Errorf("insert: %w", &pgconn.PgError{Code: "22008", Message: "timestamp out of range"}),
 	}}
-	h := in.Handler(Handler(store, slog.New(slog.DiscardHandler)))
+	h := in.Handler(Handler(store, slog.New(slog.DiscardHandler), in.Telemetry))
 	for _, c := range []struct {
 		id, typ, body string
 		want          int

@@ -9,20 +9,13 @@ import (
 
 // Handler wraps h so that each request runs in a server span that continues
 // the caller's trace (W3C or B3 headers), is named after the route that
-// served it ("POST /new"), and is counted in the http.server.* metrics. The
-// request's context also carries t (see From).
+// served it ("POST /new"), and is counted in the http.server.* metrics.
 func (t *Telemetry) Handler(h http.Handler) http.Handler {
-	traced := otelhttp.NewHandler(h, t.service,
+	return otelhttp.NewHandler(h, t.service,
 		otelhttp.WithTracerProvider(t.TracerProvider),
 		otelhttp.WithMeterProvider(t.MeterProvider),
 		otelhttp.WithPropagators(t.Propagator),
 		otelhttp.WithSpanNameFormatter(serverSpanName))
-	// The context is set outside otelhttp: the request otelhttp hands on is
-	// the one the ServeMux writes its matched pattern into, which otelhttp
-	// reads back for the span's name.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		traced.ServeHTTP(w, r.WithContext(ContextWith(r.Context(), t)))
-	})
 }
 
 // serverSpanName is "METHOD route" once a ServeMux has matched the request,

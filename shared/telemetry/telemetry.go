@@ -268,21 +268,3 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	t.shutdown = nil
 	return errors.Join(errs...)
 }
-
-// contextKey carries a *Telemetry in a request's context.
-type contextKey struct{}
-
-// ContextWith returns ctx carrying t. The root function puts its telemetry
-// into every request's context, so a shared handler deep down (the sink)
-// records metrics without every constructor on the way passing it along.
-func ContextWith(ctx context.Context, t *Telemetry) context.Context {
-	return context.WithValue(ctx, contextKey{}, t)
-}
-
-// From returns the telemetry ctx carries, or a no-op one.
-func From(ctx context.Context) *Telemetry {
-	if t, ok := ctx.Value(contextKey{}).(*Telemetry); ok && t != nil {
-		return t
-	}
-	return Noop()
-}

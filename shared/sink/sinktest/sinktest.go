@@ -48,7 +48,7 @@ func (s Subject[R]) fixture(t *testing.T) *fixture {
 	t.Helper()
 	pool := testenv.Pool(t, s.Site.Section, s.Migrations)
 	store := sink.NewPostgres(pool, s.Projection)
-	routes, err := sink.Routes[R](s.Site, store, store, slog.New(slog.DiscardHandler))
+	routes, err := sink.Routes[R](s.Site, store, store, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
