@@ -87,8 +87,9 @@ func (b *bench) functionEnv(name, addr string) []string {
 
 // procStat is what /proc tells of a process: CPU time and resident memory.
 type procStat struct {
-	CPU time.Duration
-	RSS int64 // bytes
+	CPU      time.Duration
+	ChildCPU time.Duration // of its children that have exited and been waited for
+	RSS      int64         // bytes
 }
 
 // readProc reads the user+system CPU time and the resident set of pid.
@@ -104,11 +105,14 @@ func readProc(pid int) (procStat, error) {
 	}
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	cutime, _ := strconv.ParseInt(fields[13], 10, 64)
+	cstime, _ := strconv.ParseInt(fields[14], 10, 64)
 	rssPages, _ := strconv.ParseInt(fields[21], 10, 64)
 	const ticks = 100 // USER_HZ on Linux
 	return procStat{
-		CPU: time.Duration(utime+stime) * time.Second / ticks,
-		RSS: rssPages * int64(os.Getpagesize()),
+		CPU:      time.Duration(utime+stime) * time.Second / ticks,
+		ChildCPU: time.Duration(cutime+cstime) * time.Second / ticks,
+		RSS:      rssPages * int64(os.Getpagesize()),
 	}, nil
 }
 

@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -43,6 +45,7 @@ type config struct {
 	Clients   int           // pgbench clients
 	ColdRuns  int           // cold starts per function
 	FirstPort int           // the stack's gateway; functions and metrics above it
+	Rates     []float64     // quick mode: only the pipeline, at these rates
 }
 
 func parse(args []string, out io.Writer) (config, error) {
@@ -58,8 +61,16 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.Clients, "clients", 16, "pgbench clients")
 	fs.IntVar(&c.ColdRuns, "cold-runs", 20, "cold starts per function")
 	fs.IntVar(&c.FirstPort, "port", 21080, "the stack's gateway port; the functions, metrics and cold starts use the next few")
+	rates := fs.String("rates", "", "quick mode for profiling: only the pipeline, at these offered rates (e.g. 150,300)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	for r := range strings.FieldsFuncSeq(*rates, func(c rune) bool { return c == ',' || c == ' ' }) {
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 {
+			return config{}, fmt.Errorf("-rates: %q is not a rate", r)
+		}
+		c.Rates = append(c.Rates, v)
 	}
 	if c.AdminURL == "" || c.Brokers == "" {
 		return config{}, fmt.Errorf("DATABASE_URL and KAFKA_BROKERS must name the servers (infra/local/bench.sh starts them)")
@@ -89,6 +100,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		{"bound: pgbench running an order's own SQL", b.bound},
 		{"pipeline: stepped open-model load through the local stack", b.pipeline},
 		{"sizes: binary and compressed image layer", b.sizes},
+	}
+	if len(cfg.Rates) > 0 {
+		steps = steps[2:3]
 	}
 	for _, s := range steps {
 		fmt.Fprintf(out, "▸ %s\n", s.name)

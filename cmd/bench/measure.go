@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,7 +41,43 @@ func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, er
 			c.cpu[name] = p.CPU
 		}
 	}
+	maps.Copy(c.cpu, serverCPU())
 	return c, nil
+}
+
+// serverCPU is the CPU time so far of the servers on the same cores and of
+// the load generator: every postgres process (a backend that has exited
+// is counted in the postmaster's children's time), the Kafka broker's JVM,
+// and this process.
+func serverCPU() map[string]time.Duration {
+	cpu := map[string]time.Duration{}
+	if p, err := readProc(os.Getpid()); err == nil {
+		cpu["bench (load)"] = p.CPU
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		name := ""
+		switch strings.TrimSpace(string(comm)) {
+		case "postgres":
+			name = "postgres"
+		case "java":
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cmd, []byte("kafka.Kafka")) {
+				name = "kafka"
+			}
+		}
+		if name == "" {
+			continue
+		}
+		if p, err := readProc(pid); err == nil {
+			cpu[name] += p.CPU + p.ChildCPU
+		}
+	}
+	return cpu
 }
 
 // statementsReady loads pg_stat_statements into the database, when the
@@ -52,7 +92,7 @@ func (b *bench) statementsReady(ctx context.Context) error {
 type Cost struct {
 	CommitsPerOrder    float64            // Postgres commits, all processes
 	StatementsPerOrder float64            // statements of the functions' roles; -1: not counted
-	CPUSecPer1000      map[string]float64 // per process: order, shipping, invoicing, stack
+	CPUSecPer1000      map[string]float64 // per process: order, shipping, invoicing, stack, postgres, kafka, bench (load)
 }
 
 // cost divides what was counted between two snapshots by the orders.
@@ -67,7 +107,7 @@ func cost(before, after counters, orders int, pids map[string]int) Cost {
 	if before.statements >= 0 && after.statements >= 0 {
 		c.StatementsPerOrder = float64(after.statements-before.statements) / float64(orders)
 	}
-	for name := range maps.Keys(pids) {
+	for name := range maps.Keys(after.cpu) {
 		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]).Seconds() * 1000 / float64(orders)
 	}
 	return c
@@ -104,31 +144,37 @@ func (b *bench) waitStored(ctx context.Context, ids []int64) (time.Duration, int
 // delays are the times from each order's commit to the later of its
 // shipment's and its invoice's commits, all as the database recorded them
 // (track_commit_timestamp), so that no client clock is involved.
-func (b *bench) delays(ctx context.Context, ids []int64) ([]time.Duration, error) {
+func (b *bench) delays(ctx context.Context, ids []int64) (e2e, relayed []time.Duration, err error) {
+	// The outbox row's xmin is the relay's transaction that marked it sent,
+	// after Kafka acknowledged it: the first leg of the delay.
 	rows, err := b.admin.Query(ctx, `
 		SELECT extract(epoch FROM greatest(pg_xact_commit_timestamp(s.xmin), pg_xact_commit_timestamp(i.xmin))
-		                         - pg_xact_commit_timestamp(o.xmin))
+		                         - pg_xact_commit_timestamp(o.xmin)),
+		       extract(epoch FROM pg_xact_commit_timestamp(ob.xmin) - pg_xact_commit_timestamp(o.xmin))
 		FROM orders.orders o
 		JOIN shipping.shipment s ON s.order_id = o.id
 		JOIN invoicing.invoice i ON i.order_id = o.id
+		LEFT JOIN orders.outbox ob ON ob.order_id = o.id AND ob.sent_at IS NOT NULL
 		WHERE o.id = ANY($1)`, ids)
 	b.own++
 	if err != nil {
-		return nil, fmt.Errorf("read commit times: %w", err)
+		return nil, nil, fmt.Errorf("read commit times: %w", err)
 	}
 	defer rows.Close()
-	var ds []time.Duration
 	for rows.Next() {
-		var sec *float64
-		if err := rows.Scan(&sec); err != nil {
-			return nil, err
+		var sec, relay *float64
+		if err := rows.Scan(&sec, &relay); err != nil {
+			return nil, nil, err
 		}
 		if sec == nil {
-			return nil, fmt.Errorf("no commit time recorded: is track_commit_timestamp on? (infra/local/bench.sh turns it on)")
+			return nil, nil, fmt.Errorf("no commit time recorded: is track_commit_timestamp on? (infra/local/bench.sh turns it on)")
 		}
-		ds = append(ds, time.Duration(*sec*float64(time.Second)))
+		e2e = append(e2e, time.Duration(*sec*float64(time.Second)))
+		if relay != nil {
+			relayed = append(relayed, time.Duration(*relay*float64(time.Second)))
+		}
 	}
-	return ds, rows.Err()
+	return e2e, relayed, rows.Err()
 }
 
 // rssSampler keeps the largest resident set seen of each process.

@@ -38,7 +38,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 		}
 	}
 	sustained := b.report.sustained()
-	if sustained == nil {
+	if sustained == nil || len(b.cfg.Rates) > 0 {
 		return nil
 	}
 	half, err := b.step(ctx, st, math.Round(sustained.Offered/2))
@@ -52,6 +52,9 @@ func (b *bench) pipeline(ctx context.Context) error {
 }
 
 func (b *bench) rates() []float64 {
+	if len(b.cfg.Rates) > 0 {
+		return b.cfg.Rates
+	}
 	bound := b.report.Bound.OrdersPerSec
 	if bound <= 0 { // no bound measured: fixed steps
 		return []float64{50, 100, 200, 300, 400, 500, 600, 800, 1000}
@@ -68,8 +71,8 @@ func (b *bench) printStep(s Step) {
 	if s.Half {
 		tag = " (half the sustained rate)"
 	}
-	fmt.Fprintf(b.out, "  %5.0f/s offered%s: %5.0f/s accepted, e2e p50 %.1f p99 %.1f max %.1f ms, API p99 %.1f ms, errors %d, lost %d, drained in %.1f s\n",
-		s.Offered, tag, s.AcceptedPerSec, s.E2E.P50, s.E2E.P99, s.E2E.Max, s.API.P99, s.Errors, s.Lost, s.DrainSec)
+	fmt.Fprintf(b.out, "  %5.0f/s offered%s: %5.0f/s accepted, e2e p50 %.1f p99 %.1f max %.1f ms (of which commit → sent mark p50 %.1f p99 %.1f), API p99 %.1f ms, errors %d, lost %d, drained in %.1f s\n",
+		s.Offered, tag, s.AcceptedPerSec, s.E2E.P50, s.E2E.P99, s.E2E.Max, s.Relayed.P50, s.Relayed.P99, s.API.P99, s.Errors, s.Lost, s.DrainSec)
 }
 
 // step offers rate orders per second for cfg.Step, waits until the sinks
@@ -94,7 +97,7 @@ func (b *bench) step(ctx context.Context, st *stack, rate float64) (Step, error)
 	if err != nil {
 		return Step{}, err
 	}
-	delays, err := b.delays(ctx, ids)
+	delays, relayed, err := b.delays(ctx, ids)
 	if err != nil {
 		return Step{}, err
 	}
@@ -103,7 +106,7 @@ func (b *bench) step(ctx context.Context, st *stack, rate float64) (Step, error)
 		AcceptedPerSec: float64(len(ids)) / offered.Seconds(),
 		Errors:         len(shots) - len(ids), ErrorKinds: errorKinds(shots),
 		Lost: lost, DrainSec: drain.Seconds(),
-		API: percentiles(latencies(shots)), E2E: percentiles(delays),
+		API: percentiles(latencies(shots)), E2E: percentiles(delays), Relayed: percentiles(relayed),
 		RSSMiB: rss,
 	}
 	s.Cost = cost(before, after, len(ids), pids)

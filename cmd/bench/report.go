@@ -65,6 +65,7 @@ type Step struct {
 	DrainSec       float64        // from the last request to everything stored
 	API            Percentiles    // request → 201, ms
 	E2E            Percentiles    // order commit → later of shipment and invoice commits, ms
+	Relayed        Percentiles    // order commit → the relay's commit of the sent mark (Kafka has it), ms
 	RSSMiB         map[string]float64
 	Cost           Cost
 }
@@ -178,9 +179,16 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	if s := r.costStep(); s != nil {
 		fmt.Fprintf(w, "\nAt %.0f/s offered (the sustained rate, or else the highest step without errors or loss), per process:\n\n| process | CPU s / 1000 orders | peak RSS MiB |\n|---|---|---|\n", s.Offered)
-		for _, name := range []string{"order", "shipping", "invoicing", "stack"} {
-			fmt.Fprintf(w, "| %s | %.2f | %.1f |\n", name, s.Cost.CPUSecPer1000[name], s.RSSMiB[name])
+		total := 0.0
+		for _, name := range []string{"order", "shipping", "invoicing", "stack", "postgres", "kafka", "bench (load)"} {
+			rss := "–"
+			if v, ok := s.RSSMiB[name]; ok {
+				rss = fmt.Sprintf("%.1f", v)
+			}
+			total += s.Cost.CPUSecPer1000[name]
+			fmt.Fprintf(w, "| %s | %.2f | %s |\n", name, s.Cost.CPUSecPer1000[name], rss)
 		}
+		fmt.Fprintf(w, "| all | %.2f | |\n", total)
 		fmt.Fprintf(w, "\n(`stack` is the local platform: gateway, activators and the KafkaSource dispatchers. HTTP hops per order: client → gateway → order, dispatcher → shipping, dispatcher → invoicing.)\n")
 	}
 	fmt.Fprintf(w, "\n| function | exec → ready ms | exec → first stored ms | idle RSS MiB |\n|---|---|---|---|\n")

@@ -11,6 +11,7 @@ import (
 	fn "knative.dev/func-go/http"
 
 	function "github.com/mskafka/knative-functions"
+	"github.com/mskafka/knative-functions/shared/profile"
 )
 
 func main() {
@@ -24,7 +25,7 @@ func main() {
 	}
 	// The runtime's own debug lines would drown the functions' JSON logs.
 	fn.SetLogLevel(fn.LogWarn)
-	stopProfile := profile()
+	stopProfile := profile.Start(os.Getenv("FUNCTION"))
 	err := fn.Start(function.New())
 	stopProfile()
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/mskafka/knative-functions/broker/dispatch"
 	"github.com/mskafka/knative-functions/broker/manifest"
@@ -13,7 +15,7 @@ import (
 )
 
 // startDispatchers runs the KafkaSources of infra/eventing against the
-// functions' activators, and serves the dispatcher's metrics.
+// functions' activators (in this process), and serves the dispatcher's metrics.
 func (s *stack) startDispatchers(ctx context.Context) error {
 	if s.cfg.Only != "" {
 		return nil
@@ -26,8 +28,9 @@ func (s *stack) startDispatchers(ctx context.Context) error {
 	s.background(ctx, "dispatcher", func(ctx context.Context) error {
 		return dispatch.Run(ctx, dispatch.Config{
 			Brokers: s.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: s.urls,
-			Logger:    slog.New(telemetry.LogHandler(slog.NewJSONHandler(s.con.prefixed("dispatch"), nil))),
-			Telemetry: s.tel,
+			HTTPClient: &http.Client{Transport: s.local},
+			Logger:     slog.New(telemetry.LogHandler(slog.NewJSONHandler(s.con.prefixed("dispatch"), nil))),
+			Telemetry:  s.tel,
 		})
 	})
 	s.con.step("dispatchers: %d KafkaSources from %s", len(set.Sources), eventing)
@@ -57,6 +60,7 @@ func (s *stack) startPings(ctx context.Context) error {
 	}
 	s.background(ctx, "pings", func(ctx context.Context) error {
 		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: s.urls, Every: s.cfg.PingInterval,
+			Client: &http.Client{Timeout: time.Minute, Transport: s.local},
 			Logger: slog.New(slog.NewJSONHandler(s.con.prefixed("ping"), nil))})
 	})
 	for _, p := range set.Pings {

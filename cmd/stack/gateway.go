@@ -23,7 +23,7 @@ func (s *stack) startGateway(context.Context) error {
 	}
 	// Istio answers an unrouted request with a bare 404; locally the
 	// status is the same, with the pages' own "not found" page.
-	gw, err := gateway.New(routes, s.urls, web.NotFoundHandler(""))
+	gw, err := gateway.New(routes, s.urls, s.local, web.NotFoundHandler(""))
 	if err != nil {
 		return fmt.Errorf("routes of %s: %w", mesh, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/profile"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
@@ -56,7 +57,10 @@ func main() {
 		envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
 		return
 	}
-	if err := run(ctx, os.Stdout); err != nil {
+	stopProfile := profile.Start("stack")
+	err := run(ctx, os.Stdout)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "stack:", err)
 		os.Exit(1)
 	}
@@ -75,6 +79,7 @@ type stack struct {
 	otelEnv  []string
 	tel      *telemetry.Telemetry
 	urls     map[string]string // each function's address for the gateway and the dispatchers
+	local    inProcess         // how the gateway, dispatchers and pings reach those addresses
 	// eventingSet is infra/eventing as read once (see eventing).
 	eventingSet *manifest.Set
 }

@@ -346,6 +346,13 @@ func NewProducer(brokers []string, clientID string) (Sender, error) {
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Return.Successes = true
+	// The relay hands over a batch at once, but the producer takes it one
+	// record at a time: without a short wait it sends the first record
+	// alone and, with one request in flight, the rest only after that
+	// answer — three to five produce requests for a batch of a dozen
+	// (measured: 6–17 ms on an idle machine, ~47 ms at 250 orders/s).
+	// Waiting 1 ms collects the batch into one request (~3.5 ms).
+	cfg.Producer.Flush.Frequency = time.Millisecond
 	cfg.Producer.Retry.Max = 5
 	cfg.Producer.Retry.Backoff = 200 * time.Millisecond
 	cfg.Metadata.Retry.Max = 2

@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
 export PG_DIR=$ROOT/.data/bench-postgres PG_PORT=${BENCH_PG_PORT:-5436}
-export KAFKA_DIR=$ROOT/.data/bench-kafka KAFKA_PORT=${BENCH_KAFKA_PORT:-19292}
+export KAFKA_DIR=$ROOT/.data/bench-kafka KAFKA_PORT=${BENCH_KAFKA_PORT:-19292} KAFKA_PEAK=1
 export PG_EXTRA_CONF="track_commit_timestamp = on
 shared_preload_libraries = 'pg_stat_statements'
 max_connections = 200"

@@ -7,9 +7,11 @@ package activator
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,12 +27,18 @@ type Function interface {
 	Ready() bool
 }
 
-// Activator is an http.Handler in front of one function.
+// Activator is an http.Handler in front of one function, for callers
+// outside the stack (curl, a browser on FUNCTION_PORT), and an
+// http.RoundTripper for the gateway and the dispatchers in the stack's own
+// process: they hand it their requests directly, so a warm function costs
+// them one loopback hop, as on a cluster where the activator steps out of
+// the path once a revision has pods.
 type Activator struct {
 	fn     Function
 	idle   time.Duration
 	report func(format string, args ...any)
 	proxy  *httputil.ReverseProxy
+	send   retrying // to the function's instance
 
 	// gate is held shared by every request and exclusively by a scale-down,
 	// so a function is never stopped under a request that was let through.
@@ -41,22 +49,29 @@ type Activator struct {
 	timer    *time.Timer
 }
 
+// instances is the one pool of connections to the function instances: the
+// default transport keeps only two idle connections per host, which under
+// load means a new TCP connection for most requests.
+var instances = &http.Transport{
+	MaxIdleConnsPerHost: 256,
+	IdleConnTimeout:     90 * time.Second,
+	DisableCompression:  true,
+}
+
 // New returns an activator for fn. idle is how long the function may go
 // without a request before it is stopped; zero keeps it running.
 func New(fn Function, idle time.Duration, report func(format string, args ...any)) *Activator {
 	a := &Activator{fn: fn, idle: idle, report: report}
-	a.proxy = &httputil.ReverseProxy{Rewrite: rewrite, ErrorHandler: a.proxyError,
-		Transport: retrying{a: a, base: http.DefaultTransport}}
+	a.send = retrying{a: a, base: instances}
+	a.proxy = &httputil.ReverseProxy{Rewrite: rewrite, Transport: a, ErrorHandler: a.proxyError}
 	return a
 }
 
-type targetKey struct{}
-
-// rewrite sends the request to the instance ServeHTTP found, keeping what
-// the gateway set: the browser's Host (the functions' cross-origin check
-// compares it with Origin) and the X-Forwarded-* headers.
+// rewrite keeps what a gateway in front set: the browser's Host (the
+// functions' cross-origin check compares it with Origin) and the
+// X-Forwarded-* headers. RoundTrip picks the instance.
 func rewrite(r *httputil.ProxyRequest) {
-	r.SetURL(r.In.Context().Value(targetKey{}).(*url.URL))
+	r.Out.URL.Scheme, r.Out.URL.Host = "http", r.In.Host
 	r.Out.Host = r.In.Host
 	for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		if v := r.In.Header.Values(h); len(v) > 0 {
@@ -68,40 +83,93 @@ func rewrite(r *httputil.ProxyRequest) {
 // proxyError answers 502 when the instance went away mid-request (a crash):
 // a sender retries a 5xx, and the supervisor is starting the next instance.
 func (a *Activator) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	a.report("%s: %s %s failed: %v", a.fn.Name(), r.Method, r.URL.Path, err)
 	http.Error(w, a.fn.Name()+" is unavailable: "+err.Error(), http.StatusBadGateway)
 }
 
-// ServeHTTP holds the request until the function is ready, then forwards it.
+// ServeHTTP forwards a request from outside the stack through RoundTrip.
 func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.proxy.ServeHTTP(w, r)
+}
+
+// RoundTrip holds req until the function is ready and sends it to the
+// running instance. The function counts as busy, and cannot be stopped,
+// until the caller has read and closed the answer.
+func (a *Activator) RoundTrip(req *http.Request) (*http.Response, error) {
 	a.gate.RLock()
-	defer a.gate.RUnlock()
 	a.begin()
-	defer a.end()
+	done := func() { a.end(); a.gate.RUnlock() }
 	held := time.Now()
 	cold := !a.fn.Ready()
-	base, err := a.fn.Up(r.Context())
+	base, err := a.fn.Up(req.Context())
 	if err != nil {
+		done()
 		// Retriable for the dispatcher; the supervisor keeps trying meanwhile.
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, a.fn.Name()+" is not available: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+		return unavailable(req, a.fn.Name()+" is not available: "+err.Error()), nil
 	}
 	readyAfter := time.Since(held)
-	if err := keepBody(r); err != nil {
-		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
-		return
+	out, err := toInstance(req, base)
+	if err == nil {
+		err = keepBody(out)
 	}
-	a.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, u)))
+	var resp *http.Response
+	if err == nil {
+		resp, err = a.send.RoundTrip(out)
+	}
+	if err != nil {
+		done()
+		if req.Context().Err() == nil {
+			a.report("%s: %s %s failed: %v", a.fn.Name(), req.Method, req.URL.Path, err)
+		}
+		return nil, err
+	}
 	if cold {
-		a.report("%s: woken by %s %s: held %d ms for the cold start, answered after %d ms",
-			a.fn.Name(), r.Method, r.URL.Path, readyAfter.Milliseconds(), time.Since(held).Milliseconds())
+		done = func() {
+			a.report("%s: woken by %s %s: held %d ms for the cold start, answered after %d ms",
+				a.fn.Name(), req.Method, req.URL.Path, readyAfter.Milliseconds(), time.Since(held).Milliseconds())
+			a.end()
+			a.gate.RUnlock()
+		}
 	}
+	resp.Body = &releasing{ReadCloser: resp.Body, release: done}
+	return resp, nil
+}
+
+// toInstance is req aimed at the instance at base, Host header kept.
+func toInstance(req *http.Request, base string) (*http.Request, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	if out.Host == "" {
+		out.Host = req.URL.Host
+	}
+	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
+	return out, nil
+}
+
+// unavailable is the activator's own 503 for a function it cannot start.
+func unavailable(req *http.Request, msg string) *http.Response {
+	return &http.Response{
+		Status: "503 Service Unavailable", StatusCode: http.StatusServiceUnavailable,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Retry-After": {"1"}, "Content-Type": {"text/plain; charset=utf-8"}},
+		Body:   io.NopCloser(strings.NewReader(msg + "\n")), ContentLength: int64(len(msg) + 1),
+		Request: req,
+	}
+}
+
+// releasing runs release once, when the answer's body is closed.
+type releasing struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasing) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }
 
 // begin counts a request in and keeps the function from being stopped.

@@ -157,3 +157,37 @@ func TestRefusedConnectionIsRetried(t *testing.T) {
 		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, b, `/api/orders {"n":1}`)
 	}
 }
+
+// TestRoundTripHoldsUntilBodyClosed: in the stack's own process the
+// activator is a transport; the function counts as busy, and is not
+// stopped, until the caller has closed the answer's body.
+func TestRoundTripHoldsUntilBodyClosed(t *testing.T) {
+	f := &fakeFunction{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Host, r.URL.Path)
+	}))
+	defer f.srv.Close()
+	a := New(f, 50*time.Millisecond, func(string, ...any) {})
+	client := &http.Client{Transport: a}
+
+	resp, err := client.Get("http://order.local/api/items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // four idle periods, body still open
+	if _, downs := f.counts(); downs != 0 {
+		t.Fatalf("stopped %d times while an answer was being read", downs)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "order.local /api/items" {
+		t.Errorf("answered %q, want the Host kept and the path", b)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, downs := f.counts(); downs == 0; _, downs = f.counts() {
+		if time.Now().After(deadline) {
+			t.Fatal("not stopped after the idle period once the answer was closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -38,8 +38,9 @@ type Gateway struct {
 }
 
 // New returns a gateway for routes; functions maps each function name to its
-// base URL; notFound answers what no route matches (Istio's 404).
-func New(routes []Route, functions map[string]string, notFound http.Handler) (*Gateway, error) {
+// base URL, reached through transport (nil: http.DefaultTransport); notFound
+// answers what no route matches (Istio's 404).
+func New(routes []Route, functions map[string]string, transport http.RoundTripper, notFound http.Handler) (*Gateway, error) {
 	g := &Gateway{routes: routes, proxies: map[string]*httputil.ReverseProxy{}, notFound: notFound}
 	for _, rt := range routes {
 		if rt.Function == "" || g.proxies[rt.Function] != nil {
@@ -61,6 +62,7 @@ func New(routes []Route, functions map[string]string, notFound http.Handler) (*G
 				r.Out.Host = r.In.Host
 				r.SetXForwarded()
 			},
+			Transport:    transport,
 			ErrorHandler: proxyError,
 		}
 	}

@@ -35,7 +35,7 @@ func TestRoutesOfTheVirtualService(t *testing.T) {
 		t.Fatal(err)
 	}
 	urls, seen := backends(t)
-	g, err := New(routes, urls, http.NotFoundHandler())
+	g, err := New(routes, urls, nil, http.NotFoundHandler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestBodyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	urls, _ := backends(t)
-	g, _ := New(routes, urls, http.NotFoundHandler())
+	g, _ := New(routes, urls, nil, http.NotFoundHandler())
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 

@@ -1,4 +1,7 @@
-package main
+// Package profile writes a CPU and a block profile of a whole process run
+// when PROFILE_DIR names a directory (`make bench` sets it for the stack and
+// the functions), so every process under load can be read with pprof.
+package profile
 
 import (
 	"fmt"
@@ -8,16 +11,16 @@ import (
 	"runtime/pprof"
 )
 
-// profile starts a CPU profile and block profiling of this process when
-// PROFILE_DIR names a directory (make bench sets it), and returns what
-// writes them there at exit: <function>-<pid>-cpu.pprof and -block.pprof.
-// Without PROFILE_DIR it does nothing, so a function pays nothing for it.
-func profile() (stop func()) {
+// Start starts a CPU profile and block profiling of this process when
+// PROFILE_DIR is set, and returns what writes them at exit to
+// <name>-<pid>-cpu.pprof and <name>-<pid>-block.pprof there. Without
+// PROFILE_DIR it does nothing, so a process pays nothing for it.
+func Start(name string) (stop func()) {
 	dir := os.Getenv("PROFILE_DIR")
 	if dir == "" {
 		return func() {}
 	}
-	base := filepath.Join(dir, fmt.Sprintf("%s-%d", os.Getenv("FUNCTION"), os.Getpid()))
+	base := filepath.Join(dir, fmt.Sprintf("%s-%d", name, os.Getpid()))
 	cpu, err := os.Create(base + "-cpu.pprof")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
