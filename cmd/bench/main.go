@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,7 +46,8 @@ type config struct {
 	Clients   int           // pgbench clients
 	ColdRuns  int           // cold starts per function
 	FirstPort int           // the stack's gateway; functions and metrics above it
-	Rates     []float64     // quick mode: only the pipeline, at these rates
+	Rates     []float64     // only these offered rates, without the half-sustained step
+	Only      string        // run only these steps (comma-separated keys)
 }
 
 func parse(args []string, out io.Writer) (config, error) {
@@ -61,7 +63,8 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.Clients, "clients", 16, "pgbench clients")
 	fs.IntVar(&c.ColdRuns, "cold-runs", 20, "cold starts per function")
 	fs.IntVar(&c.FirstPort, "port", 21080, "the stack's gateway port; the functions, metrics and cold starts use the next few")
-	rates := fs.String("rates", "", "quick mode for profiling: only the pipeline, at these offered rates (e.g. 150,300)")
+	rates := fs.String("rates", "", "offer these rates (e.g. 150,300) instead of steps derived from the bound")
+	fs.StringVar(&c.Only, "only", "", "run only these steps, comma-separated: cold, bound, pipeline, sizes")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -93,18 +96,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer b.close()
 
 	steps := []struct {
-		name string
-		do   func(context.Context) error
+		key, name string
+		do        func(context.Context) error
 	}{
-		{"cold starts and idle memory of each function", b.coldStarts},
-		{"bound: pgbench running an order's own SQL", b.bound},
-		{"pipeline: stepped open-model load through the local stack", b.pipeline},
-		{"sizes: binary and compressed image layer", b.sizes},
-	}
-	if len(cfg.Rates) > 0 {
-		steps = steps[2:3]
+		{"cold", "cold starts and idle memory of each function", b.coldStarts},
+		{"bound", "bound: pgbench running an order's own SQL", b.bound},
+		{"pipeline", "pipeline: stepped open-model load through the local stack", b.pipeline},
+		{"sizes", "sizes: binary and compressed image layer", b.sizes},
 	}
 	for _, s := range steps {
+		if cfg.Only != "" && !slices.Contains(strings.Split(cfg.Only, ","), s.key) {
+			continue
+		}
 		fmt.Fprintf(out, "▸ %s\n", s.name)
 		if err := s.do(ctx); err != nil {
 			// A step that cannot measure is reported, and the others still run.

@@ -27,6 +27,7 @@ func (b *bench) sizes(ctx context.Context) error {
 	defer os.Remove(stripped.Name())
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", stripped.Name(), "./cmd/function")
 	build.Dir = b.cfg.Root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("stripped build: %w: %s", err, out)
 	}

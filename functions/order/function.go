@@ -133,15 +133,8 @@ func (c counted) Place(ctx context.Context, req Request, cmd *CommandKey) (Place
 }
 
 func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logger) (*Function, error) {
-	pages, err := web.Templates(pageFiles, "pages/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("parse pages: %w", err)
-	}
-	menu, err := web.Menu()
-	if err != nil {
-		return nil, fmt.Errorf("parse menu: %w", err)
-	}
-	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush, pages: pages, menu: menu, log: log}
+	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush,
+		pages: web.LazyPages(pageFiles, "pages/*.html"), menu: web.Menu(), log: log}
 	runCtx, stop := context.WithCancel(context.Background())
 	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log, flush: relay.Flush}
 	go func() {

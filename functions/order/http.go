@@ -2,7 +2,6 @@ package order
 
 import (
 	"context"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -32,7 +31,7 @@ type server struct {
 	wakeRelay func() // the outbox has a new event (an order placed or cancelled): send it now
 	// drain sends the whole outbox backlog now (the PingSource's ping).
 	drain func(context.Context) (int, error)
-	pages map[string]*template.Template
+	pages *web.Pages
 	// menu is the entry page of the whole system. On a cluster there is no
 	// gateway, so the Istio route sends "/" here (rewritten to /menu).
 	menu http.Handler

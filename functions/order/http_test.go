@@ -124,24 +124,15 @@ func TestPlaceEventReply(t *testing.T) {
 }
 
 func testServer(store orders) http.Handler {
-	pages, err := web.Templates(pageFiles, "pages/*.html")
-	if err != nil {
-		panic(err)
-	}
+	pages := web.LazyPages(pageFiles, "pages/*.html")
 	s := &server{store: store, wakeRelay: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return s.routes()
 }
 
 // TestMenu: on a cluster the Istio route rewrites "/" to order's /menu.
 func TestMenu(t *testing.T) {
-	pages, err := web.Templates(pageFiles, "pages/*.html")
-	if err != nil {
-		t.Fatal(err)
-	}
-	menu, err := web.Menu()
-	if err != nil {
-		t.Fatal(err)
-	}
+	pages := web.LazyPages(pageFiles, "pages/*.html")
+	menu := web.Menu()
 	s := &server{store: &fakeOrders{}, wakeRelay: func() {}, pages: pages, menu: menu, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	rec := httptest.NewRecorder()
 	s.routes().ServeHTTP(rec, httptest.NewRequest("GET", "/menu", nil))

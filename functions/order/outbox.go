@@ -138,13 +138,6 @@ func (r *Relay) drain(ctx context.Context) {
 // without sending a row twice; a crash between send and commit re-sends it,
 // which the sinks absorb (they deduplicate by event id).
 func (r *Relay) sendBatch(ctx context.Context) (int, error) {
-	if r.sender == nil {
-		s, err := r.connect()
-		if err != nil {
-			return 0, fmt.Errorf("connect to kafka: %w", err)
-		}
-		r.sender = s
-	}
 	// BEGIN travels with the read, and the sent marks with COMMIT: two
 	// round trips around the send. A connection still in the transaction
 	// after a failure is rolled back, or closed by the pool on release.
@@ -161,6 +154,16 @@ func (r *Relay) sendBatch(ctx context.Context) (int, error) {
 	recs, err := readUnsent(ctx, conn)
 	if err != nil || len(recs) == 0 {
 		return 0, err
+	}
+	// Kafka is connected when there is something to send, not at start: a
+	// function woken from zero by a page view or a ping with nothing to
+	// relay pays nothing for it.
+	if r.sender == nil {
+		s, err := r.connect()
+		if err != nil {
+			return 0, fmt.Errorf("connect to kafka: %w", err)
+		}
+		r.sender = s
 	}
 	ctx, round := r.startRound(ctx, recs)
 	defer round.End()

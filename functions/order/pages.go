@@ -36,7 +36,7 @@ func scripts() http.Handler {
 }
 
 func (s *server) render(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any) {
-	if err := web.Render(w, r, s.pages["pages/"+page], status, section, data); err != nil {
+	if err := s.pages.Render(w, r, "pages/"+page, status, section, data); err != nil {
 		s.log.ErrorContext(r.Context(), "render page", "page", page, "error", err)
 	}
 }

@@ -89,10 +89,7 @@ func (s *pageStore) Items(context.Context) ([]Item, error) { return pageItems(),
 
 func pageServer(t *testing.T, store orders) http.Handler {
 	t.Helper()
-	pages, err := web.Templates(pageFiles, "pages/*.html")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pages := web.LazyPages(pageFiles, "pages/*.html")
 	s := &server{store: store, wakeRelay: func() {}, pages: pages, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return s.routes()
 }

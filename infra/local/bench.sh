@@ -26,7 +26,7 @@ infra/local/kafka.sh stop 2>/dev/null || true
 rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR"
 
 echo "▸ building bin/function, bin/stack and the bench"
-go build -o bin/function ./cmd/function
+CGO_ENABLED=0 go build -o bin/function ./cmd/function  # as the image is built
 go build -o bin/stack ./cmd/stack
 go build -o bin/bench ./cmd/bench
 

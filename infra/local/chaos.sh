@@ -44,7 +44,7 @@ mkdir -p "$ROOT/.data/chaos" artifacts
 # CHAOS_FUNCTION_BIN: drill a function binary built elsewhere (another branch) under this stack.
 function_bin=${CHAOS_FUNCTION_BIN:-$ROOT/bin/function}
 echo "▸ building bin/function, bin/stack, bin/chaos"
-[[ -n ${CHAOS_FUNCTION_BIN:-} ]] || go build -o bin/function ./cmd/function
+[[ -n ${CHAOS_FUNCTION_BIN:-} ]] || CGO_ENABLED=0 go build -o bin/function ./cmd/function  # as the image is built
 go build -o bin/stack ./cmd/stack
 go build -o bin/chaos ./cmd/chaos
 

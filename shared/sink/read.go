@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -52,11 +51,7 @@ type Site struct {
 // and /{orderId} the pages, GET /api/<plural> and /api/<plural>/{orderId}
 // the JSON API. API routes answer errors as JSON, pages as HTML.
 func Routes[R any](site Site, store Store, records Records[R], log *slog.Logger, tel *telemetry.Telemetry) (http.Handler, error) {
-	pages, err := web.Templates(site.Pages, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("parse page templates: %w", err)
-	}
-	rd := &reader[R]{site: site, records: records, pages: pages, log: log}
+	rd := &reader[R]{site: site, records: records, pages: web.LazyPages(site.Pages, "templates/*.html"), log: log}
 	mux := http.NewServeMux()
 	mux.Handle("POST /{$}", Handler(store, log, tel))
 	mux.HandleFunc("GET /{$}", rd.listPage)
@@ -71,7 +66,7 @@ func Routes[R any](site Site, store Store, records Records[R], log *slog.Logger,
 type reader[R any] struct {
 	site    Site
 	records Records[R]
-	pages   map[string]*template.Template
+	pages   *web.Pages
 	log     *slog.Logger
 }
 
@@ -176,7 +171,7 @@ func (rd *reader[R]) detailPage(w http.ResponseWriter, r *http.Request) {
 
 // render executes a page in the shared layout.
 func (rd *reader[R]) render(w http.ResponseWriter, r *http.Request, page string, data map[string]any) {
-	if err := web.Render(w, r, rd.pages["templates/"+page], http.StatusOK, rd.site.Section, data); err != nil {
+	if err := rd.pages.Render(w, r, "templates/"+page, http.StatusOK, rd.site.Section, data); err != nil {
 		rd.log.ErrorContext(r.Context(), "render page", "page", page, "error", err)
 	}
 }

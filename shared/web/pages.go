@@ -47,6 +47,33 @@ func Templates(pages fs.FS, patterns ...string) (map[string]*template.Template, 
 	return out, nil
 }
 
+// Pages are a function's page templates, parsed when the first page is
+// served: a function woken from zero by an event or a ping never parses
+// them (about a millisecond of its cold start).
+type Pages struct {
+	parse func() (map[string]*template.Template, error)
+}
+
+// LazyPages returns the templates Templates would parse, parsed on first use.
+func LazyPages(pages fs.FS, patterns ...string) *Pages {
+	return &Pages{parse: sync.OnceValues(func() (map[string]*template.Template, error) {
+		return Templates(pages, patterns...)
+	})}
+}
+
+// Render renders the page of that file name as Render does.
+func (p *Pages) Render(w http.ResponseWriter, r *http.Request, page string, status int, section string, data map[string]any) error {
+	ts, err := p.parse()
+	if err == nil && ts[page] == nil {
+		err = fmt.Errorf("no page %s", page)
+	}
+	if err != nil {
+		http.Error(w, "could not render the page", http.StatusInternalServerError)
+		return fmt.Errorf("page templates: %w", err)
+	}
+	return Render(w, r, ts[page], status, section, data)
+}
+
 // Render executes a page template as "layout" for the function whose menu
 // section is section ("order", "shipping", "invoicing"). It sets the data's
 // Base and Section, renders into a buffer first, so that a failing template

@@ -79,10 +79,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestMenu(t *testing.T) {
-	menu, err := Menu()
-	if err != nil {
-		t.Fatal(err)
-	}
+	menu := Menu()
 	rec := httptest.NewRecorder()
 	menu.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	body := rec.Body.String()
