@@ -29,7 +29,7 @@ func (s *stack) startDispatchers(ctx context.Context) error {
 		return dispatch.Run(ctx, dispatch.Config{
 			Brokers: s.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: s.urls,
 			HTTPClient: &http.Client{Transport: s.local},
-			Logger:     slog.New(telemetry.LogHandler(slog.NewJSONHandler(s.con.prefixed("dispatch"), nil))),
+			Logger:     slog.New(telemetry.LogHandler(slog.NewJSONHandler(s.con.prefixed("dispatch"), s.logOptions()))),
 			Telemetry:  s.tel,
 		})
 	})
@@ -61,7 +61,7 @@ func (s *stack) startPings(ctx context.Context) error {
 	s.background(ctx, "pings", func(ctx context.Context) error {
 		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: s.urls, Every: s.cfg.PingInterval,
 			Client: &http.Client{Timeout: time.Minute, Transport: s.local},
-			Logger: slog.New(slog.NewJSONHandler(s.con.prefixed("ping"), nil))})
+			Logger: slog.New(slog.NewJSONHandler(s.con.prefixed("ping"), s.logOptions()))})
 	})
 	for _, p := range set.Pings {
 		when := p.Schedule + " (UTC)"
@@ -71,6 +71,11 @@ func (s *stack) startPings(ctx context.Context) error {
 		s.con.step("pings: %s to %s, %s", p.Name, p.Sink, when)
 	}
 	return nil
+}
+
+// logOptions are those of the dispatchers' and pings' logs.
+func (s *stack) logOptions() *slog.HandlerOptions {
+	return &slog.HandlerOptions{Level: s.cfg.LogLevel}
 }
 
 // eventing reads the manifests of infra/eventing once, for the dispatchers

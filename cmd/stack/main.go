@@ -44,6 +44,7 @@ type config struct {
 	JaegerQuery  int           `envconfig:"JAEGER_QUERY_PORT" default:"16686" desc:"with OBSERVE: Jaeger's query API port on 127.0.0.1"`
 	Only         string        `envconfig:"ONLY" desc:"order, shipping or invoicing: run that function alone on GATEWAY_ADDR, as func run would (no gateway, no dispatchers)"`
 	MetricsAddr  string        `envconfig:"DISPATCH_METRICS_ADDR" default:"127.0.0.1:9464" desc:"where the dispatcher serves GET /metrics; each function serves its own at /metrics"`
+	LogLevel     slog.Level    `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error: the dispatchers' and pings' logs (info: a line per delivery); the functions read it too"`
 }
 
 // functionNames in start order: the sinks first, so the dispatchers find
