@@ -110,21 +110,25 @@ func (p *processor) startSpan(ctx context.Context, msg *sarama.ConsumerMessage, 
 	if !trace.SpanContextFromContext(parent).IsValid() && ev != nil {
 		parent = telemetry.ExtractEvent(ctx, ev)
 	}
-	attrs := []attribute.KeyValue{
+	ctx, span := p.telemetryOrNoop().Tracer.Start(parent, "process "+msg.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
+	if !span.IsRecording() {
+		// Tracing is off: the attributes would be built for nothing, per event.
+		return ctx, span
+	}
+	span.SetAttributes(
 		semconv.MessagingSystemKafka, semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process"),
 		semconv.MessagingDestinationName(msg.Topic),
 		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(msg.Partition))),
 		semconv.MessagingKafkaOffset(int(msg.Offset)),
 		attribute.String("knative.kafkasource.name", p.name),
-	}
+	)
 	if msg.Key != nil {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(strings.ToValidUTF8(string(msg.Key), "\uFFFD")))
+		span.SetAttributes(semconv.MessagingKafkaMessageKey(strings.ToValidUTF8(string(msg.Key), "\uFFFD")))
 	}
 	if ev != nil {
-		attrs = append(attrs, semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type()))
+		span.SetAttributes(semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type()))
 	}
-	return p.telemetryOrNoop().Tracer.Start(parent, "process "+msg.Topic,
-		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	return ctx, span
 }
 
 // attempt makes one delivery attempt within the per-attempt timeout.
