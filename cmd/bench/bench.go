@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +34,9 @@ type bench struct {
 	// own counts the transactions bench itself runs on the database, so that
 	// they can be taken out of the pipeline's commit count.
 	own int64
+	// pgPort and kafkaPort are where Postgres and the broker listen, for
+	// counting the requests they receive (0: unknown).
+	pgPort, kafkaPort int
 }
 
 func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
@@ -45,6 +50,12 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 			MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute,
 		}},
 		report: &Report{Machine: machine(), Started: time.Now().UTC()},
+	}
+	if u, err := url.Parse(cfg.AdminURL); err == nil {
+		b.pgPort, _ = strconv.Atoi(u.Port())
+	}
+	if _, port, err := net.SplitHostPort(strings.Split(cfg.Brokers, ",")[0]); err == nil {
+		b.kafkaPort, _ = strconv.Atoi(port)
 	}
 	for _, p := range []string{b.bin, b.stack} {
 		if _, err := os.Stat(p); err != nil {

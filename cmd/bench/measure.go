@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,8 @@ import (
 type counters struct {
 	commits    int64
 	statements int64 // -1: pg_stat_statements is not loaded
+	pgWrites   int64 // requests written to Postgres by all its clients; -1: not counted
+	kafkaReqs  int64 // requests written to the Kafka broker by all its clients; -1: not counted
 	cpu        map[string]time.Duration
 	own        int64 // the bench's own transactions so far
 }
@@ -42,8 +46,33 @@ func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, er
 		}
 	}
 	maps.Copy(c.cpu, serverCPU())
+	c.pgWrites, c.kafkaReqs = segmentsIn(b.pgPort), segmentsIn(b.kafkaPort)
 	return c, nil
 }
+
+// segmentsIn counts the data segments that the sockets listening on port
+// have received so far: on loopback every request a client writes (a
+// Postgres round trip, pgx's pipelined batch included, or a Kafka request)
+// arrives as one segment, so the difference between two counts is the
+// requests in between, as the kernel saw them. Connections closed in
+// between take their counts with them. -1 when ss cannot tell.
+func segmentsIn(port int) int64 {
+	if port == 0 {
+		return -1
+	}
+	out, err := exec.Command("ss", "-tinH", "state", "established", fmt.Sprintf("( sport = :%d )", port)).Output()
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for _, m := range dataSegsIn.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		n += v
+	}
+	return n
+}
+
+var dataSegsIn = regexp.MustCompile(`data_segs_in:([0-9]+)`)
 
 // serverCPU is the CPU time so far of the servers on the same cores and of
 // the load generator: every postgres process (a backend that has exited
@@ -92,6 +121,8 @@ func (b *bench) statementsReady(ctx context.Context) error {
 type Cost struct {
 	CommitsPerOrder    float64            // Postgres commits, all processes
 	StatementsPerOrder float64            // statements of the functions' roles; -1: not counted
+	RoundTripsPerOrder float64            // requests written to Postgres (less the bench's own); -1: not counted
+	KafkaReqsPerOrder  float64            // requests written to the broker: produce, fetch, offset commits, heartbeats; -1: not counted
 	CPUSecPer1000      map[string]float64 // per process: order, shipping, invoicing, stack, postgres, kafka, bench (load)
 }
 
@@ -102,7 +133,14 @@ func cost(before, after counters, orders int, pids map[string]int) Cost {
 	if orders == 0 {
 		return Cost{}
 	}
-	c := Cost{StatementsPerOrder: -1, CPUSecPer1000: map[string]float64{}}
+	c := Cost{StatementsPerOrder: -1, RoundTripsPerOrder: -1, KafkaReqsPerOrder: -1, CPUSecPer1000: map[string]float64{}}
+	if before.pgWrites >= 0 && after.pgWrites >= 0 {
+		// Each of the bench's own queries is one request too.
+		c.RoundTripsPerOrder = float64(after.pgWrites-before.pgWrites-(after.own-before.own)) / float64(orders)
+	}
+	if before.kafkaReqs >= 0 && after.kafkaReqs >= 0 {
+		c.KafkaReqsPerOrder = float64(after.kafkaReqs-before.kafkaReqs) / float64(orders)
+	}
 	c.CommitsPerOrder = float64(after.commits-before.commits-(after.own-before.own)) / float64(orders)
 	if before.statements >= 0 && after.statements >= 0 {
 		c.StatementsPerOrder = float64(after.statements-before.statements) / float64(orders)

@@ -167,15 +167,16 @@ func (r *Report) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "| **sustained ÷ bound** | **%.2f** |\n", r.Ratio)
 	fmt.Fprintf(w, "| e2e p99 at half the sustained rate | %.1f ms |\n\n", r.HalfE2EP99)
 
-	fmt.Fprintf(w, "| offered/s | accepted/s | API p50 / p99 ms | e2e p50 / p95 / p99 / max ms | errors | lost | drain s | commits/order | statements/order |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| offered/s | accepted/s | API p50 / p99 ms | e2e p50 / p95 / p99 / max ms | errors | lost | drain s | commits/order | statements/order | Postgres round trips/order | Kafka requests/order |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Steps {
 		tag := ""
 		if s.Half {
 			tag = " (½ sustained)"
 		}
-		fmt.Fprintf(w, "| %.0f%s | %.0f | %.1f / %.1f | %.1f / %.1f / %.1f / %.1f | %d | %d | %.1f | %.2f | %s |\n",
+		fmt.Fprintf(w, "| %.0f%s | %.0f | %.1f / %.1f | %.1f / %.1f / %.1f / %.1f | %d | %d | %.1f | %.2f | %s | %s | %s |\n",
 			s.Offered, tag, s.AcceptedPerSec, s.API.P50, s.API.P99, s.E2E.P50, s.E2E.P95, s.E2E.P99, s.E2E.Max,
-			s.Errors, s.Lost, s.DrainSec, s.Cost.CommitsPerOrder, statements(s.Cost.StatementsPerOrder))
+			s.Errors, s.Lost, s.DrainSec, s.Cost.CommitsPerOrder, statements(s.Cost.StatementsPerOrder),
+			statements(s.Cost.RoundTripsPerOrder), statements(s.Cost.KafkaReqsPerOrder))
 	}
 	if s := r.costStep(); s != nil {
 		fmt.Fprintf(w, "\nAt %.0f/s offered (the sustained rate, or else the highest step without errors or loss), per process:\n\n| process | CPU s / 1000 orders | peak RSS MiB |\n|---|---|---|\n", s.Offered)

@@ -34,9 +34,9 @@ type Sender interface {
 	Close() error
 }
 
-// Relay sends unsent outbox rows to Kafka and marks them sent. It runs at
-// start, right after each commit (Kick), and periodically, so an order
-// accepted while Kafka is down reaches Kafka once it is back.
+// Relay sends unsent outbox rows to Kafka and marks them sent. It runs
+// right after each commit (Kick), on each ping (Flush) and periodically, so
+// an order accepted while Kafka is down reaches Kafka once it is back.
 //
 // Each record is sent in a producer span that continues the trace of the
 // request that wrote its row; the span's context travels in the event's
@@ -105,14 +105,18 @@ func (r *Relay) Run(ctx context.Context) {
 	}()
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
+	// No round at start: it would hold the pool's one connection while the
+	// runtime checks readiness, which would then open a second one — a few
+	// milliseconds of every cold start. Rows a previous instance left unsent
+	// go at the first kick (an order, a ping) or tick.
 	for {
-		r.drain(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
 		case <-t.C:
 		}
+		r.drain(ctx)
 	}
 }
 
