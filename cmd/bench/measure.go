@@ -64,6 +64,11 @@ func segmentsIn(port int) int64 {
 	if err != nil {
 		return -1
 	}
+	return sumDataSegsIn(out)
+}
+
+// sumDataSegsIn adds up the data_segs_in counters of ss -ti output.
+func sumDataSegsIn(out []byte) int64 {
 	var n int64
 	for _, m := range dataSegsIn.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseInt(string(m[1]), 10, 64)
