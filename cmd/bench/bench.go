@@ -34,6 +34,8 @@ type bench struct {
 	// own counts the transactions bench itself runs on the database, so that
 	// they can be taken out of the pipeline's commit count.
 	own int64
+	// migrated is set once every function has started once (migrate).
+	migrated bool
 	// pgPort and kafkaPort are where Postgres and the broker listen, for
 	// counting the requests they receive (0: unknown).
 	pgPort, kafkaPort int

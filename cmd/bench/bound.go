@@ -27,6 +27,9 @@ const (
 // orders per second the database gives with no application in front, and
 // beside it the plain one-INSERT commit rate.
 func (b *bench) bound(ctx context.Context) error {
+	if err := b.migrate(ctx); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "bench-sql")
 	if err != nil {
 		return err
