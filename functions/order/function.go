@@ -43,15 +43,7 @@ type Config struct {
 // Validate refuses what would start the function on the wrong database or
 // without anywhere to publish.
 func (c Config) Validate() error {
-	var errs []error
-	// envconfig's required accepts a variable set to nothing, and pgx would
-	// read an empty URL as "the defaults": refuse it here, as the sinks do.
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
-	}
-	if c.DBMaxConns < 1 {
-		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", c.DBMaxConns))
-	}
+	errs := []error{db.CheckSettings(c.DatabaseURL, c.DBMaxConns)}
 	if len(c.KafkaBrokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
 	}

@@ -57,6 +57,21 @@ func Open(ctx context.Context, url, schema string, maxConns int32, opts ...Optio
 	return pool, nil
 }
 
+// CheckSettings refuses the database settings every function takes from its
+// environment when they would start it on the wrong database: envconfig's
+// required accepts a variable set to nothing, and pgx would read an empty
+// URL as "the defaults".
+func CheckSettings(url string, maxConns int32) error {
+	var errs []error
+	if url == "" {
+		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
+	}
+	if maxConns < 1 {
+		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", maxConns))
+	}
+	return errors.Join(errs...)
+}
+
 // Migrate applies the files NNN_name.sql in dir of migrations, in order, each
 // in its own transaction, recording the applied versions in
 // schema_migrations. An advisory lock serialises instances that start at the

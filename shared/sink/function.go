@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -24,16 +23,7 @@ type Config struct {
 
 // Validate refuses what would start a function on the wrong database.
 func (c Config) Validate() error {
-	var errs []error
-	// envconfig's required accepts a variable set to nothing, and pgx would
-	// read an empty URL as "the defaults": refuse it here.
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
-	}
-	if c.DBMaxConns < 1 {
-		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", c.DBMaxConns))
-	}
-	return errors.Join(errs...)
+	return db.CheckSettings(c.DatabaseURL, c.DBMaxConns)
 }
 
 // LogValue shows the configuration with the database password masked.
