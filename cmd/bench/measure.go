@@ -134,7 +134,7 @@ type Cost struct {
 // cost divides what was counted between two snapshots by the orders.
 // Between them the bench itself ran a known number of transactions (its
 // own counters and polls), which are taken out.
-func cost(before, after counters, orders int, pids map[string]int) Cost {
+func cost(before, after counters, orders int) Cost {
 	if orders == 0 {
 		return Cost{}
 	}

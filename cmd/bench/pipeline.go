@@ -118,6 +118,6 @@ func (b *bench) step(ctx context.Context, st *stack, rate float64) (Step, error)
 		API: percentiles(latencies(shots)), E2E: percentiles(delays), Relayed: percentiles(relayed),
 		RSSMiB: rss,
 	}
-	s.Cost = cost(before, after, len(ids), pids)
+	s.Cost = cost(before, after, len(ids))
 	return s, nil
 }

@@ -17,9 +17,11 @@ import (
 const maxRetryBody = 256 << 10
 
 // keepBody reads a small body into memory so that a refused connection can
-// be retried with it, as Knative's activator does.
+// be retried with it, as Knative's activator does. A request that can give
+// its body again already (GetBody: the dispatchers' in-process requests) is
+// left as it is.
 func keepBody(r *http.Request) error {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength < 0 || r.ContentLength > maxRetryBody {
+	if r.GetBody != nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength < 0 || r.ContentLength > maxRetryBody {
 		return nil
 	}
 	b, err := io.ReadAll(r.Body)
