@@ -14,16 +14,11 @@ export PG_EXTRA_CONF="track_commit_timestamp = on
 shared_preload_libraries = 'pg_stat_statements'
 max_connections = 200"
 
-cleanup() {
-  infra/local/postgres.sh stop || true
-  infra/local/kafka.sh stop || true
-}
-trap cleanup EXIT
+source infra/local/servers.sh
+trap stop_servers EXIT
 
 # Fresh servers, so that one run's tables and topics do not weigh on the next.
-infra/local/postgres.sh stop 2>/dev/null || true
-infra/local/kafka.sh stop 2>/dev/null || true
-rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR"
+fresh_servers
 
 echo "▸ building bin/function, bin/stack and the bench"
 CGO_ENABLED=0 go build -o bin/function ./cmd/function  # as the image is built

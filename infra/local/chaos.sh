@@ -21,6 +21,7 @@ export PG_DIR=$ROOT/.data/chaos/postgres PG_PORT=${CHAOS_PG_PORT:-5437}
 export KAFKA_DIR=$ROOT/.data/chaos/kafka KAFKA_PORT=${CHAOS_KAFKA_PORT:-19392}
 gateway_port=${CHAOS_GATEWAY_PORT:-22080}
 
+source infra/local/servers.sh
 started=$(date +%s)
 pid_file=$ROOT/.data/chaos/stack.pid
 cleanup() {
@@ -30,15 +31,12 @@ cleanup() {
     sleep 2
     kill -KILL -- "-$(<"$pid_file")" 2>/dev/null || true
   fi
-  infra/local/postgres.sh stop || true
-  infra/local/kafka.sh stop || true
+  stop_servers
 }
 trap cleanup EXIT
 
 # Fresh servers: a drill's checks must not meet an earlier run's orders.
-infra/local/postgres.sh stop 2>/dev/null || true
-infra/local/kafka.sh stop 2>/dev/null || true
-rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR" "$ROOT/.data/chaos/stack"
+fresh_servers "$ROOT/.data/chaos/stack"
 mkdir -p "$ROOT/.data/chaos" artifacts
 
 # CHAOS_FUNCTION_BIN: drill a function binary built elsewhere (another branch) under this stack.

@@ -9,18 +9,16 @@ cd "$ROOT"
 export PG_DIR=$ROOT/.data/test-postgres PG_PORT=${TEST_PG_PORT:-5434}
 export KAFKA_DIR=$ROOT/.data/test-kafka KAFKA_PORT=${TEST_KAFKA_PORT:-19192}
 
+source infra/local/servers.sh
 started=$(date +%s)
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true   # background builds, when a step failed early
-  infra/local/postgres.sh stop || true
-  infra/local/kafka.sh stop || true
+  stop_servers
 }
 trap cleanup EXIT
 
 # Fresh servers: tests must not depend on what an earlier run left behind.
-infra/local/postgres.sh stop 2>/dev/null || true
-infra/local/kafka.sh stop 2>/dev/null || true
-rm -rf "$(infra/local/postgres.sh dir)" "$KAFKA_DIR"
+fresh_servers
 
 # On a fresh machine most of the time goes to compiling: Jaeger (several
 # minutes, once; cached in .cache/jaeger) and the Kubernetes, Knative and
