@@ -79,6 +79,8 @@ etcd
 build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
 build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build kube kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+build kafka sink-ingress ./sinkingress
+build helper helper .
 if [[ $what != kube ]]; then
   build knative serving-controller knative.dev/serving/cmd/controller
   build knative serving-webhook knative.dev/serving/cmd/webhook
@@ -86,8 +88,6 @@ if [[ $what != kube ]]; then
   build knative eventing-webhook knative.dev/eventing/cmd/webhook
   build kafka kafka-controller knative.dev/eventing-kafka-broker/control-plane/cmd/kafka-controller
   build kafka kafka-webhook knative.dev/eventing-kafka-broker/control-plane/cmd/webhook-kafka
-  build kafka sink-ingress ./sinkingress
-  build helper helper .
   build func func knative.dev/func/cmd/func "$func_ldflags"
 fi
 log "all binaries in ${BIN#"$ROOT"/} ($(( $(date +%s) - started )) s)"
