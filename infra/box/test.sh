@@ -32,7 +32,8 @@ if [[ ${1:-} != inside ]]; then
   started=$(date +%s)
   [[ $(id -u) == 0 ]] || fail "the box needs root (unshare --net --mount)"
   step "building the box's binaries (once; cached in .cache/box/bin)"
-  BOX_BIN=$(infra/box/build.sh "$([[ ${BOX_STOP:-} == crds ]] && echo kube || echo all)")
+  if [[ -n ${BOX_NO_BUILD:-} ]]; then BOX_BIN=$ROOT/.cache/box/bin; else
+  BOX_BIN=$(infra/box/build.sh "$([[ ${BOX_STOP:-} == crds ]] && echo kube || echo all)"); fi
   export BOX_BIN
   built=$(date +%s)
   note "build: $(( built - started )) s"
@@ -57,7 +58,7 @@ if [[ ${1:-} != inside ]]; then
   rm -rf "$DATA" && mkdir -p "$DATA/logs"
   # Inside the box Go cannot reach the module proxy: func's host build runs
   # once here first, so every module it needs is in the module cache.
-  [[ ${BOX_STOP:-} == crds ]] || {
+  [[ ${BOX_STOP:-} == crds || ${BOX_STOP:-} == knative ]] || {
   step "func build once outside the box (fills Go's module cache; no push)"
   mkdir -p "$DATA/prewarm"
   git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$DATA/prewarm"
@@ -312,12 +313,23 @@ proxy_service() {
   note "service $1/$2: $ip:$3 forwarded to 127.0.0.1:$4"
 }
 
-# webhooks_ready: every webhook configuration names a CA bundle (each Knative
-# webhook writes its own into the configurations it owns).
+# webhooks_ready SERVICE…: every webhook configuration and CRD conversion
+# served by one of these webhook Services has a CA bundle (each Knative
+# webhook writes its own into what it serves).
 webhooks_ready() {
-  ! kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations \
-      -o go-template='{{range .items}}{{$n := .metadata.name}}{{range .webhooks}}{{if not .clientConfig.caBundle}}{{$n}} {{end}}{{end}}{{end}}' | grep -q . &&
-  ! kubectl get crd -o go-template='{{range .items}}{{with .spec.conversion}}{{if .webhook}}{{if not .webhook.clientConfig.caBundle}}{{$.kind}} {{end}}{{end}}{{end}}{{end}}' | grep -q .
+  local missing
+  missing=$(
+    kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations \
+      -o go-template='{{range .items}}{{$n := .metadata.name}}{{range .webhooks}}{{if not .clientConfig.caBundle}}{{with .clientConfig.service}}{{.name}} {{$n}}{{"\n"}}{{end}}{{end}}{{end}}{{end}}'
+    kubectl get crd -o go-template='{{range .items}}{{$n := .metadata.name}}{{with .spec.conversion}}{{with .webhook}}{{if not .clientConfig.caBundle}}{{.clientConfig.service.name}} {{$n}}{{"\n"}}{{end}}{{end}}{{end}}{{end}}'
+  )
+  local svc
+  for svc in "$@"; do
+    if grep -q "^$svc " <<<"$missing"; then
+      echo "without a CA bundle: $(grep "^$svc " <<<"$missing" | cut -d' ' -f2 | tr '\n' ' ')"
+      return 1
+    fi
+  done
 }
 
 # wait_webhook NAMESPACE SECRET: the webhook has written its certificate.
@@ -347,9 +359,11 @@ wait_webhook knative-serving webhook-certs
 wait_webhook knative-eventing eventing-webhook-certs
 apply_release serving-webhooks "$S/webhooks"
 apply_release eventing-webhooks "$E/webhooks"
-until_ok 90 "the webhook configurations reconciled by their webhooks (CA bundles)" webhooks_ready
+why="webhooks_ready webhook eventing-webhook" until_ok 90 "the webhook configurations reconciled by their webhooks (CA bundles)" webhooks_ready webhook eventing-webhook
 run_as knative-serving controller serving-controller
 run_as knative-eventing eventing-controller eventing-controller
+
+[[ ${BOX_STOP:-} != knative ]] || { echo "box: stopped after Knative (BOX_STOP=knative)"; exit 0; }
 
 step "Apache Kafka inside the box (infra/local/kafka.sh), where the KafkaSources look for it: ms-kafka-kafka-bootstrap.ms-kafka.svc:9092"
 export KAFKA_DIR=$DATA/kafka KAFKA_PORT=9092
@@ -366,7 +380,7 @@ run_as knative-eventing kafka-webhook-eventing kafka-webhook WEBHOOK_PORT=8445 -
 proxy_service knative-eventing kafka-webhook-eventing 443 8445
 wait_webhook knative-eventing kafka-webhook-eventing-certs
 apply_release kafka-webhooks "$K"/200-webhook/400-webhook-{defaulting,pod-defaulting,validation}.yaml
-until_ok 90 "the webhook configurations and CRD conversions reconciled by their webhooks (CA bundles)" webhooks_ready
+why="webhooks_ready kafka-webhook-eventing" until_ok 90 "the webhook configurations and CRD conversions reconciled by webhook-kafka (CA bundles)" webhooks_ready kafka-webhook-eventing
 run_as knative-eventing kafka-controller kafka-controller
 
 [[ ${BOX_STOP:-} != platform ]] || { echo "box: stopped after the platform (BOX_STOP=platform)"; exit 0; }
