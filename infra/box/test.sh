@@ -58,7 +58,7 @@ if [[ ${1:-} != inside ]]; then
   rm -rf "$DATA" && mkdir -p "$DATA/logs"
   # Inside the box Go cannot reach the module proxy: func's host build runs
   # once here first, so every module it needs is in the module cache.
-  [[ ${BOX_STOP:-} == crds || ${BOX_STOP:-} == knative ]] || {
+  [[ ${BOX_STOP:-} == crds || ${BOX_STOP:-} == knative || ${BOX_STOP:-} == platform ]] || {
   step "func build once outside the box (fills Go's module cache; no push)"
   mkdir -p "$DATA/prewarm"
   git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$DATA/prewarm"
@@ -383,10 +383,10 @@ apply_release kafka-webhooks "$K"/200-webhook/400-webhook-{defaulting,pod-defaul
 why="webhooks_ready kafka-webhook-eventing" until_ok 90 "the webhook configurations and CRD conversions reconciled by webhook-kafka (CA bundles)" webhooks_ready kafka-webhook-eventing
 run_as knative-eventing kafka-controller kafka-controller
 
-[[ ${BOX_STOP:-} != platform ]] || { echo "box: stopped after the platform (BOX_STOP=platform)"; exit 0; }
 
 # --- infra/ through the real API server and webhooks -------------------------------------
 check_infra
+[[ ${BOX_STOP:-} != platform ]] || { echo "box: stopped after the platform and the check of infra/ (BOX_STOP=platform)"; exit 0; }
 # --- what the box cannot run ------------------------------------------------------------
 # prerequisites.sh looks for these; the box has API objects with the names and
 # labels of a real install (Istio 1.31 via istioctl, Strimzi's YAML install,
