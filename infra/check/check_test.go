@@ -59,7 +59,7 @@ func input(t *testing.T, broken string) Input {
 		FunctionsDir:  "/functions",
 		RootFuncYAML:  "/func.yaml",
 		MeshConfig:    "/infra/istio/mesh.yaml",
-		ScaleToZero:   "/infra/functions/scale-to-zero.yaml",
+		ScaleToZero:   "/infra/functions/revision-template.yaml",
 		Dispatcher:    dispatcher,
 		Usage:         string(usage),
 		Image:         testImage,
@@ -196,7 +196,7 @@ func TestEveryManifestIsRendered(t *testing.T) {
 		if d.IsDir() && slices.Contains(skip, filepath.ToSlash(rel)) {
 			return filepath.SkipDir
 		}
-		if ext := path.Ext(p); d.IsDir() || (ext != ".yaml" && ext != ".yml") || d.Name() == "kustomization.yaml" || rel == "infra/functions/scale-to-zero.yaml" {
+		if ext := path.Ext(p); d.IsDir() || (ext != ".yaml" && ext != ".yml") || d.Name() == "kustomization.yaml" || rel == "infra/functions/revision-template.yaml" {
 			return err
 		}
 		files = append(files, rel)
@@ -286,7 +286,7 @@ func TestBroken(t *testing.T) {
 			`autoscaling annotations must be put under "spec.template.metadata.annotations" to work`,
 		}},
 		{"bad-retention", []string{
-			`infra/functions/scale-to-zero.yaml applied to order: Knative rejects Service ms-kafka/order: invalid value: forever: spec.template.metadata.annotations.autoscaling.knative.dev/scale-to-zero-pod-retention-period`,
+			`infra/functions/revision-template.yaml applied to order: Knative rejects Service ms-kafka/order: invalid value: forever: spec.template.metadata.annotations.autoscaling.knative.dev/scale-to-zero-pod-retention-period`,
 		}},
 		{"unknown-principal", []string{
 			`AuthorizationPolicy ms-kafka/postgres: principal "cluster.local/ns/ms-kafka/sa/orders" is no service account of the tree or the platform`,
