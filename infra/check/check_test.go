@@ -303,8 +303,9 @@ func TestBroken(t *testing.T) {
 		{"connection-budget", []string{
 			`StatefulSet ms-kafka/postgres: max_connections 100: the functions may open 160 (scale.max × DB_MAX_CONNS), more than the 97 Postgres grants them`,
 		}},
-		{"sink-topic-mismatch", []string{
-			`KafkaSink ms-kafka/order-dead-letter: numPartitions/replicationFactor 1/1 differ from KafkaTopic order-dead-letter's 3/1`,
+		{"dead-letter-owns-topic", []string{
+			`KafkaSink ms-kafka/order-dead-letter: numPartitions/replicationFactor make the sink own topic "order-dead-letter", which KafkaTopic order-dead-letter declares`,
+			`[knative-extensions/eventing-kafka-broker knative-v1.23.0, control-plane/pkg/reconciler/sink/kafka_sink.go`,
 		}},
 		{"no-tracing", []string{
 			`ConfigMap knative-eventing/config-observability: traces go to "" over "none", not to jaeger-collector.istio-system.svc.cluster.local`,
