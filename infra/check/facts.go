@@ -30,6 +30,7 @@ func (c *checker) platformFacts() {
 	c.activatorRules()
 	c.platformTracing()
 	c.dispatcherScraped()
+	c.dashboardSeries()
 	c.prerequisitesScript()
 	c.undeployScript()
 }
@@ -217,6 +218,30 @@ func (c *checker) dispatcherScraped() {
 	}
 	c.addf("%s %s/%s: no Service annotated prometheus.io/scrape selects it with port %d: the dashboard's dispatch panels stay empty; %s; %s",
 		d.Kind, d.Namespace, d.Name, d.MetricsPort, d.Fact, platform.ScrapedServices)
+}
+
+// dashboardFile is the Grafana dashboard the guide imports.
+const dashboardFile = "/infra/observability/grafana-dashboard.json"
+
+var knSeries = regexp.MustCompile(`\bkn_[a-z0-9_]+`)
+
+// dashboardSeries: every Knative series and label the dashboard reads is one
+// the dispatcher exports.
+func (c *checker) dashboardSeries() {
+	data, err := c.in.FS.ReadFile(dashboardFile)
+	if err != nil {
+		c.addf("read %s: %w", dashboardFile, err)
+		return
+	}
+	m := platform.DispatcherMetrics
+	seen := map[string]bool{}
+	for _, name := range knSeries.FindAllString(string(data), -1) {
+		if !seen[name] && !slices.Contains(m.Series, name) && !slices.Contains(m.Labels, name) {
+			c.addf("%s: %s is no series or label the KafkaSource dispatcher exports: its panel stays empty; %s",
+				strings.TrimPrefix(dashboardFile, "/"), name, m.Fact)
+		}
+		seen[name] = true
+	}
 }
 
 // subset reports whether every label of sel is in labels.

@@ -17,8 +17,8 @@ func TestReintroduced(t *testing.T) {
 	}{
 		{
 			name: "strimzi-label-lookup", file: "/infra/cluster/prerequisites.sh",
-			old:  "kubectl get deployment -A --field-selector metadata.name=strimzi-cluster-operator -o name",
-			new:  "kubectl get deployment -A -l name=strimzi-cluster-operator -o name",
+			old: "kubectl get deployment -A --field-selector metadata.name=strimzi-cluster-operator -o name",
+			new: "kubectl get deployment -A -l name=strimzi-cluster-operator -o name",
 			want: []string{
 				"infra/cluster/prerequisites.sh:",
 				"-l name=strimzi-cluster-operator selects no platform Deployment by its own labels: those are the labels of its pods",
@@ -27,7 +27,7 @@ func TestReintroduced(t *testing.T) {
 		},
 		{
 			name: "public-function", file: "/functions/shipping/func.yaml",
-			old:  "      value: cluster-local\n", new: "      value: external\n",
+			old: "      value: cluster-local\n", new: "      value: external\n",
 			want: []string{
 				"functions/shipping/func.yaml: deploy.labels: no networking.knative.dev/visibility=cluster-local: the function is public",
 				"pkg/reconciler/route/config/domain.go (DefaultDomain)]",
@@ -35,7 +35,7 @@ func TestReintroduced(t *testing.T) {
 		},
 		{
 			name: "missing-scrape-annotation", file: "/infra/functions/revision-template.yaml",
-			old:  `        prometheus.io/scrape: "true"` + "\n", new: "",
+			old: `        prometheus.io/scrape: "true"` + "\n", new: "",
 			want: []string{
 				`infra/functions/revision-template.yaml applied to order: template annotation prometheus.io/scrape is "", want "true"`,
 				"[istio/istio 1.31.0-rc.0, pkg/kube/inject/webhook.go (applyPrometheusMerge)]",
@@ -43,13 +43,13 @@ func TestReintroduced(t *testing.T) {
 		},
 		{
 			name: "app-before-proxy", file: "/infra/functions/revision-template.yaml",
-			old:  "proxy.istio.io/config:", new: "proxy.istio.io/unknown:",
+			old: "proxy.istio.io/config:", new: "proxy.istio.io/unknown:",
 			want: []string{"template annotation proxy.istio.io/config does not hold the app until the proxy starts", "(reorderPod"},
 		},
 		{
 			name: "undeploy-namespace-first", file: "/infra/cluster/undeploy.sh",
-			old:  "if kubectl get namespace \"$NAMESPACE\" >/dev/null 2>&1; then\n",
-			new:  "kubectl delete namespace \"$NAMESPACE\" --ignore-not-found --wait=true --timeout=\"$TIMEOUT\"\nif kubectl get namespace \"$NAMESPACE\" >/dev/null 2>&1; then\n",
+			old: "if kubectl get namespace \"$NAMESPACE\" >/dev/null 2>&1; then\n",
+			new: "kubectl delete namespace \"$NAMESPACE\" --ignore-not-found --wait=true --timeout=\"$TIMEOUT\"\nif kubectl get namespace \"$NAMESPACE\" >/dev/null 2>&1; then\n",
 			want: []string{
 				"the namespace is deleted before the kafkasource objects: their finalizer kafkasources.sources.knative.dev",
 				"the namespace is deleted before the kafkasink objects: their finalizer kafkasinks.eventing.knative.dev",
@@ -65,7 +65,7 @@ func TestReintroduced(t *testing.T) {
 		},
 		{
 			name: "ping-refused", file: "/infra/mesh/authorizationpolicy.yaml",
-			old:  "              - cluster.local/ns/knative-eventing/sa/pingsource-mt-adapter\n", new: "              - cluster.local/ns/knative-serving/sa/activator\n",
+			old: "              - cluster.local/ns/knative-eventing/sa/pingsource-mt-adapter\n", new: "              - cluster.local/ns/knative-serving/sa/activator\n",
 			want: []string{
 				"PingSource ms-kafka/order-outbox-drain: the AuthorizationPolicies of order do not let cluster.local/ns/knative-eventing/sa/pingsource-mt-adapter POST /",
 				"config/core/deployments/pingsource-mt-adapter.yaml]",
@@ -79,18 +79,23 @@ func TestReintroduced(t *testing.T) {
 		},
 		{
 			name: "no-gateway-tracing", file: "/infra/mesh/telemetry.yaml",
-			old:  "      istio: ingressgateway\n", new: "      istio: egressgateway\n",
+			old: "      istio: ingressgateway\n", new: "      istio: egressgateway\n",
 			want: []string{"Deployment istio-system/istio-ingressgateway: no Telemetry selects its pods", "pkg/config/mesh/mesh.go"},
 		},
 		{
 			name: "dispatcher-not-scraped", file: "/infra/platform/dispatcher-metrics.yaml",
-			old:  `    prometheus.io/scrape: "true"` + "\n", new: "",
+			old: `    prometheus.io/scrape: "true"` + "\n", new: "",
 			want: []string{"StatefulSet knative-eventing/kafka-source-dispatcher: no Service annotated prometheus.io/scrape selects it", "samples/addons/prometheus.yaml"},
 		},
 		{
+			name: "dashboard-series", file: dashboardFile,
+			old: "kn_eventing_kafka_discarded_events_1_total", new: "kn_eventing_kafka_discarded_events_total",
+			want: []string{"kn_eventing_kafka_discarded_events_total is no series or label the KafkaSource dispatcher exports", "Metrics.java"},
+		},
+		{
 			name: "duplicate-webhook-policy", file: "/infra/mesh/peerauthentication.yaml",
-			old: "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: webhook-from-apiserver\n  namespace: knative-eventing\n",
-			new: "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: webhook-from-apiserver\n  namespace: knative-serving\nspec:\n  selector:\n    matchLabels:\n      app: webhook\n  mtls:\n    mode: PERMISSIVE\n---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: webhook-from-apiserver\n  namespace: knative-eventing\n",
+			old:  "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: webhook-from-apiserver\n  namespace: knative-eventing\n",
+			new:  "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: webhook-from-apiserver\n  namespace: knative-serving\nspec:\n  selector:\n    matchLabels:\n      app: webhook\n  mtls:\n    mode: PERMISSIVE\n---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: webhook-from-apiserver\n  namespace: knative-eventing\n",
 			want: []string{"PeerAuthentication knative-serving/webhook-from-apiserver: duplicates knative-serving/webhook", "config/400-webhook-peer-authentication.yaml"},
 		},
 	}

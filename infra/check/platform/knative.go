@@ -168,3 +168,23 @@ var LocalGateway = struct {
 		"knative-extensions/net-istio knative-v1.22.0, config/203-local-gateway.yaml"},
 	"knative-local-gateway.istio-system.svc.cluster.local",
 }
+
+// DispatcherMetrics are the Prometheus series (and their labels) the
+// KafkaSource dispatcher exports: Micrometer names kn.eventing.dispatch.latency
+// (base unit milliseconds, SLO buckets) and kn.eventing.kafka.discarded_events
+// (unit "1") in Prometheus' style, and tags each with kn.<kind>.name and
+// kn.<kind>.namespace of its KafkaSource and the response's
+// http.response.status_code. The local dispatcher (shared/telemetry)
+// exports the same names, so one dashboard serves both.
+var DispatcherMetrics = struct {
+	Fact
+	Series, Labels []string
+}{
+	Fact{"the KafkaSource dispatcher exports kn_eventing_dispatch_latency_milliseconds (histogram) and kn_eventing_kafka_discarded_events_1_total, labelled kn_kafkasource_name, kn_kafkasource_namespace, http_response_status_code",
+		"knative-extensions/eventing-kafka-broker knative-v1.23.0, data-plane/core/src/main/java/dev/knative/eventing/kafka/broker/core/observability/metrics/Metrics.java; data-plane/dispatcher/src/main/java/dev/knative/eventing/kafka/broker/dispatcher/impl/RecordDispatcherImpl.java"},
+	[]string{
+		"kn_eventing_dispatch_latency_milliseconds", "kn_eventing_dispatch_latency_milliseconds_bucket", "kn_eventing_dispatch_latency_milliseconds_count",
+		"kn_eventing_dispatch_latency_milliseconds_sum", "kn_eventing_kafka_discarded_events_1_total",
+	},
+	[]string{"kn_kafkasource_name", "kn_kafkasource_namespace", "http_response_status_code"},
+}
