@@ -23,7 +23,7 @@ build: ## build the function binary and the local stack runner into bin/
 	@CGO_ENABLED=0 $(GO) build -o $(BIN)/function ./cmd/function
 	@$(GO) build -o $(BIN)/stack ./cmd/stack
 
-# The functions scale to zero after the idle period of infra/functions/scale-to-zero.yaml and start
+# The functions scale to zero after the idle period of infra/functions/revision-template.yaml and start
 # again on the next request; `make run WARM=1` keeps them running.
 # OBSERVE=1 (`make run OBSERVE=1`): bin/stack also runs a local Jaeger (infra/local/jaeger.sh,
 # built once into .cache/jaeger) and sends every process's traces there; its query API is on

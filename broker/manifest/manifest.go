@@ -128,13 +128,11 @@ type Ref struct {
 
 // KafkaSink is an eventing.knative.dev/v1alpha1 KafkaSink.
 type KafkaSink struct {
-	Name              string
-	Namespace         string
-	Topic             string
-	NumPartitions     int32
-	ReplicationFactor int16
-	ContentMode       ContentMode
-	BootstrapServers  []string
+	Name             string
+	Namespace        string
+	Topic            string
+	ContentMode      ContentMode
+	BootstrapServers []string
 }
 
 // DefaultDelivery returns Knative's delivery settings for a KafkaSource
@@ -281,7 +279,9 @@ type (
 		Kind       string     `json:"kind"`
 		Metadata   objectMeta `json:"metadata"`
 		Spec       struct {
-			Topic             string      `json:"topic"`
+			Topic string `json:"topic"`
+			// Known to the CRD, not needed here: the local Kafka's topics
+			// come from infra/kafka's KafkaTopics.
 			NumPartitions     int32       `json:"numPartitions"`
 			ReplicationFactor int16       `json:"replicationFactor"`
 			ContentMode       ContentMode `json:"contentMode"`
@@ -398,13 +398,11 @@ func decodeSink(doc []byte) (KafkaSink, error) {
 		return KafkaSink{}, fmt.Errorf("decode KafkaSink: %w", err)
 	}
 	sink := KafkaSink{
-		Name:              d.Metadata.Name,
-		Namespace:         cmp.Or(d.Metadata.Namespace, "default"),
-		Topic:             d.Spec.Topic,
-		NumPartitions:     d.Spec.NumPartitions,
-		ReplicationFactor: d.Spec.ReplicationFactor,
-		ContentMode:       cmp.Or(d.Spec.ContentMode, ContentBinary),
-		BootstrapServers:  d.Spec.BootstrapServers,
+		Name:             d.Metadata.Name,
+		Namespace:        cmp.Or(d.Metadata.Namespace, "default"),
+		Topic:            d.Spec.Topic,
+		ContentMode:      cmp.Or(d.Spec.ContentMode, ContentBinary),
+		BootstrapServers: d.Spec.BootstrapServers,
 	}
 	if sink.Name == "" {
 		return KafkaSink{}, errors.New("KafkaSink without metadata.name")

@@ -43,13 +43,11 @@ func TestLoadInfraEventing(t *testing.T) {
 		},
 		KafkaSinks: map[string]KafkaSink{
 			"order-dead-letter": {
-				Name:              "order-dead-letter",
-				Namespace:         "ms-kafka",
-				Topic:             "order-dead-letter",
-				NumPartitions:     1,
-				ReplicationFactor: 1,
-				ContentMode:       ContentBinary,
-				BootstrapServers:  []string{"ms-kafka-kafka-bootstrap.ms-kafka.svc:9092"},
+				Name:             "order-dead-letter",
+				Namespace:        "ms-kafka",
+				Topic:            "order-dead-letter",
+				ContentMode:      ContentBinary,
+				BootstrapServers: []string{"ms-kafka-kafka-bootstrap.ms-kafka.svc:9092"},
 			},
 		},
 		Pings: []PingSource{{

@@ -150,7 +150,7 @@ func (s *stack) serve(addr string, h http.Handler) error {
 
 // idlePeriod is how long a function may go without requests before it is
 // stopped: SCALE_TO_ZERO_IDLE if set, else the retention period in
-// infra/functions/scale-to-zero.yaml; zero with WARM.
+// infra/functions/revision-template.yaml; zero with WARM.
 func (s *stack) idlePeriod() (time.Duration, error) {
 	if s.cfg.Warm {
 		return 0, nil
@@ -158,7 +158,7 @@ func (s *stack) idlePeriod() (time.Duration, error) {
 	if s.cfg.Idle > 0 {
 		return s.cfg.Idle, nil
 	}
-	path := filepath.Join(s.cfg.Root, "infra", "functions", "scale-to-zero.yaml")
+	path := filepath.Join(s.cfg.Root, "infra", "functions", "revision-template.yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("read the idle period: %w", err)

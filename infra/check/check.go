@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
 // Contracts of the design that the manifests must keep. This module cannot
@@ -34,19 +35,6 @@ const (
 	// superuserReservedConnections is Postgres' default reserve.
 	superuserReservedConnections = 3
 )
-
-// platformIdentities are the workloads outside this tree that the
-// AuthorizationPolicies may name, with where each comes from.
-var platformIdentities = map[string]string{
-	"cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account": "Istio's ingress gateway (istioctl default profile)",
-	"cluster.local/ns/knative-serving/sa/activator":                         "Knative Serving's activator (config/core/deployments/activator.yaml)",
-	"cluster.local/ns/knative-eventing/sa/knative-kafka-source-data-plane":  "the KafkaSource dispatcher (eventing-kafka-broker data-plane/config/source)",
-	"cluster.local/ns/knative-serving/sa/controller":                        "Knative Serving's autoscaler and controller",
-}
-
-// platformNamespaces are the namespaces of the platform this tree configures
-// but does not create.
-var platformNamespaces = []string{"knative-serving", "knative-eventing", "istio-system"}
 
 // Input names what to check. Paths are in FS.
 type Input struct {
@@ -93,6 +81,7 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.postgres()
 	c.mesh()
 	c.observability()
+	c.platformFacts()
 	return Report{Objects: c.objs, Services: c.services}, c.err()
 }
 
@@ -158,8 +147,8 @@ func (c *checker) objects(ctx context.Context) {
 		created[ns.Name] = true
 	}
 	for _, o := range c.objs {
-		if o.Namespace != "" && !created[o.Namespace] && !slices.Contains(platformNamespaces, o.Namespace) {
-			c.addf("%s: namespace %q is neither created here nor one of the platform's (%s)", o, o.Namespace, strings.Join(platformNamespaces, ", "))
+		if o.Namespace != "" && !created[o.Namespace] && !slices.Contains(platform.Namespaces, o.Namespace) {
+			c.addf("%s: namespace %q is neither created here nor one of the platform's (%s)", o, o.Namespace, strings.Join(platform.Namespaces, ", "))
 		}
 	}
 }

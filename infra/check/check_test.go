@@ -59,7 +59,7 @@ func input(t *testing.T, broken string) Input {
 		FunctionsDir:  "/functions",
 		RootFuncYAML:  "/func.yaml",
 		MeshConfig:    "/infra/istio/mesh.yaml",
-		ScaleToZero:   "/infra/functions/scale-to-zero.yaml",
+		ScaleToZero:   "/infra/functions/revision-template.yaml",
 		Dispatcher:    dispatcher,
 		Usage:         string(usage),
 		Image:         testImage,
@@ -196,7 +196,7 @@ func TestEveryManifestIsRendered(t *testing.T) {
 		if d.IsDir() && slices.Contains(skip, filepath.ToSlash(rel)) {
 			return filepath.SkipDir
 		}
-		if ext := path.Ext(p); d.IsDir() || (ext != ".yaml" && ext != ".yml") || d.Name() == "kustomization.yaml" || rel == "infra/functions/scale-to-zero.yaml" {
+		if ext := path.Ext(p); d.IsDir() || (ext != ".yaml" && ext != ".yml") || d.Name() == "kustomization.yaml" || rel == "infra/functions/revision-template.yaml" {
 			return err
 		}
 		files = append(files, rel)
@@ -286,7 +286,7 @@ func TestBroken(t *testing.T) {
 			`autoscaling annotations must be put under "spec.template.metadata.annotations" to work`,
 		}},
 		{"bad-retention", []string{
-			`infra/functions/scale-to-zero.yaml applied to order: Knative rejects Service ms-kafka/order: invalid value: forever: spec.template.metadata.annotations.autoscaling.knative.dev/scale-to-zero-pod-retention-period`,
+			`infra/functions/revision-template.yaml applied to order: Knative rejects Service ms-kafka/order: invalid value: forever: spec.template.metadata.annotations.autoscaling.knative.dev/scale-to-zero-pod-retention-period`,
 		}},
 		{"unknown-principal", []string{
 			`AuthorizationPolicy ms-kafka/postgres: principal "cluster.local/ns/ms-kafka/sa/orders" is no service account of the tree or the platform`,
@@ -303,8 +303,9 @@ func TestBroken(t *testing.T) {
 		{"connection-budget", []string{
 			`StatefulSet ms-kafka/postgres: max_connections 100: the functions may open 160 (scale.max × DB_MAX_CONNS), more than the 97 Postgres grants them`,
 		}},
-		{"sink-topic-mismatch", []string{
-			`KafkaSink ms-kafka/order-dead-letter: numPartitions/replicationFactor 1/1 differ from KafkaTopic order-dead-letter's 3/1`,
+		{"dead-letter-owns-topic", []string{
+			`KafkaSink ms-kafka/order-dead-letter: numPartitions/replicationFactor make the sink own topic "order-dead-letter", which KafkaTopic order-dead-letter declares`,
+			`[knative-extensions/eventing-kafka-broker knative-v1.23.0, control-plane/pkg/reconciler/sink/kafka_sink.go`,
 		}},
 		{"no-tracing", []string{
 			`ConfigMap knative-eventing/config-observability: traces go to "" over "none", not to jaeger-collector.istio-system.svc.cluster.local`,

@@ -123,10 +123,6 @@ func (c *checker) kafkaSinks() {
 			c.addf("%s: spec.topic: no KafkaTopic %q", id, k.Spec.Topic)
 			continue
 		}
-		if !samePtr(k.Spec.NumPartitions, t.Spec.Partitions) || !samePtr(widen(k.Spec.ReplicationFactor), t.Spec.Replicas) {
-			c.addf("%s: numPartitions/replicationFactor %d/%d differ from KafkaTopic %s's %d/%d", id,
-				deref(k.Spec.NumPartitions), deref(k.Spec.ReplicationFactor), t.Name, deref(t.Spec.Partitions), deref(t.Spec.Replicas))
-		}
 	}
 }
 
@@ -249,16 +245,6 @@ func (c *checker) dispatcher() {
 	if diff := gocmp.Diff(c.in.Dispatcher, got); diff != "" {
 		c.addf("the rendered KafkaSources/KafkaSinks do not match the local dispatcher's view of infra/eventing (-dispatcher +rendered):\n%s", diff)
 	}
-}
-
-func samePtr[T comparable](a, b *T) bool { return deref(a) == deref(b) }
-
-func widen(p *int16) *int32 {
-	if p == nil {
-		return nil
-	}
-	v := int32(*p)
-	return &v
 }
 
 // withoutStatus drops what Knative's Go types add on marshalling (status,

@@ -17,6 +17,8 @@ import (
 	eventingobservability "knative.dev/eventing/pkg/observability"
 	servingobservability "knative.dev/serving/pkg/observability"
 	"sigs.k8s.io/yaml"
+
+	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
 // mesh checks the Istio objects: mTLS, the routes, who may call whom, and
@@ -46,7 +48,7 @@ func (c *checker) meshNamespaces() {
 		}
 	}
 	for _, pa := range All[istiosecurity.PeerAuthentication](c.objs) {
-		if slices.Contains(platformNamespaces, pa.Namespace) && pa.Spec.GetMtls().GetMode().String() != "PERMISSIVE" {
+		if slices.Contains(platform.Namespaces, pa.Namespace) && pa.Spec.GetMtls().GetMode().String() != "PERMISSIVE" {
 			c.addf("PeerAuthentication %s/%s: in a platform namespace only the documented PERMISSIVE exceptions belong", pa.Namespace, pa.Name)
 		}
 	}
@@ -142,7 +144,7 @@ func (c *checker) authorizationPolicies() {
 					c.principal(id, p)
 				}
 				for _, ns := range from.GetSource().GetNamespaces() {
-					if !slices.Contains(platformNamespaces, ns) && Find[corev1.Namespace](c.objs, "", ns) == nil {
+					if !slices.Contains(platform.Namespaces, ns) && Find[corev1.Namespace](c.objs, "", ns) == nil {
 						c.addf("%s: source namespace %q is unknown", id, ns)
 					}
 				}
@@ -167,8 +169,10 @@ func (c *checker) telemetryProviders() {
 
 // principal checks that an Istio principal names a known service account.
 func (c *checker) principal(id, p string) {
-	if _, ok := platformIdentities[p]; ok {
-		return
+	for _, w := range platform.Workloads() {
+		if w.Namespace != "" && w.Principal() == p {
+			return
+		}
 	}
 	rest, ok := strings.CutPrefix(p, "cluster.local/ns/")
 	ns, sa, ok2 := strings.Cut(rest, "/sa/")

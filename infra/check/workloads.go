@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+
+	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
 // postgres checks the database's Secrets and connection budget against the
@@ -192,6 +194,13 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 		built[svc.Name] = true
 		if svc.Namespace == ns && sel.Matches(labels.Set(podLabels(svc))) {
 			out = append(out, svc.Spec.Template.Spec.PodSpec)
+		}
+	}
+	// The platform's workloads (package platform) have the pods they are
+	// known to have; their containers are not modelled.
+	for _, w := range platform.Workloads() {
+		if w.Namespace == ns && sel.Matches(labels.Set(w.PodLabels)) {
+			out = append(out, corev1.PodSpec{})
 		}
 	}
 	// A function whose func.yaml is broken is reported with it; its pods

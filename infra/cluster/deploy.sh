@@ -75,14 +75,20 @@ kubectl -n "$NAMESPACE" wait kafkatopic/order kafkatopic/order-dead-letter --for
 # schema comment) and creates .func/ beside it: deploy copies, so
 # functions/<name>/func.yaml stays as committed. With an image by digest func
 # neither builds nor pushes (and refuses --push=true).
+mkdir -p "$WORK"
+version=${IMAGE##*@sha256:}
+sed "s/^\(        version:\) unset\$/\1 \"${version:0:12}\"/" infra/functions/revision-template.yaml >"$WORK/revision-template.yaml"
+grep -q "version: \"${version:0:12}\"" "$WORK/revision-template.yaml" ||
+  die "infra/functions/revision-template.yaml has no 'version: unset' line for the image's version"
 for fn in "${FUNCTIONS[@]}"; do
   step "function $fn: func deploy --image … --build=false --push=false"
   mkdir -p "$WORK/$fn"
   cp "functions/$fn/func.yaml" "$WORK/$fn/func.yaml"
   func deploy --path "$WORK/$fn" --image "$IMAGE" --build=false --push=false
-  # The scale-to-zero retention is a revision-template annotation func cannot
-  # set (see infra/functions/scale-to-zero.yaml).
-  kubectl -n "$NAMESPACE" patch ksvc "$fn" --type=merge --patch-file infra/functions/scale-to-zero.yaml
+  # What the pods need that func cannot set: the scale-to-zero retention,
+  # the scrape and sidecar annotations, and the version label Kiali shows,
+  # here the image's digest (see infra/functions/revision-template.yaml).
+  kubectl -n "$NAMESPACE" patch ksvc "$fn" --type=merge --patch-file "$WORK/revision-template.yaml"
 done
 for fn in "${FUNCTIONS[@]}"; do
   kubectl -n "$NAMESPACE" wait ksvc "$fn" --for=condition=Ready --timeout="$TIMEOUT"

@@ -95,8 +95,12 @@ kubectl -n istio-system get service knative-local-gateway >/dev/null 2>&1 ||
   miss "Knative's local gateway (service istio-system/knative-local-gateway, from net-istio)"
 kubectl -n istio-system get serviceaccount istio-ingressgateway-service-account >/dev/null 2>&1 ||
   miss "the ingress gateway's service account istio-system/istio-ingressgateway-service-account (infra/mesh/authorizationpolicy.yaml allows it by name)"
-kubectl get deployment -A -l name=strimzi-cluster-operator -o name 2>/dev/null | grep -q . ||
-  miss "the Strimzi cluster operator (no deployment labelled name=strimzi-cluster-operator), watching the namespace ms-kafka"
+# Strimzi's operator Deployment has the same name in the YAML install and the
+# Helm chart, in whatever namespace it went to; its labels differ between the
+# two (name=strimzi-cluster-operator is on its pods only), so find it by name.
+# (infra/check/platform: StrimziClusterOperator.)
+kubectl get deployment -A --field-selector metadata.name=strimzi-cluster-operator -o name 2>/dev/null | grep -q . ||
+  miss "the Strimzi cluster operator (no deployment strimzi-cluster-operator in any namespace), watching the namespace ms-kafka"
 
 # The mesh: the activator and the KafkaSource dispatcher need sidecars, or
 # STRICT mTLS in ms-kafka refuses them (infra/mesh/peerauthentication.yaml).
