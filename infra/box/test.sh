@@ -574,7 +574,11 @@ curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.index.v1+json, appl
   fail "the registry has no manifest for $IMAGE"
 note "manifest in the registry"
 
-retention=$(sed -n 's/^ *autoscaling.knative.dev\/scale-to-zero-pod-retention-period: *//p' infra/functions/scale-to-zero.yaml)
+# What make deploy patches into each Knative Service's revision template.
+retention=$(sed -n 's/^ *autoscaling.knative.dev\/scale-to-zero-pod-retention-period: *//p' infra/functions/revision-template.yaml)
+[[ -n $retention ]] || fail "infra/functions/revision-template.yaml has no scale-to-zero-pod-retention-period"
+version=${IMAGE##*@sha256:}
+version=${version:0:12}
 for fn in shipping invoicing order; do
   step "function $fn: Knative Service → Configuration, Revision, Deployment (serving's controller), ReplicaSet, Pod (kube-controller-manager)"
   kubectl -n "$NS" get ksvc "$fn" >/dev/null 2>&1 || fail "ksvc $NS/$fn does not exist after make deploy"
@@ -592,9 +596,13 @@ for fn in shipping invoicing order; do
   [[ $image == "$IMAGE" ]] || fail "deployment $NS/$rev-deployment runs '$image', not the image func pushed ($IMAGE)"
   anns=$(kubectl -n "$NS" get revision "$rev" -o go-template='{{range $k, $v := .metadata.annotations}}{{if or (eq $k "autoscaling.knative.dev/min-scale") (eq $k "autoscaling.knative.dev/max-scale") (eq $k "autoscaling.knative.dev/target") (eq $k "autoscaling.knative.dev/metric") (eq $k "autoscaling.knative.dev/scale-to-zero-pod-retention-period")}}{{$k}}={{$v}} {{end}}{{end}}')
   [[ $anns == *min-scale=0* ]] || fail "revision $NS/$rev: no autoscaling.knative.dev/min-scale=0 (annotations: $anns)"
+  [[ $(kubectl -n "$NS" get revision "$rev" -o jsonpath='{.metadata.labels.version}') == "$version" ]] ||
+    fail "revision $NS/$rev: label version is '$(kubectl -n "$NS" get revision "$rev" -o jsonpath='{.metadata.labels.version}')', not the image's $version"
+  [[ $(kubectl -n "$NS" get deployment "$rev-deployment" -o jsonpath='{.spec.template.metadata.annotations.prometheus\.io/scrape}') == true ]] ||
+    fail "deployment $NS/$rev-deployment: its pods lack prometheus.io/scrape=true"
   until_ok 60 "deployment $NS/$rev-deployment: no ReplicaSet (kube-controller-manager)" \
     bash -c "kubectl -n $NS get replicaset -l serving.knative.dev/revision=$rev -o name | grep -q ."
-  note "ksvc $fn → configuration $fn → revision $rev → deployment $rev-deployment (image by digest, ${anns% })"
+  note "ksvc $fn → configuration $fn → revision $rev (version $version) → deployment $rev-deployment (image by digest, ${anns% }, prometheus.io/scrape)"
   note "revision $rev: $(conditions revision "$rev")"
   pods=$(kubectl -n "$NS" get pods -l serving.knative.dev/revision="$rev" -o jsonpath='{range .items[*]}{.metadata.name}={.status.phase} {end}')
   note "pods: ${pods:-none (scaled to zero)} — no scheduler or kubelet in the box: pods never run"
