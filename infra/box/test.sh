@@ -185,7 +185,7 @@ note "kubectl $(kubectl version --client -o json | sed -n 's/.*"gitVersion": "\(
 # injection.HealthCheckDefaultPort; only the first one gets it, the others go
 # on without). The stand-in for the KafkaSink's data-plane ingress must have
 # that port: it starts first and answers the health paths as well.
-step "stand-in: the KafkaSink data plane's ingress (kafka-sink-ingress.knative-eventing.svc:8080, answers from the controller's contract; infra/box/kafka/sinkingress)"
+step "stand-in: the KafkaSink data plane's receiver (kafka-sink-ingress.knative-eventing.svc:8080 answering from the controller's contract, and its pods reported Ready; infra/box/kafka/sinkingress)"
 echo "127.0.0.1 kafka-sink-ingress.knative-eventing.svc kafka-sink-ingress.knative-eventing.svc.cluster.local" >>"$DATA/hosts"
 start sink-ingress env KUBECONFIG="$KUBECONFIG" sink-ingress 0.0.0.0:8080
 until_ok 10 "the sink ingress stand-in listening" curl -fsS http://127.0.0.1:8080/health
@@ -384,9 +384,6 @@ why="webhooks_ready kafka-webhook-eventing" until_ok 90 "the webhook configurati
 run_as knative-eventing kafka-controller kafka-controller
 
 
-# --- infra/ through the real API server and webhooks -------------------------------------
-check_infra
-[[ ${BOX_STOP:-} != platform ]] || { echo "box: stopped after the platform and the check of infra/ (BOX_STOP=platform)"; exit 0; }
 # --- what the box cannot run ------------------------------------------------------------
 # prerequisites.sh looks for these; the box has API objects with the names and
 # labels of a real install (Istio 1.31 via istioctl, Strimzi's YAML install,
@@ -475,6 +472,9 @@ EOF2
 note "istio-system/istiod, istio-ingressgateway (+ its service account), knative-local-gateway, configmap istio (tracing provider jaeger), jaeger-collector;"
 note "knative-serving/net-istio-controller; strimzi/strimzi-cluster-operator (labelled as Strimzi's YAML install labels it)"
 
+# --- infra/ through the real API server and webhooks -------------------------------------
+check_infra
+[[ ${BOX_STOP:-} != platform ]] || { echo "box: stopped after the platform and the check of infra/ (BOX_STOP=platform)"; exit 0; }
 step "docs/deploy.md, 'Knative in the mesh': the Knative namespaces labelled istio-injection=enabled"
 kubectl label namespace knative-serving knative-eventing istio-injection=enabled --overwrite >/dev/null
 
