@@ -636,6 +636,7 @@ done
 step "PingSource order-outbox-drain: admitted, reconciled by eventing's controller"
 kubectl -n "$NS" get pingsource order-outbox-drain >/dev/null || fail "pingsource $NS/order-outbox-drain does not exist"
 note "pingsource order-outbox-drain: $(conditions pingsource order-outbox-drain)"
+note "(SinkProvided=False NotFound in the box: the sink, ksvc order, has no address without a networking layer)"
 
 [[ ${BOX_STOP:-} != assert ]] || { echo "box: stopped before make undeploy (BOX_STOP=assert)"; exit 0; }
 
