@@ -254,7 +254,7 @@ check_infra() {
   # The namespace first: a dry run does not create it for the objects in it.
   kubectl apply --server-side --field-manager=box -f "$ROOT/infra/namespace.yaml" >/dev/null
   out=$(kubectl apply --server-side --field-manager=ms-kafka-deploy --force-conflicts --dry-run=server --validate=strict -f "$DATA/infra.yaml" 2>&1) ||
-    fail "infra/ refused by the API server or a webhook: $out"
+    fail "infra/ refused by the API server or a webhook: $(grep -v 'serverside-applied' <<<"$out")"
   note "$(grep -c . <<<"$out") objects admitted (dry run)"
   kubectl delete namespace ms-kafka --wait=true >/dev/null
 }
