@@ -93,6 +93,7 @@ export KUBECONFIG
 pids=()
 cleanup() {
   local rc=$?
+  [[ -z ${remove_secrets:-} ]] || rm -rf "$ROOT/infra/secrets"
   [[ -z ${KAFKA_DIR:-} ]] || infra/local/kafka.sh stop >/dev/null 2>&1 || true
   for (( i=${#pids[@]}-1; i>=0; i-- )); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   sleep 1
@@ -550,6 +551,9 @@ EOF2
 chmod +x "$DATA/shim/kubectl" "$DATA/shim/func"
 
 REGISTRY=127.0.0.1:5000/ms-kafka
+# make deploy writes the passwords to infra/secrets/ (git-ignored); ones the
+# box made are removed at the end, a user's own are left as they are.
+[[ -e infra/secrets ]] || remove_secrets=1
 step "make deploy REGISTRY=$REGISTRY (func builds and pushes; log: ${LOGS#"$ROOT"/}/deploy.log)"
 deploy_started=$(date +%s)
 # Go cannot reach the module proxy from inside the box; the module cache was
