@@ -614,6 +614,15 @@ for fn in shipping invoicing order; do
     fail "deployment $NS/$rev-deployment: its pods lack prometheus.io/scrape=true"
   until_ok 60 "deployment $NS/$rev-deployment: no ReplicaSet (kube-controller-manager)" \
     bash -c "kubectl -n $NS get replicaset -l serving.knative.dev/revision=$rev -o name | grep -q ."
+  vis=$(kubectl -n "$NS" get ksvc "$fn" -o jsonpath='{.metadata.labels.networking\.knative\.dev/visibility}')
+  [[ $vis == cluster-local ]] ||
+    fail "ksvc $NS/$fn: label networking.knative.dev/visibility is '$vis', not cluster-local (Knative's own ingress would serve it to the outside)"
+  why="conditions route $fn" until_ok 30 "route $NS/$fn: no URL (serving's controller)" \
+    bash -c "kubectl -n $NS get route $fn -o jsonpath='{.status.url}' | grep -q ."
+  url=$(kubectl -n "$NS" get route "$fn" -o jsonpath='{.status.url}')
+  [[ $url == "http://$fn.$NS.svc.cluster.local" ]] ||
+    fail "route $NS/$fn: URL $url, not the cluster-local http://$fn.$NS.svc.cluster.local"
+  note "route $fn: $url (cluster-local)"
   note "ksvc $fn → configuration $fn → revision $rev (version $version) → deployment $rev-deployment (image by digest, ${anns% }, prometheus.io/scrape)"
   note "revision $rev: $(conditions revision "$rev")"
   pods=$(kubectl -n "$NS" get pods -l serving.knative.dev/revision="$rev" -o jsonpath='{range .items[*]}{.metadata.name}={.status.phase} {end}')
