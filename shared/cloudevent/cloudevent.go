@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -131,7 +132,11 @@ func checkMode(r *http.Request, structured bool) error {
 // readBinary decodes a binary-mode event; checkMode has seen its specversion.
 func readBinary(r *http.Request) (*event.Event, error) {
 	if t := r.Header.Get("Ce-Time"); t != "" {
-		r.Header.Set("Ce-Time", rfc3339(t))
+		t, err := rfc3339(t)
+		if err != nil {
+			return nil, err
+		}
+		r.Header.Set("Ce-Time", t)
 	}
 	msg := cehttp.NewMessageFromHttpRequest(r)
 	defer msg.Finish(nil)
@@ -142,9 +147,16 @@ func readBinary(r *http.Request) (*event.Event, error) {
 	return ev, nil
 }
 
-// rfc3339 gives a time the letter case Go's parser needs: RFC 3339 (5.6)
-// allows "t" and "z" in lower case, which the SDK would refuse.
-func rfc3339(t string) string { return strings.ToUpper(t) }
+// rfc3339 returns the time attribute t in the letter case Go's parser (and
+// so the SDK's) needs, RFC 3339 (5.6) allowing "t" and "z" in lower case,
+// or an error that says what a time must look like.
+func rfc3339(t string) (string, error) {
+	upper := strings.ToUpper(t)
+	if _, err := time.Parse(time.RFC3339Nano, upper); err != nil {
+		return "", fmt.Errorf("%w: time %q is not an RFC 3339 timestamp such as 2026-11-25T10:00:00.5+01:00", ErrMalformed, t)
+	}
+	return upper, nil
+}
 
 // checkRequired names the first required attribute ev lacks, as the
 // sender wrote it: a header in binary mode, a member in structured mode.

@@ -59,7 +59,7 @@ func TestRead(t *testing.T) {
 			h.Add("Ce-Type", "dev.knative.sources.ping")
 			return h
 		}(), `{}`, 400, "header ce-type is given 2 times"},
-		{"binary time not RFC 3339", binaryHeader(map[string]string{"Ce-Time": "2026-11-25 10:00"}), `{}`, 400, "malformed CloudEvent: binary mode"},
+		{"binary time not RFC 3339", binaryHeader(map[string]string{"Ce-Time": "2026-11-25 10:00"}), `{}`, 400, `time "2026-11-25 10:00" is not an RFC 3339 timestamp`},
 		{"id of 900 kB", binaryHeader(map[string]string{"Ce-Id": strings.Repeat("x", 900<<10)}), `{}`, 400, "id is 921600 bytes long"},
 		{"id not UTF-8", binaryHeader(map[string]string{"Ce-Id": "e\xff1"}), `{}`, 400, "id is not valid UTF-8"},
 		{"type with a NUL", binaryHeader(map[string]string{"Ce-Type": "com.example\x00"}), `{}`, 400, "type contains a NUL"},

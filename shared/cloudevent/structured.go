@@ -53,7 +53,10 @@ func readStructured(r *http.Request) (*event.Event, error) {
 	if t, err := stringMember(members, "time"); err != nil {
 		return nil, err
 	} else if t != "" {
-		members["time"], _ = json.Marshal(rfc3339(t))
+		if t, err = rfc3339(t); err != nil {
+			return nil, err
+		}
+		members["time"], _ = json.Marshal(t)
 	}
 	attributes, err := json.Marshal(members)
 	if err != nil {
