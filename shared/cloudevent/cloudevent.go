@@ -98,14 +98,14 @@ func checkMode(r *http.Request, structured bool) error {
 		return fmt.Errorf("%w: Content-Type is given %d times", ErrMalformed, n)
 	}
 	if structured {
-		mt, err := MediaType(r.Header.Get("Content-Type"))
+		mt, err := mediaType(r.Header.Get("Content-Type"))
 		switch {
 		case err != nil:
-			return fmt.Errorf("structured mode: %w", err)
-		case mt == FormatBatch:
-			return fmt.Errorf("%w: batched mode (%s) is not supported: send each event in a request of its own", ErrMediaType, FormatBatch)
-		case mt != FormatJSON:
-			return fmt.Errorf("%w: event format %s is not supported: want %s, or binary mode", ErrMediaType, mt, FormatJSON)
+			return fmt.Errorf("%w: structured mode: Content-Type %w", ErrMediaType, err)
+		case mt == formatBatch:
+			return fmt.Errorf("%w: batched mode (%s) is not supported: send each event in a request of its own", ErrMediaType, formatBatch)
+		case mt != formatJSON:
+			return fmt.Errorf("%w: event format %s is not supported: want %s, or binary mode", ErrMediaType, mt, formatJSON)
 		}
 		return nil
 	}
@@ -120,7 +120,7 @@ func checkMode(r *http.Request, structured bool) error {
 		}
 	}
 	if attributes == 0 {
-		return fmt.Errorf("%w: want a ce-specversion header (binary mode) or Content-Type %s (structured mode)", ErrNotCloudEvent, FormatJSON)
+		return fmt.Errorf("%w: want a ce-specversion header (binary mode) or Content-Type %s (structured mode)", ErrNotCloudEvent, formatJSON)
 	}
 	v := r.Header.Get("Ce-Specversion")
 	if v == "" {

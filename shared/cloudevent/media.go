@@ -9,32 +9,21 @@ import (
 )
 
 // The media types of the structured content modes (CloudEvents HTTP
-// binding, 3.2 and 3.3).
+// binding, 3.2 and 3.3): JSON is the one event format this project reads,
+// and batched mode is refused.
 const (
-	// FormatJSON is the one event format this project reads.
-	FormatJSON = event.ApplicationCloudEventsJSON
-	// FormatBatch is batched mode, which it refuses.
-	FormatBatch = event.ApplicationCloudEventsBatchJSON
-	// formatPrefix starts every event format's media type.
 	formatPrefix = "application/cloudevents"
+	formatJSON   = event.ApplicationCloudEventsJSON
+	formatBatch  = event.ApplicationCloudEventsBatchJSON
 )
 
-// MediaType reads a media type as RFC 9110 has it, the one reading of a
+// mediaType reads a media type as RFC 9110 has it, the one reading of a
 // Content-Type or datacontenttype in the project: type and subtype in any
 // letter case (returned in lower case), parameters allowed. A charset other
 // than UTF-8 is refused: JSON is UTF-8 (RFC 8259), and every text this
-// project stores is. The error wraps ErrMediaType (415).
-func MediaType(s string) (string, error) {
-	mt, err := parseMediaType(s)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrMediaType, err)
-	}
-	return mt, nil
-}
-
-// parseMediaType is MediaType with the reason alone, for callers that say
-// which attribute or header it came from.
-func parseMediaType(s string) (string, error) {
+// project stores is. The error gives the reason; callers say where the
+// media type came from.
+func mediaType(s string) (string, error) {
 	mt, params, err := mime.ParseMediaType(s)
 	if err != nil {
 		return "", fmt.Errorf("%q is not a media type: %w", s, err)
@@ -45,11 +34,11 @@ func parseMediaType(s string) (string, error) {
 	return mt, nil
 }
 
-// IsJSON reports whether a media type, as MediaType returns it, says JSON
+// isJSON reports whether a media type, as mediaType returns it, says JSON
 // by the rules of the CloudEvents JSON format (3.1): application/json, or
 // any type with the structured syntax suffix +json.
-func IsJSON(mediaType string) bool {
-	return mediaType == event.ApplicationJSON || strings.HasSuffix(mediaType, "+json")
+func isJSON(mt string) bool {
+	return mt == event.ApplicationJSON || strings.HasSuffix(mt, "+json")
 }
 
 // JSONData checks that ev's data is JSON by its datacontenttype, which is
@@ -61,11 +50,11 @@ func JSONData(ev *event.Event) error {
 	if ct == "" {
 		return nil
 	}
-	mt, err := parseMediaType(ct)
+	mt, err := mediaType(ct)
 	if err != nil {
 		return fmt.Errorf("%w: datacontenttype %w", ErrMediaType, err)
 	}
-	if !IsJSON(mt) {
+	if !isJSON(mt) {
 		return fmt.Errorf("%w: datacontenttype %q: want application/json or a media type ending in +json", ErrMediaType, ct)
 	}
 	return nil
@@ -80,14 +69,16 @@ func isFormat(contentType string) bool {
 
 // dataIsJSON tells how the data member of a structured event is written:
 // as a JSON value for a JSON media type or none, else as a JSON string.
-// A datacontenttype that cannot be read counts as not JSON; JSONData
-// refuses it with its reason.
+// The charset is not looked at here, so that JSONData refuses a JSON type
+// in another charset with a 415 that names it, rather than the data
+// failing as a string; a datacontenttype that cannot be parsed counts as
+// not JSON, and JSONData refuses it with its reason.
 func dataIsJSON(datacontenttype string) bool {
 	if datacontenttype == "" {
 		return true
 	}
 	mt, _, err := mime.ParseMediaType(datacontenttype)
-	return err == nil && IsJSON(mt)
+	return err == nil && isJSON(mt)
 }
 
 // checkVersion refuses a specversion other than 1.0 and 0.3, the two the
