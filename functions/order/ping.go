@@ -35,9 +35,10 @@ func (s *server) rootEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 // ping drains the outbox. It takes the ping in binary mode only, the way
-// PingSources send it: the public route (infra/mesh/gateway.yaml) refuses a
-// ping by its ce-type header, and a structured ping carries its type in the
-// body, where no route can see it. So no ping from outside gets here.
+// PingSources send it: the public route (infra/mesh/gateway.yaml) does not
+// take a request whose ce-type header names the ping, and a structured ping
+// carries its type in the body, where no route can see it. So no ping from
+// outside gets here.
 func (s *server) ping(w http.ResponseWriter, r *http.Request, ev *event.Event) {
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
 	if cloudevent.Structured(r) {
