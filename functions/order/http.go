@@ -76,7 +76,7 @@ func (s *server) placeEvent(w http.ResponseWriter, r *http.Request, ev *event.Ev
 		return
 	}
 	if err := cloudevent.JSONData(ev); err != nil {
-		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	key := &CommandKey{Source: ev.Source(), ID: ev.ID()}
@@ -116,7 +116,7 @@ func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	var body events.Order
 	if err := web.DecodeJSON(w, r, &body); err != nil {
-		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	res, err := s.store.Place(r.Context(), RequestFromOrder(body), key)

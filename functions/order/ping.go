@@ -24,7 +24,7 @@ const typePing = "dev.knative.sources.ping"
 func (s *server) rootEvent(w http.ResponseWriter, r *http.Request) {
 	ev, err := cloudevent.Read(w, r, web.MaxJSONBody)
 	if err != nil {
-		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	if ev.Type() == typePing {
@@ -43,8 +43,7 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request, ev *event.Event) {
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
 	if cloudevent.Structured(r) {
 		log.WarnContext(r.Context(), "ping refused: structured mode")
-		s.fail(w, r, &requestError{status: http.StatusUnsupportedMediaType,
-			msg: typePing + " is taken in binary mode only, as a PingSource sends it"}, retryLater)
+		s.fail(w, r, web.Kind(typePing+" is taken in binary mode only, as a PingSource sends it", web.ErrUnsupportedMedia), retryLater)
 		return
 	}
 	if s.drain == nil {
