@@ -6,24 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/web"
 )
 
-// requestError is a request refused before it reaches the domain (a bad
-// header, query or form field), with the status that says so.
-type requestError struct {
-	status int
-	msg    string
-}
-
-func (e *requestError) Error() string { return e.msg }
-
+// badRequest is a request refused before it reaches the domain (a bad
+// header, query or form field).
 func badRequest(format string, args ...any) error {
-	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+	return web.Kind(fmt.Sprintf(format, args...), web.ErrBadRequest)
 }
 
 // What a 5xx says about retrying, by what was asked. A 5xx while placing an
@@ -45,36 +38,36 @@ type answer struct {
 	fields []web.FieldError
 }
 
-// classify maps an error to its status and message: the one table of it,
-// for the JSON and the HTML surface alike. internal is the message of a 5xx.
+// classify tells how err is answered. Which status a kind of error gets is
+// web.StatusOf's one table, shared with the sinks; this maps order's own
+// errors to those kinds and says what each answer reads. internal is the
+// message of a 5xx.
 func classify(err error, internal string) answer {
 	var (
-		req    *requestError
 		bad    *InvalidError
 		reused *ReusedError
-		pgErr  *pgconn.PgError
 	)
 	switch {
-	case errors.As(err, &req):
-		return answer{status: req.status, msg: req.msg}
 	case errors.As(err, &bad):
 		fields := make([]web.FieldError, len(bad.Problems))
 		for i, p := range bad.Problems {
 			fields[i] = web.FieldError{Field: p.Field, Message: p.Message}
 		}
-		return answer{status: http.StatusBadRequest, msg: bad.Error(), fields: fields}
+		return answer{status: web.StatusOf(web.ErrBadRequest), msg: bad.Error(), fields: fields}
 	case errors.As(err, &reused):
-		// 422, not 409: a CloudEvents sender retries 409 and would never stop.
-		return answer{status: http.StatusUnprocessableEntity, msg: reusedMessage(reused)}
+		return answer{status: web.StatusOf(web.ErrUnprocessable), msg: reusedMessage(reused)}
 	case errors.Is(err, ErrNotFound):
-		return answer{status: http.StatusNotFound, msg: err.Error()}
-	case errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22"):
-		// Data exception: a value Postgres will never store. Validation
-		// should have caught it; a retry cannot help.
-		return answer{status: http.StatusBadRequest, msg: "a value cannot be stored: " + pgErr.Message}
-	default:
-		return answer{status: http.StatusInternalServerError, msg: internal}
+		return answer{status: web.StatusOf(web.ErrNotFound), msg: err.Error()}
+	case db.Permanent(err):
+		// A value Postgres will never store. Validation should have caught
+		// it; a retry cannot help.
+		pg, _ := errors.AsType[*pgconn.PgError](err)
+		return answer{status: web.StatusOf(web.ErrBadRequest), msg: "a value cannot be stored: " + pg.Message}
 	}
+	if status := web.StatusOf(err); status < http.StatusInternalServerError {
+		return answer{status: status, msg: err.Error()} // a request refused before the domain
+	}
+	return answer{status: http.StatusInternalServerError, msg: internal}
 }
 
 func reusedMessage(e *ReusedError) string {

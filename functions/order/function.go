@@ -74,13 +74,11 @@ type Function struct {
 	flush func(context.Context) (int, error)
 }
 
-// Start prepares the schema and starts the outbox relay with cfg. tel
-// traces the Postgres calls and the Kafka sends, and counts the orders and
-// the outbox backlog.
+// Start prepares the schema and starts the outbox relay with cfg, which
+// the caller has validated (the root function does, once, before any role
+// starts: Config.Validate). tel traces the Postgres calls and the Kafka
+// sends, and counts the orders and the outbox backlog.
 func Start(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Telemetry) (*Function, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
 	pool, err := db.Open(ctx, cfg.DatabaseURL, cfg.DatabaseSchema, cfg.DBMaxConns, db.WithTracing(tel.TracerProvider))
 	if err != nil {
 		return nil, err

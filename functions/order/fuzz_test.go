@@ -96,6 +96,11 @@ func FuzzPlaceEvent(f *testing.F) {
 	f.Add("a\x00b", "", "text/plain", []byte("x"), false)
 	f.Add("", "/t", "application/cloudevents+json", []byte(`{"specversion":"1.0","type":"com.example.order.place","source":"/s","id":"1","data":`+goodOrder+`}`), true)
 	f.Add("1", "/t", "application/cloudevents+json", []byte(`{"specversion":"1.0","type":"com.example.order.place","source":"/s","id":"1","data_base64":"AAAA"}`), true)
+	f.Add("1", "/t", "Application/CloudEvents+JSON; charset=UTF-8", []byte(`{"specversion":"1.0","type":"com.example.order.place","source":"/s","id":"1",`+
+		`"time":"2026-11-25t10:00:00.5z","datacontenttype":"application/vnd.example+json","data":`+goodOrder+`}`), true)
+	f.Add("1", "/t", "application/cloudevents+json", []byte(`{"specversion":"2.0","type":"dev.knative.sources.ping","source":"/s","id":"1"}`), true)
+	f.Add("1", "/t", "application/cloudevents-batch+json", []byte(`[{"specversion":"1.0","type":"com.example.order.place","source":"/s","id":"1"}]`), true)
+	f.Add("1", "/t", "application/json; charset=latin1", []byte(goodOrder), false)
 	store := &fakeOrders{}
 	h := testServer(store)
 	f.Fuzz(func(t *testing.T, id, source, contentType string, body []byte, structured bool) {

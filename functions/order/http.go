@@ -65,22 +65,18 @@ func (s *server) routes() http.Handler {
 	return nosniff(cop.Handler(mux))
 }
 
-// placeEvent takes a com.example.order.place CloudEvent (binary or
-// structured) and replies with the com.example.order.placed event.
-func (s *server) placeEvent(w http.ResponseWriter, r *http.Request) {
-	ev, err := cloudevent.Read(w, r, web.MaxJSONBody)
-	if err != nil {
-		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
-		return
-	}
+// placeEvent takes a com.example.order.place CloudEvent, read and
+// validated by rootEvent, and replies with the com.example.order.placed
+// event.
+func (s *server) placeEvent(w http.ResponseWriter, r *http.Request, ev *event.Event) {
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
 	if ev.Type() != events.TypePlace {
 		log.WarnContext(r.Context(), "command refused: unknown type")
 		s.fail(w, r, badRequest("unknown event type %s: this function takes %s", strconv.Quote(ev.Type()), events.TypePlace), retryLater)
 		return
 	}
-	if ct := ev.DataContentType(); ct != "" && ct != event.ApplicationJSON {
-		s.fail(w, r, &requestError{status: http.StatusUnsupportedMediaType, msg: "datacontenttype " + strconv.Quote(ct) + ": want application/json"}, retryLater)
+	if err := cloudevent.JSONData(ev); err != nil {
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	key := &CommandKey{Source: ev.Source(), ID: ev.ID()}
@@ -120,7 +116,7 @@ func (s *server) placeJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	var body events.Order
 	if err := web.DecodeJSON(w, r, &body); err != nil {
-		s.fail(w, r, &requestError{status: web.StatusOf(err), msg: err.Error()}, retryLater)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	res, err := s.store.Place(r.Context(), RequestFromOrder(body), key)

@@ -232,7 +232,7 @@ func (s *server) readSubmitted(w http.ResponseWriter, r *http.Request) (form, *C
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxJSONBody)
 	if err := r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return form{}, nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("The form is larger than %d bytes.", web.MaxJSONBody)}
+			return form{}, nil, web.Kind(fmt.Sprintf("The form is larger than %d bytes.", web.MaxJSONBody), web.ErrTooLarge)
 		}
 		return form{}, nil, badRequest("The form could not be read: %v.", err)
 	}

@@ -65,6 +65,8 @@ func CheckSettings(url string, maxConns int32) error {
 	var errs []error
 	if url == "" {
 		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
+	} else if _, err := pgxpool.ParseConfig(url); err != nil {
+		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err)) // pgx masks the password in its message
 	}
 	if maxConns < 1 {
 		errs = append(errs, fmt.Errorf("DB_MAX_CONNS=%d: want at least 1", maxConns))

@@ -37,9 +37,6 @@ func (c Config) LogValue() slog.Value {
 // and bring the schema up to date with the function's migrations (dir
 // "migrations" of migrations).
 func Open(ctx context.Context, cfg Config, name string, migrations fs.FS, log *slog.Logger, tel *telemetry.Telemetry) (*pgxpool.Pool, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
 	if cfg.DatabaseSchema == "" {
 		cfg.DatabaseSchema = name
 	}

@@ -70,6 +70,9 @@ func Handler(store Store, log *slog.Logger, tel *telemetry.Telemetry) http.Handl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		ev, err := cloudevent.Read(w, r, MaxEventBody)
+		if err == nil {
+			err = cloudevent.JSONData(ev)
+		}
 		if err != nil {
 			log.WarnContext(ctx, "event refused", "error", err)
 			tel.Metrics.EventsHandled.Add(ctx, 1, metric.WithAttributes(telemetry.AttrResult.String(resultRejected)))

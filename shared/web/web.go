@@ -62,6 +62,9 @@ var (
 	ErrUnsupportedMedia = errors.New("unsupported media type")
 	// ErrTooLarge: the body is over the route's limit (413).
 	ErrTooLarge = errors.New("request body too large")
+	// ErrUnprocessable: the request reuses a key with other content (422;
+	// not 409, which a CloudEvents sender retries for ever).
+	ErrUnprocessable = errors.New("unprocessable request")
 )
 
 // Kind returns an error that reads msg and is of kind (one of the errors
@@ -146,6 +149,8 @@ func StatusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrUnprocessable):
+		return http.StatusUnprocessableEntity
 	default:
 		return http.StatusInternalServerError
 	}

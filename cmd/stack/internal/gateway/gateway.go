@@ -1,6 +1,6 @@
 // Package gateway is the local stand-in for Istio's ingress gateway: it
-// applies infra/mesh's VirtualService (matches by path and method,
-// rewrites, redirects, direct responses) in the order Istio does, so what
+// applies infra/mesh's VirtualService (matches by path, method and absent
+// header values, rewrites, redirects, direct responses) in the order Istio does, so what
 // the cluster refuses the local gateway refuses too. It also bounds what a
 // client may hold: server timeouts and a body limit answered with 413.
 package gateway

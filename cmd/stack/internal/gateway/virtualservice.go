@@ -32,6 +32,9 @@ type Match struct {
 	Exact, Prefix string
 	// Method is the exact method; empty matches any.
 	Method string
+	// Without maps header names to an exact value none of them may have
+	// (withoutHeaders).
+	Without map[string]string
 }
 
 // The wire shape of the fields the local gateway honours. Anything else is
@@ -55,8 +58,9 @@ type (
 	routeDoc struct {
 		Name  string `json:"name"`
 		Match []struct {
-			URI    *stringMatch `json:"uri"`
-			Method *stringMatch `json:"method"`
+			URI            *stringMatch            `json:"uri"`
+			Method         *stringMatch            `json:"method"`
+			WithoutHeaders map[string]*stringMatch `json:"withoutHeaders"`
 		} `json:"match"`
 		Rewrite *struct {
 			URI       string `json:"uri"`
@@ -144,6 +148,15 @@ func (rd routeDoc) route() (Route, error) {
 			}
 			mt.Method = m.Method.Exact
 		}
+		for name, v := range m.WithoutHeaders {
+			if v == nil || v.Exact == "" {
+				return Route{}, fmt.Errorf("withoutHeaders: %s: only exact matches are supported", name)
+			}
+			if mt.Without == nil {
+				mt.Without = map[string]string{}
+			}
+			mt.Without[name] = v.Exact
+		}
 		r.Matches = append(r.Matches, mt)
 	}
 	actions := 0
@@ -172,7 +185,7 @@ func (rt Route) matches(r *http.Request) (Match, bool) {
 		return Match{}, true
 	}
 	for _, m := range rt.Matches {
-		if m.Method != "" && m.Method != r.Method {
+		if m.Method != "" && m.Method != r.Method || anyHeader(m.Without, r.Header) {
 			continue
 		}
 		path := r.URL.Path
@@ -194,4 +207,16 @@ func (rt Route) rewrite(m Match, path string) string {
 		return rt.Rewrite + strings.TrimPrefix(path, m.Prefix)
 	}
 	return rt.Rewrite
+}
+
+// anyHeader reports whether h has any header of want with its exact value.
+// Names are case-insensitive; a header given more than once is matched on
+// its values joined by commas, as Envoy does.
+func anyHeader(want map[string]string, h http.Header) bool {
+	for name, value := range want {
+		if strings.Join(h.Values(name), ",") == value {
+			return true
+		}
+	}
+	return false
 }
