@@ -46,6 +46,12 @@ fuzz: ## run every Go fuzz target for FUZZTIME each (make test runs them for 3 s
 test-chaos: ## fault drills (Kafka kill -9/SIGTERM, Postgres crash, failing sink, poison records) under load; table in artifacts/chaos.md
 	@infra/local/chaos.sh
 
+# Not part of `make test`: it builds Kubernetes and Knative from the Go module proxy (several
+# minutes on 2 cores, once; cached in .cache/box) and needs root (a private network namespace).
+.PHONY: test-cluster
+test-cluster: ## make deploy and make undeploy against a real Kubernetes control plane with Knative and Kafka, built from source (infra/box)
+	@infra/box/test.sh
+
 .PHONY: unit
 unit: ## only the tests that need no servers
 	$(GO) test -race ./...
