@@ -3,13 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 	"github.com/mskafka/knative-functions/shared/money"
 )
 
@@ -25,7 +24,7 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	l := &load{e: e, prefix: prefix, rate: e.cfg.Rate}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loaded := make(chan struct{})
-	go func() { l.run(loadCtx, ctx); close(loaded) }()
+	go func() { l.run(loadCtx); close(loaded) }()
 	defer func() { stopLoad(); <-loaded }()
 
 	if err := sleep(ctx, e.cfg.Warmup); err != nil {
@@ -124,7 +123,7 @@ func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
 	for _, a := range answers {
 		if a.accepted() {
 			c.accepted = append(c.accepted, a)
-			c.pending[a.id] = &state{a: a}
+			c.pending[a.ID] = &state{a: a}
 		} else {
 			c.others = append(c.others, a)
 		}
@@ -269,11 +268,11 @@ func (c *check) shipment(ctx context.Context, a answer, cancelled bool) (bool, s
 		} `json:"shippingAddress"`
 		Cancelled bool `json:"cancelled"`
 	}
-	if why := c.get(ctx, fmt.Sprintf("/shipping/api/shipments/%d", a.id), &s); why != "" {
+	if why := c.get(ctx, fmt.Sprintf("/shipping/api/shipments/%d", a.ID), &s); why != "" {
 		return false, "shipment: " + why + "; "
 	}
 	switch {
-	case s.ID != a.id || s.ShippingAddress.Street != a.key:
+	case s.ID != a.ID || s.ShippingAddress.Street != a.Key:
 		return false, fmt.Sprintf("shipment is order %d to %q; ", s.ID, s.ShippingAddress.Street)
 	case s.Cancelled != cancelled:
 		return false, fmt.Sprintf("shipment cancelled=%v, want %v; ", s.Cancelled, cancelled)
@@ -290,14 +289,14 @@ func (c *check) invoice(ctx context.Context, a answer, cancelled bool) (bool, st
 		Total     money.Cents `json:"total"`
 		Cancelled bool        `json:"cancelled"`
 	}
-	if why := c.get(ctx, fmt.Sprintf("/invoicing/api/invoices/%d", a.id), &inv); why != "" {
+	if why := c.get(ctx, fmt.Sprintf("/invoicing/api/invoices/%d", a.ID), &inv); why != "" {
 		return false, "invoice: " + why + "; "
 	}
 	switch {
-	case inv.ID != a.id || inv.BillingAddress.Street != a.key:
+	case inv.ID != a.ID || inv.BillingAddress.Street != a.Key:
 		return false, fmt.Sprintf("invoice is order %d to %q; ", inv.ID, inv.BillingAddress.Street)
-	case inv.Total != a.total:
-		return false, fmt.Sprintf("invoice total %v, want %v; ", inv.Total, a.total)
+	case inv.Total != a.Total:
+		return false, fmt.Sprintf("invoice total %v, want %v; ", inv.Total, a.Total)
 	case inv.Cancelled != cancelled:
 		return false, fmt.Sprintf("invoice cancelled=%v, want %v; ", inv.Cancelled, cancelled)
 	}
@@ -306,17 +305,8 @@ func (c *check) invoice(ctx context.Context, a answer, cancelled bool) (bool, st
 
 // get reads a JSON answer through the gateway; it returns why it could not.
 func (c *check) get(ctx context.Context, path string, v any) string {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.e.gateway+path, nil)
-	resp, err := c.e.http.Do(req)
-	if err != nil {
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path, v); err != nil {
 		return err.Error()
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return resp.Status
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return "decode: " + err.Error()
 	}
 	return ""
 }
@@ -354,7 +344,7 @@ func (c *check) exactSet(ctx context.Context, prefix string) error {
 	}
 	answered := map[int64]bool{}
 	for _, a := range c.accepted {
-		answered[a.id] = true
+		answered[a.ID] = true
 	}
 	for key, ids := range byKey {
 		if len(ids) > 1 {
@@ -397,15 +387,11 @@ func (c *check) fill(r *row) {
 	r.poisonSeen = c.poisonDeadLettered()
 	r.backlog = c.backlog
 	for _, a := range c.others {
-		what := a.err
-		if a.status != 0 {
-			what = fmt.Sprintf("HTTP %d", a.status)
-		}
-		r.unanswered = append(r.unanswered, fmt.Sprintf("%s: %s after %d attempts", a.key, what, a.attempts))
+		r.unanswered = append(r.unanswered, a.describe())
 	}
 	var lost []string
 	for _, s := range c.pending {
-		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.key, s.a.id, s.why))
+		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
 	}
 	sort.Strings(lost)
 	r.details = append(r.details, prefixAll("lost ", lost)...)
@@ -417,7 +403,7 @@ func (c *check) fill(r *row) {
 	}
 	retried := 0
 	for _, a := range c.accepted {
-		if a.replayed {
+		if a.Replayed {
 			r.replayed++
 		}
 		if a.attempts > 1 {
