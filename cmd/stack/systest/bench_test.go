@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/testenv"
@@ -61,17 +61,15 @@ func ready(url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// residentKB reads VmRSS of a process from /proc.
+// residentKB reads the resident set of a process.
 func residentKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
+	st, err := p.Stat()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return int64(st.ResidentMemory()) / 1024
 }
