@@ -76,25 +76,22 @@ type started struct {
 // startOnce execs the function, runs probe against it until probe reports
 // success, reads its resident memory a moment later, and stops it.
 func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) bool) (started, error) {
-	cmd := exec.Command(b.bin)
+	ctx, stop := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, b.bin)
+	// Stopped as Knative stops a pod: SIGTERM, SIGKILL after a grace period.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = b.functionEnv(name, addr)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
+		stop()
 		return started{}, fmt.Errorf("start: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer func() { stop(); <-done }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !probe(ctx, "http://"+addr) {
 		select {

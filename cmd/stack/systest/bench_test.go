@@ -3,7 +3,6 @@ package systest
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
@@ -38,7 +37,7 @@ func BenchmarkStartToReady(b *testing.B) {
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
 				}
-				for !ready("http://" + addr + "/health/readiness") {
+				for !exists("http://" + addr + "/health/readiness") {
 					time.Sleep(time.Millisecond)
 				}
 				b.StopTimer()
@@ -50,15 +49,6 @@ func BenchmarkStartToReady(b *testing.B) {
 			b.ReportMetric(float64(rssKB)/float64(b.N)/1024, "MiB-rss")
 		})
 	}
-}
-
-func ready(url string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
 
 // residentKB reads the resident set of a process.
