@@ -260,45 +260,44 @@ func (c *check) readyInDB(ctx context.Context, cancelled map[int64]bool) (map[in
 	return out, rows.Err()
 }
 
+// record is what the checks read of a shipment or an invoice: a shipment
+// has a shipping address and no total, an invoice a billing address.
+type record struct {
+	ID       int64 `json:"id"`
+	Shipping struct {
+		Street string `json:"street"`
+	} `json:"shippingAddress"`
+	Billing struct {
+		Street string `json:"street"`
+	} `json:"billingAddress"`
+	Total     *money.Cents `json:"total"`
+	Cancelled bool         `json:"cancelled"`
+}
+
 func (c *check) shipment(ctx context.Context, a answer, cancelled bool) (bool, string) {
-	var s struct {
-		ID              int64 `json:"id"`
-		ShippingAddress struct {
-			Street string `json:"street"`
-		} `json:"shippingAddress"`
-		Cancelled bool `json:"cancelled"`
-	}
-	if why := c.get(ctx, fmt.Sprintf("/shipping/api/shipments/%d", a.ID), &s); why != "" {
-		return false, "shipment: " + why + "; "
-	}
-	switch {
-	case s.ID != a.ID || s.ShippingAddress.Street != a.Key:
-		return false, fmt.Sprintf("shipment is order %d to %q; ", s.ID, s.ShippingAddress.Street)
-	case s.Cancelled != cancelled:
-		return false, fmt.Sprintf("shipment cancelled=%v, want %v; ", s.Cancelled, cancelled)
-	}
-	return true, ""
+	return c.record(ctx, "shipment", "/shipping/api/shipments/%d", a, cancelled, func(r record) string { return r.Shipping.Street })
 }
 
 func (c *check) invoice(ctx context.Context, a answer, cancelled bool) (bool, string) {
-	var inv struct {
-		ID             int64 `json:"id"`
-		BillingAddress struct {
-			Street string `json:"street"`
-		} `json:"billingAddress"`
-		Total     money.Cents `json:"total"`
-		Cancelled bool        `json:"cancelled"`
-	}
-	if why := c.get(ctx, fmt.Sprintf("/invoicing/api/invoices/%d", a.ID), &inv); why != "" {
-		return false, "invoice: " + why + "; "
+	return c.record(ctx, "invoice", "/invoicing/api/invoices/%d", a, cancelled, func(r record) string { return r.Billing.Street })
+}
+
+// record checks a's shipment or invoice: its order, the street its key
+// names, its total (an invoice's), whether it is cancelled.
+func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
+	var r record
+	if why := c.get(ctx, fmt.Sprintf(path, a.ID), &r); why != "" {
+		return false, what + ": " + why + "; "
 	}
 	switch {
-	case inv.ID != a.ID || inv.BillingAddress.Street != a.Key:
-		return false, fmt.Sprintf("invoice is order %d to %q; ", inv.ID, inv.BillingAddress.Street)
-	case inv.Total != a.Total:
-		return false, fmt.Sprintf("invoice total %v, want %v; ", inv.Total, a.Total)
-	case inv.Cancelled != cancelled:
-		return false, fmt.Sprintf("invoice cancelled=%v, want %v; ", inv.Cancelled, cancelled)
+	case r.ID != a.ID || street(r) != a.Key:
+		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street(r))
+	case what == "invoice" && r.Total == nil:
+		return false, "invoice without a total; "
+	case r.Total != nil && *r.Total != a.Total:
+		return false, fmt.Sprintf("%s total %v, want %v; ", what, *r.Total, a.Total)
+	case r.Cancelled != cancelled:
+		return false, fmt.Sprintf("%s cancelled=%v, want %v; ", what, r.Cancelled, cancelled)
 	}
 	return true, ""
 }

@@ -67,11 +67,15 @@ func (p *platform) startPostgres(ctx context.Context, cfg config) (string, error
 	adminURL := cfg.DatabaseURL
 	if adminURL == "" {
 		p.con.step("postgres: starting the private cluster in %s", filepath.Join(cfg.DataDir, "postgres"))
-		url, err := startPostgres(ctx, cfg.Root, cfg.DataDir)
+		pgDir := "PG_DIR=" + dataPath(cfg.Root, cfg.DataDir, "postgres")
+		if _, err := script(ctx, cfg, "postgres", "start", pgDir); err != nil {
+			return "", err
+		}
+		p.cleanup(func() { script(context.Background(), cfg, "postgres", "stop", pgDir) })
+		url, err := script(ctx, cfg, "postgres", "url", pgDir)
 		if err != nil {
 			return "", err
 		}
-		p.cleanup(func() { stopPostgres(cfg.Root, cfg.DataDir) })
 		adminURL = url
 	}
 	if err := db.Provision(ctx, adminURL, db.Roles()...); err != nil {
@@ -127,15 +131,25 @@ func summary(c telemetry.Config) string {
 // jaeger runs infra/local/jaeger.sh start or stop, with its state beside
 // the other servers' in DATA_DIR.
 func jaeger(ctx context.Context, cfg config, verb string) error {
-	dir := dataPath(cfg.Root, cfg.DataDir, "jaeger")
-	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Root, "infra", "local", "jaeger.sh"), verb)
-	cmd.Env = append(os.Environ(), "JAEGER_DIR="+dir,
+	_, err := script(ctx, cfg, "jaeger", verb, "JAEGER_DIR="+dataPath(cfg.Root, cfg.DataDir, "jaeger"),
 		fmt.Sprintf("JAEGER_OTLP_PORT=%d", cfg.JaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", cfg.JaegerQuery))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("jaeger %s: %w", verb, err)
+	return err
+}
+
+// script runs infra/local/<name>.sh verb with env added to the stack's own
+// environment. Its progress goes to stderr; it returns what it printed on
+// stdout when the verb is "url", else it passes that on to stderr too.
+func script(ctx context.Context, cfg config, name, verb string, env ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Root, "infra", "local", name+".sh"), verb)
+	var out strings.Builder
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(os.Environ(), env...), os.Stderr, os.Stderr
+	if verb == "url" {
+		cmd.Stdout = &out
 	}
-	return nil
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %w", name, verb, err)
+	}
+	return strings.TrimSpace(out.String()), nil
 }
 
 // serveMetrics serves h at /metrics on addr until Close.
@@ -150,29 +164,3 @@ func serveMetrics(addr string, h http.Handler) (*http.Server, error) {
 	go srv.Serve(ln)
 	return srv, nil
 }
-
-func startPostgres(ctx context.Context, root, dataDir string) (string, error) {
-	script := filepath.Join(root, "infra", "local", "postgres.sh")
-	env := append(os.Environ(), "PG_DIR="+pgDir(root, dataDir))
-	start := exec.CommandContext(ctx, script, "start")
-	start.Env, start.Stdout, start.Stderr = env, os.Stderr, os.Stderr
-	if err := start.Run(); err != nil {
-		return "", fmt.Errorf("start postgres: %w", err)
-	}
-	url := exec.CommandContext(ctx, script, "url")
-	url.Env = env
-	b, err := url.Output()
-	if err != nil {
-		return "", fmt.Errorf("postgres url: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-func stopPostgres(root, dataDir string) {
-	stop := exec.Command(filepath.Join(root, "infra", "local", "postgres.sh"), "stop")
-	stop.Env = append(os.Environ(), "PG_DIR="+pgDir(root, dataDir))
-	stop.Stdout, stop.Stderr = os.Stderr, os.Stderr
-	_ = stop.Run()
-}
-
-func pgDir(root, dataDir string) string { return dataPath(root, dataDir, "postgres") }
