@@ -94,9 +94,6 @@ func percentiles(ds []time.Duration) Percentiles {
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	at := func(p int) float64 { // nearest rank
-		r := (p*len(s) + 99) / 100
-		return ms(s[max(r, 1)-1])
-	}
+	at := func(p int) float64 { return ms(loadgen.Percentile(s, p)) }
 	return Percentiles{P50: at(50), P95: at(95), P99: at(99), Max: ms(s[len(s)-1]), N: len(s)}
 }

@@ -173,12 +173,7 @@ func report(out io.Writer, rs []result, sent, planned int, elapsed time.Duration
 	}
 }
 
-// percentile returns the p-th percentile of sorted durations (nearest rank),
-// rounded for reading.
+// percentile is loadgen's, rounded for reading.
 func percentile(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100
-	if rank < 1 {
-		rank = 1
-	}
-	return sorted[rank-1].Round(10 * time.Microsecond)
+	return loadgen.Percentile(sorted, p).Round(10 * time.Microsecond)
 }

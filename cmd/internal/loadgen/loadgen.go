@@ -108,3 +108,8 @@ func shortError(msg string) string {
 	}
 	return msg
 }
+
+// Percentile is the p-th percentile of sorted latencies, by nearest rank.
+func Percentile(sorted []time.Duration, p int) time.Duration {
+	return sorted[max((p*len(sorted)+99)/100, 1)-1]
+}
