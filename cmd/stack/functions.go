@@ -38,6 +38,7 @@ func (p *platform) startFunctions(ctx context.Context, cfg config, srv servers, 
 		return nil, err
 	}
 	fns := newFunctions(cfg, layout)
+	p.cleanup(fns.remove) // after the functions have stopped: cleanups run in reverse
 	for _, name := range localstack.StartOrder() {
 		proc, err := p.supervised(cfg, srv, name, "", fns.changed)
 		if err != nil {
@@ -73,7 +74,7 @@ type functions struct {
 	mu      sync.Mutex
 	procs   map[string]*supervise.Process
 	state   localstack.State
-	path    string // the state file
+	path    string // the state file; empty once removed
 	metrics string // where the dispatcher's metrics are served, once they are
 }
 
@@ -101,9 +102,20 @@ func (f *functions) changed() { f.write(false) }
 // ready rewrites the state file saying that the stack has started.
 func (f *functions) ready() error { return f.write(true) }
 
+// remove removes the state file: the stack is gone.
+func (f *functions) remove() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	os.Remove(f.path)
+	f.path = ""
+}
+
 func (f *functions) write(ready bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.path == "" {
+		return nil
+	}
 	for name, proc := range f.procs {
 		fn := f.state.Functions[name]
 		fn.PID = proc.PID()

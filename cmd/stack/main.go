@@ -98,7 +98,6 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := fns.ready(); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	p.cleanup(func() { os.Remove(cfg.StateFile) })
 	select {
 	case <-ctx.Done():
 		return nil
@@ -145,6 +144,7 @@ func runAlone(ctx context.Context, p *platform, cfg config) (*functions, error) 
 		return nil, err
 	}
 	fns := newFunctions(cfg, localstack.Layout{Gateway: cfg.Gateway})
+	p.cleanup(fns.remove) // after the function has stopped: cleanups run in reverse
 	proc, err := p.supervised(cfg, srv, cfg.Only, cfg.Gateway, fns.changed)
 	if err != nil {
 		return nil, err
