@@ -65,7 +65,8 @@ func TestRetryingPlacement(t *testing.T) {
 		w.Write([]byte(`{"id":7}`))
 	}))
 	defer srv.Close()
-	c := Client{Base: srv.URL, HTTP: &http.Client{Transport: Retrying(http.DefaultTransport, 10*time.Second)}}
+	// One connection: a refused answer held open would block the retry.
+	c := Client{Base: srv.URL, HTTP: &http.Client{Timeout: 5 * time.Second, Transport: Retrying(&http.Transport{MaxConnsPerHost: 1}, 10*time.Second)}}
 	got, err := c.Place(t.Context(), NewRequest(1, "k-1"))
 	if err != nil {
 		t.Fatal(err)

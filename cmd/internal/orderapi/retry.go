@@ -50,9 +50,14 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		if resp.StatusCode >= 500 {
-			if last != nil {
-				last.Body.Close()
+			// Read and closed at once: an answer held open would hold its
+			// connection, and a bounded pool would run dry under retries.
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return nil, err
 			}
+			resp.Body = io.NopCloser(bytes.NewReader(b))
 			last = resp
 			return nil, errors.New(resp.Status)
 		}
@@ -61,9 +66,6 @@ func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 		backoff.WithMaxElapsedTime(t.limit))
 	switch {
 	case err == nil:
-		if last != nil {
-			last.Body.Close()
-		}
 	case last != nil && req.Context().Err() == nil: // the last answer was a 5xx: that is the answer
 		resp = last
 	default:
