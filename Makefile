@@ -10,7 +10,7 @@ help: ## list the targets and the configuration variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "Configuration of 'make run' (environment variables):"
-	@$(GO) run ./cmd/stack --help
+	@$(GO) -C tools run ./stack --help
 	@echo
 	@echo "Configuration of the functions (set for you by 'make run'):"
 	@$(GO) run ./cmd/function --help
@@ -21,7 +21,7 @@ help: ## list the targets and the configuration variables
 build: ## build the function binary and the local stack runner into bin/
 	@echo "▸ building bin/function and bin/stack"
 	@CGO_ENABLED=0 $(GO) build -o $(BIN)/function ./cmd/function
-	@$(GO) build -o $(BIN)/stack ./cmd/stack
+	@$(GO) -C tools build -o ../$(BIN)/stack ./stack
 
 # The functions scale to zero after the idle period of infra/functions/revision-template.yaml and start
 # again on the next request; `make run WARM=1` keeps them running.
@@ -87,4 +87,4 @@ undeploy: ## remove everything make deploy created (the namespace ms-kafka with 
 # make load URL=http://127.0.0.1:8080 N=1000 RATE=50 CONCURRENCY=50 (these are the defaults)
 .PHONY: load
 load: ## place N orders at RATE per second through the gateway at URL; prints throughput, latencies, errors
-	@$(GO) run ./cmd/load $(if $(URL),-url='$(URL)') $(if $(N),-n=$(N)) $(if $(RATE),-rate=$(RATE)) $(if $(CONCURRENCY),-concurrency=$(CONCURRENCY))
+	@$(GO) -C tools run ./load $(if $(URL),-url='$(URL)') $(if $(N),-n=$(N)) $(if $(RATE),-rate=$(RATE)) $(if $(CONCURRENCY),-concurrency=$(CONCURRENCY))

@@ -16,7 +16,7 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 

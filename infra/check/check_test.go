@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 // repoRoot is the repository this module sits in.

@@ -12,7 +12,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 // eventing checks the KafkaSources and KafkaSinks against the functions,

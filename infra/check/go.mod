@@ -6,7 +6,6 @@ replace github.com/mskafka/knative-functions => ../..
 
 require (
 	github.com/google/go-cmp v0.7.0
-	github.com/mskafka/knative-functions v0.0.0-00010101000000-000000000000
 	golang.org/x/mod v0.41.0
 	google.golang.org/protobuf v1.36.12
 	istio.io/api v1.31.3-0.20261021173654-6bc70d5e00c2
@@ -63,6 +62,7 @@ require (
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
 	github.com/monochromegane/go-gitignore v0.0.0-20200626010858-205db1a8cc00 // indirect
+	github.com/mskafka/knative-functions/tools v0.0.0-00010101000000-000000000000
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
@@ -119,3 +119,5 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.1 // indirect
 )
+
+replace github.com/mskafka/knative-functions/tools => ../../tools

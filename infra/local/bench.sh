@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# infra/local/bench.sh [cmd/bench flags] — what `make bench` runs: a fresh private
+# infra/local/bench.sh [tools/bench flags] — what `make bench` runs: a fresh private
 # PostgreSQL (with commit timestamps and pg_stat_statements, so that delays and
 # statements are read from the database itself) and a real Apache Kafka, then
-# cmd/bench against them. Results land in bench/results/ (git-ignored).
+# tools/bench against them. Results land in bench/results/ (git-ignored).
 # It never fails on a figure; only on a server or a build that will not start.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -22,8 +22,8 @@ fresh_servers
 
 echo "▸ building bin/function, bin/stack and the bench"
 CGO_ENABLED=0 go build -o bin/function ./cmd/function  # as the image is built
-go build -o bin/stack ./cmd/stack
-go build -o bin/bench ./cmd/bench
+go -C tools build -o ../bin/stack ./stack
+go -C tools build -o ../bin/bench ./bench
 
 infra/local/postgres.sh start
 infra/local/kafka.sh start

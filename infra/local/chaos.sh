@@ -3,7 +3,7 @@
 # on a fresh private PostgreSQL and a fresh Apache Kafka, each on ports and in a directory
 # of its own (so it can run beside `make run` and `make test`), then everything is stopped.
 #
-# cmd/chaos does the work: it starts bin/stack, places orders at a steady rate through the
+# tools/chaos does the work: it starts bin/stack, places orders at a steady rate through the
 # gateway, injects one fault per drill (Kafka kill -9 and SIGTERM, Postgres immediate
 # restart, a failing sink, poison records, cancellations under fault), heals it and checks
 # the exact set of orders, shipments and invoices. Its table goes to artifacts/chaos.md,
@@ -25,7 +25,7 @@ source infra/local/servers.sh
 started=$(date +%s)
 pid_file=$ROOT/.data/chaos/stack.pid
 cleanup() {
-  # The stack runs in its own process group; cmd/chaos stops it, unless it was killed.
+  # The stack runs in its own process group; tools/chaos stops it, unless it was killed.
   if [[ -f $pid_file ]] && kill -0 "$(<"$pid_file")" 2>/dev/null; then
     kill -TERM -- "-$(<"$pid_file")" 2>/dev/null || true
     sleep 2
@@ -43,8 +43,8 @@ mkdir -p "$ROOT/.data/chaos" artifacts
 function_bin=${CHAOS_FUNCTION_BIN:-$ROOT/bin/function}
 echo "▸ building bin/function, bin/stack, bin/chaos"
 [[ -n ${CHAOS_FUNCTION_BIN:-} ]] || CGO_ENABLED=0 go build -o bin/function ./cmd/function  # as the image is built
-go build -o bin/stack ./cmd/stack
-go build -o bin/chaos ./cmd/chaos
+go -C tools build -o ../bin/stack ./stack
+go -C tools build -o ../bin/chaos ./chaos
 
 infra/local/postgres.sh start
 infra/local/kafka.sh start

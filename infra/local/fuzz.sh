@@ -27,7 +27,10 @@ while read -r pkg target; do
   # -parallel 1: the machine is shared, and a short run is about replaying
   # the corpus and a first look around, not throughput.
   log=$(mktemp)
-  if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" -parallel 1 "$pkg" 2>&1 | tee "$log"; then
+  # A package of the tools' module (tools/) is fuzzed from that module.
+  dir=.
+  if [[ $pkg == ./tools/* ]]; then dir=tools pkg=./${pkg#./tools/}; fi
+  if ! go -C "$dir" test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" -parallel 1 "$pkg" 2>&1 | tee "$log"; then
     # Go 1.26's fuzzing coordinator can end a run with a bare "context
     # deadline exceeded" when -fuzztime runs out while a worker is busy (a
     # loaded machine; golang/go#75804, fixed in Go 1.27): no input failed,

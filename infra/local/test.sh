@@ -34,12 +34,16 @@ if [[ $mode == test ]]; then
 fi
 
 echo "▸ vetting (go vet, staticcheck)"
+# Two modules: the product (the root, what func builds into the image) and
+# its tools (tools/: the local platform, bench, chaos, load, system tests).
 go vet ./...
+go -C tools vet ./...
 # staticcheck at a pinned version, fetched through the Go module proxy like
 # every other dependency (cached after the first run).
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+(cd tools && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...)
 
-infra/local/chromium.sh   # the browser tests (cmd/stack/systest) drive Debian's Chromium
+infra/local/chromium.sh   # the browser tests (tools/stack/systest) drive Debian's Chromium
 infra/local/postgres.sh start
 infra/local/kafka.sh start
 DATABASE_URL=$(infra/local/postgres.sh url)
@@ -51,10 +55,11 @@ if [[ $mode == bench ]]; then
   # `make bench`: the same servers, benchmarks instead of tests.
   echo "▸ go test -bench . ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
   go test -run '^$' -bench . -benchmem -count=1 ./...
+  go -C tools test -run '^$' -bench . -benchmem -count=1 ./...
   exit 0
 fi
 
-# The trace test (cmd/stack/systest) reads its trace back from a real Jaeger.
+# The trace test (tools/stack/systest) reads its trace back from a real Jaeger.
 echo "▸ waiting for the Jaeger build (only the first run builds it)"
 if ! wait "$jaeger_build"; then
   cat .data/jaeger-build.log >&2
@@ -65,6 +70,7 @@ export JAEGER_BIN
 
 echo "▸ go test -race ./... (Postgres $DATABASE_URL, Kafka $KAFKA_BROKERS)"
 go test -race -count=1 -timeout 12m ./...
+go -C tools test -race -count=1 -timeout 12m ./...
 # Every fuzz target briefly: the seed corpora replay in the run above
 # already; this looks a little further (infra/local/fuzz.sh 10m for longer).
 infra/local/fuzz.sh "${FUZZTIME:-3s}"

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+)
+
+// migrate starts each function once, unmeasured, so that its migrations
+// are applied: the cold starts measure a function whose schema exists, as
+// on a cluster, and the bound's SQL needs the tables.
+func (b *bench) migrate(ctx context.Context) error {
+	if b.migrated {
+		return nil
+	}
+	for _, name := range localstack.Roster() {
+		if _, err := b.startOnce(ctx, name, b.coldAddr(), b.probeReady); err != nil {
+			return fmt.Errorf("%s: first start: %w", name, err)
+		}
+	}
+	b.migrated = true
+	return nil
+}
+
+// coldAddr is where the cold starts' functions listen.
+func (b *bench) coldAddr() string { return fmt.Sprintf("127.0.0.1:%d", b.cfg.FirstPort+10) }
+
+// coldStarts starts each function cfg.ColdRuns times from nothing, as
+// Knative does when a request arrives at a function scaled to zero, and
+// measures exec → readiness 200 and exec → first event stored.
+func (b *bench) coldStarts(ctx context.Context) error {
+	if err := b.migrate(ctx); err != nil {
+		return err
+	}
+	addr := b.coldAddr()
+	for _, name := range localstack.Roster() {
+		var ready, first []time.Duration
+		var rss []int64
+		for i := range b.cfg.ColdRuns {
+			r, err := b.startOnce(ctx, name, addr, b.probeReady)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			ready, rss = append(ready, r.elapsed), append(rss, r.idleRSS)
+			f, err := b.startOnce(ctx, name, addr, b.firstEvent(name, i))
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			first = append(first, f.elapsed)
+		}
+		c := ColdStart{
+			Function: name, Runs: b.cfg.ColdRuns,
+			ReadyMs: median(ready), FirstEventMs: median(first), IdleRSSMiB: mib(medianInt(rss)),
+		}
+		b.report.ColdStarts = append(b.report.ColdStarts, c)
+		fmt.Fprintf(b.out, "  %-9s exec → ready %.1f ms, exec → first event stored %.1f ms, idle RSS %.1f MiB (medians of %d)\n",
+			name, c.ReadyMs, c.FirstEventMs, c.IdleRSSMiB, c.Runs)
+	}
+	return nil
+}
+
+type started struct {
+	elapsed time.Duration
+	idleRSS int64
+}
+
+// startOnce execs the function, runs probe against it until probe reports
+// success, reads its resident memory a moment later, and stops it.
+func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) bool) (started, error) {
+	ctx, stop := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, b.bin)
+	// Stopped as Knative stops a pod: SIGTERM, SIGKILL after a grace period.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	cmd.Env = b.functionEnv(name, addr)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		stop()
+		return started{}, fmt.Errorf("start: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { stop(); <-done }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !probe(ctx, "http://"+addr) {
+		select {
+		case err := <-done:
+			done <- err // for the deferred stop
+			return started{}, fmt.Errorf("exited during start (%v): %s", err, lastLines(logs.String(), 5))
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return started{}, fmt.Errorf("not ready after 30 s: %s", lastLines(logs.String(), 5))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s := started{elapsed: time.Since(t0)}
+	// Idle memory: what the process holds once the start-up work is done.
+	time.Sleep(500 * time.Millisecond)
+	if p, err := readProc(cmd.Process.Pid); err == nil {
+		s.idleRSS = p.RSS
+	}
+	return s, nil
+}
+
+func (b *bench) probeReady(ctx context.Context, base string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health/readiness", nil)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// firstEvent returns a probe that sends the function its first piece of
+// work: an order to order, an order event to a sink. A 2xx means stored.
+func (b *bench) firstEvent(name string, run int) func(context.Context, string) bool {
+	return func(ctx context.Context, base string) bool {
+		if name == "order" {
+			p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
+			return err == nil && p.Status/100 == 2
+		}
+		// Ids far above any the pipeline reaches keep these apart from its orders.
+		resp, err := b.client.Do(placedEvent(ctx, base+"/", int64(900_000_000+run)))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode/100 == 2
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte(" | ")))
+}
+
+func median(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return ms(s[len(s)/2])
+}
+
+func medianInt(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
+
+// placedEvent is a binary-mode com.example.order.placed for order id, as the
+// dispatcher delivers it to a sink.
+func placedEvent(ctx context.Context, url string, id int64) *http.Request {
+	body := fmt.Sprintf(`{"id":%d,"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},
+"updated":%q,"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+"orderLine":[{"count":1,"item":{"itemId":1,"name":"iPod","price":42.0}}],"numberOfLines":1}`,
+		id, time.Now().UTC().Format(time.RFC3339))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Type", "com.example.order.placed")
+	req.Header.Set("Ce-Source", "/bench")
+	req.Header.Set("Ce-Id", fmt.Sprintf("bench-%d", id))
+	req.Header.Set("Ce-Subject", fmt.Sprint(id))
+	return req
+}

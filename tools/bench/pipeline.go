@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+)
+
+// Sustained is the highest step that lost nothing, failed nothing, and kept
+// the end-to-end p99 under this.
+const sustainedP99 = 100 * time.Millisecond
+
+// rateSteps are the offered rates, as fractions of the bound: stepped up
+// until the pipeline saturates.
+var rateSteps = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6}
+
+// pipeline offers the stack stepped open-model load until it saturates, then
+// once more half the sustained rate.
+func (b *bench) pipeline(ctx context.Context) error {
+	if err := b.statementsReady(ctx); err != nil {
+		fmt.Fprintf(b.out, "  statements not counted: %v\n", err)
+	}
+	st, err := b.startStack(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopStack(st)
+	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
+	rates := b.rates()
+	// A warm-up step, not reported: the broker's JVM compiles its hot paths
+	// with C2 and the pools fill, which would otherwise land in the first
+	// measured step's tail.
+	warm := rates[min(2, len(rates)-1)]
+	fmt.Fprintf(b.out, "  warm-up: %.0f/s for %s (not reported)\n", warm, b.cfg.Step)
+	if _, err := b.step(ctx, st, orders, warm); err != nil {
+		return err
+	}
+	for _, rate := range rates {
+		s, err := b.step(ctx, st, orders, rate)
+		if err != nil {
+			return err
+		}
+		b.report.Steps = append(b.report.Steps, s)
+		b.printStep(s)
+		if s.saturated() {
+			break
+		}
+	}
+	sustained := b.report.sustained()
+	if sustained == nil || len(b.cfg.Rates) > 0 {
+		return nil
+	}
+	half, err := b.step(ctx, st, orders, math.Round(sustained.Offered/2))
+	if err != nil {
+		return err
+	}
+	half.Half = true
+	b.report.Steps = append(b.report.Steps, half)
+	b.printStep(half)
+	return nil
+}
+
+func (b *bench) rates() []float64 {
+	if len(b.cfg.Rates) > 0 {
+		return b.cfg.Rates
+	}
+	bound := b.report.Bound.OrdersPerSec
+	if bound <= 0 { // no bound measured: fixed steps
+		return []float64{50, 100, 200, 300, 400, 500, 600, 800, 1000}
+	}
+	rates := make([]float64, len(rateSteps))
+	for i, f := range rateSteps {
+		rates[i] = math.Max(10, math.Round(f*bound/10)*10)
+	}
+	return rates
+}
+
+func (b *bench) printStep(s Step) {
+	tag := ""
+	if s.Half {
+		tag = " (half the sustained rate)"
+	}
+	fmt.Fprintf(b.out, "  %5.0f/s offered%s: %5.0f/s accepted, e2e p50 %.1f p99 %.1f max %.1f ms (of which commit → sent mark p50 %.1f p99 %.1f), API p99 %.1f ms, errors %d, lost %d, drained in %.1f s\n",
+		s.Offered, tag, s.AcceptedPerSec, s.E2E.P50, s.E2E.P99, s.E2E.Max, s.Relayed.P50, s.Relayed.P99, s.API.P99, s.Errors, s.Lost, s.DrainSec)
+}
+
+// step offers rate orders per second for cfg.Step, waits until the sinks
+// have caught up, and reads what happened from the database and /proc.
+func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.Client, rate float64) (Step, error) {
+	pids := processes(st)
+	before, err := b.snapshot(ctx, pids)
+	if err != nil {
+		return Step{}, err
+	}
+	sampler := startRSSSampler(pids)
+	started := time.Now()
+	shots := b.fire(ctx, orders, rate, b.cfg.Step)
+	offered := time.Since(started)
+	ids := acceptedIDs(shots)
+	drain, lost, err := b.waitStored(ctx, ids)
+	if err != nil {
+		return Step{}, err
+	}
+	rss := sampler.stop()
+	after, err := b.snapshot(ctx, pids)
+	if err != nil {
+		return Step{}, err
+	}
+	delays, relayed, err := b.delays(ctx, ids)
+	if err != nil {
+		return Step{}, err
+	}
+	s := Step{
+		Offered: rate, Sent: len(shots), Accepted: len(ids),
+		AcceptedPerSec: float64(len(ids)) / offered.Seconds(),
+		Errors:         len(shots) - len(ids), ErrorKinds: errorKinds(shots),
+		Lost: lost, DrainSec: drain.Seconds(),
+		API: percentiles(latencies(shots)), E2E: percentiles(delays), Relayed: percentiles(relayed),
+		RSSMiB: rss,
+	}
+	s.Cost = cost(before, after, len(ids))
+	return s, nil
+}

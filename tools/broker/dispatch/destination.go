@@ -1,0 +1,239 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/telemetry"
+)
+
+const (
+	// errorDataMax is how much of a refusing sink's response body travels
+	// with a dead letter, as in Knative's data plane.
+	errorDataMax = 1024
+	// drainMax bounds how much of a response body is read so the connection
+	// can be reused; a longer body costs a new connection instead.
+	drainMax = 64 << 10
+)
+
+// outcome is the result of one attempt to hand an event to a destination.
+type outcome struct {
+	status int    // HTTP status; 0 when there was no response
+	body   []byte // start of the response body of a failure
+	header http.Header
+	err    error // transport or encoding error
+}
+
+func (o outcome) ok() bool { return o.err == nil && o.status/100 == 2 }
+
+// destination is where events go: a sink or a dead letter sink.
+type destination interface {
+	send(ctx context.Context, ev *event.Event, key []byte) outcome
+	// String names the destination in the knativeerrordest extension and in logs.
+	String() string
+}
+
+// target is a resolved destination before Run has the clients to reach it.
+type target struct {
+	url  string              // an HTTP destination, or
+	sink *manifest.KafkaSink // a KafkaSink
+}
+
+// resolve finds where a manifest's destination is locally: a Knative Service
+// at its URL in services, a KafkaSink at its topic, a URI as it is. A URI
+// beside a ref is relative to the ref's URL, as in Knative.
+func resolve(d manifest.Destination, services map[string]string, sinks map[string]manifest.KafkaSink) (target, error) {
+	if d.Ref == nil {
+		u, err := httpURL(d.URI)
+		if err != nil {
+			return target{}, err
+		}
+		return target{url: u.String()}, nil
+	}
+	switch r := d.Ref; {
+	case r.Kind == manifest.ServiceKind && (r.APIVersion == manifest.ServiceAPIVersion || r.APIVersion == "v1"):
+		raw, ok := services[r.Name]
+		if !ok {
+			return target{}, fmt.Errorf("resolve %s: no local URL for service %q", d, r.Name)
+		}
+		base, err := httpURL(raw)
+		if err != nil {
+			return target{}, fmt.Errorf("resolve %s: %w", d, err)
+		}
+		if d.URI != "" {
+			rel, err := url.Parse(d.URI)
+			if err != nil || rel.IsAbs() {
+				return target{}, fmt.Errorf("resolve %s: uri beside a ref must be a relative URL", d)
+			}
+			base = base.ResolveReference(rel)
+		}
+		return target{url: base.String()}, nil
+	case r.Kind == manifest.SinkKind && r.APIVersion == manifest.SinkAPIVersion:
+		sink, ok := sinks[r.Name]
+		if !ok {
+			return target{}, fmt.Errorf("resolve %s: no KafkaSink %q", d, r.Name)
+		}
+		if d.URI != "" {
+			return target{}, fmt.Errorf("resolve %s: a KafkaSink takes no uri", d)
+		}
+		return target{sink: &sink}, nil
+	default:
+		return target{}, fmt.Errorf("resolve %s: unsupported kind", d)
+	}
+}
+
+func httpURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse sink URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("sink URL %q: want an absolute http(s) URL", raw)
+	}
+	return u, nil
+}
+
+// httpSink posts events in binary mode, as Knative's dispatcher does.
+type httpSink struct {
+	url    string
+	client *http.Client
+}
+
+func (s httpSink) String() string { return s.url }
+
+func (s httpSink) send(ctx context.Context, ev *event.Event, _ []byte) outcome {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, nil)
+	if err != nil {
+		return outcome{err: fmt.Errorf("deliver %s: %w", s.url, err)}
+	}
+	if err := cehttp.WriteRequest(ctx, binding.ToMessage(ev), req); err != nil {
+		return outcome{err: fmt.Errorf("deliver %s: encode: %w", s.url, err)}
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return outcome{err: fmt.Errorf("deliver %s: %w", s.url, err)}
+	}
+	defer resp.Body.Close()
+	out := outcome{status: resp.StatusCode, header: resp.Header}
+	if !out.ok() {
+		// A failed read leaves a shorter body; the status already tells
+		// what happened.
+		out.body, _ = io.ReadAll(io.LimitReader(resp.Body, errorDataMax))
+	}
+	// Any reply event is discarded, as a KafkaSource does.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainMax))
+	return out
+}
+
+// kafkaSink produces events to a KafkaSink's topic.
+type kafkaSink struct {
+	topic      string
+	structured bool
+	producer   sarama.SyncProducer
+	tracer     trace.Tracer // nil: no spans
+}
+
+func (s kafkaSink) String() string { return "kafka:" + s.topic }
+
+func (s kafkaSink) send(ctx context.Context, ev *event.Event, key []byte) outcome {
+	pm := &sarama.ProducerMessage{Topic: s.topic}
+	if key != nil {
+		pm.Key = sarama.ByteEncoder(key)
+	}
+	// The record keeps the key of the record it came from; without this the
+	// SDK would take the key from a partitionkey extension.
+	wctx := kafka_sarama.WithSkipKeyMapping(context.Background())
+	if s.structured {
+		wctx = binding.WithForceStructured(wctx)
+	}
+	if err := kafka_sarama.WriteProducerMessage(wctx, binding.ToMessage(ev), pm); err != nil {
+		return outcome{err: fmt.Errorf("deliver %s: encode: %w", s, err)}
+	}
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.tracer.Start(ctx, "send "+s.topic, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend,
+				semconv.MessagingOperationName("send"), semconv.MessagingDestinationName(s.topic),
+				semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type())))
+		defer span.End()
+	}
+	// The raw header, as for the records of the order topic: a consumer of
+	// the dead letter topic continues the trace from here.
+	telemetry.InjectRecord(ctx, pm)
+	// SendMessage takes no context; it is bounded by the producer's own
+	// timeouts. Waiting for it in a goroutine keeps a shutdown prompt, at
+	// the price of a possible duplicate when the record lands after all.
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.producer.SendMessage(pm)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return outcome{err: fmt.Errorf("deliver %s: %w", s, err)}
+		}
+		return outcome{status: http.StatusAccepted}
+	case <-ctx.Done():
+		return outcome{err: fmt.Errorf("deliver %s: %w", s, ctx.Err())}
+	}
+}
+
+// errorExtensions returns the extensions Knative puts on an event it sends to
+// a dead letter sink after dest failed with last.
+func errorExtensions(dest string, last outcome) map[string]string {
+	ext := make(map[string]string)
+	// A sink can add its own details as kne-<name> response headers.
+	for k, v := range last.header {
+		name, ok := cutPrefixFold(k, "kne-")
+		if ok && len(v) > 0 && validExtensionName(name) {
+			ext[name] = v[0]
+		}
+	}
+	ext["knativeerrordest"] = dest
+	if last.status == 0 {
+		return ext
+	}
+	ext["knativeerrorcode"] = strconv.Itoa(last.status)
+	if len(last.body) > 0 {
+		// Base64, as Knative sends it: the body need not be text.
+		ext["knativeerrordata"] = base64.StdEncoding.EncodeToString(last.body[:min(len(last.body), errorDataMax)])
+	}
+	return ext
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return strings.ToLower(s[len(prefix):]), true
+}
+
+// validExtensionName reports whether name is a legal CloudEvents attribute
+// name: lower-case letters and digits.
+func validExtensionName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,300 @@
+// Package dispatch is a local stand-in for the Knative KafkaSource data plane:
+// it reads records from Kafka with one consumer group per KafkaSource and
+// delivers them as CloudEvents over HTTP to the source's sink, with the
+// retries, dead-lettering and offset commits of Knative's dispatcher.
+//
+// On a cluster Knative does this job; the functions never import this
+// package. Delivery is at least once: sinks must be idempotent.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
+	"github.com/mskafka/knative-functions/shared/telemetry"
+)
+
+// consumeRetryDelay is the pause before rejoining a consumer group after an
+// error, such as a topic that does not exist yet.
+const consumeRetryDelay = time.Second
+
+// Config is what a Dispatcher needs.
+type Config struct {
+	// Brokers are the Kafka bootstrap addresses. They replace the
+	// bootstrapServers of the manifests, which name the cluster's Kafka.
+	Brokers []string
+	// Sources are the KafkaSources to run, as manifest.Load returns them.
+	Sources []manifest.KafkaSource
+	// KafkaSinks are the KafkaSinks a sink or dead letter sink may name, by name.
+	KafkaSinks map[string]manifest.KafkaSink
+	// Services maps a Knative Service name to the local URL of that function,
+	// such as "shipping" to "http://127.0.0.1:8082/".
+	Services map[string]string
+	// Logger receives one record per delivery outcome; nil discards them.
+	Logger *slog.Logger
+	// HTTPClient posts events to sinks; nil means a client of the
+	// dispatcher's own. Per-attempt timeouts come from the delivery specs.
+	// Its transport is wrapped to trace each attempt.
+	HTTPClient *http.Client
+	// Telemetry traces and counts the deliveries; nil means none, though
+	// the trace context of each record still travels on to its sink.
+	Telemetry *telemetry.Telemetry
+}
+
+// Stats counts what a Dispatcher did since it was made.
+type Stats struct {
+	// Delivered counts events a sink accepted.
+	Delivered int64
+	// Retried counts failed attempts that were repeated.
+	Retried int64
+	// DeadLettered counts events handed to a dead letter sink.
+	DeadLettered int64
+	// Dropped counts events given up without a dead letter sink, and records
+	// that were not valid CloudEvents.
+	Dropped int64
+}
+
+type counters struct {
+	delivered, retried, deadLettered, dropped atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Delivered:    c.delivered.Load(),
+		Retried:      c.retried.Load(),
+		DeadLettered: c.deadLettered.Load(),
+		Dropped:      c.dropped.Load(),
+	}
+}
+
+// Dispatcher runs the KafkaSources of a Config.
+type Dispatcher struct {
+	brokers []string
+	log     *slog.Logger
+	client  *http.Client
+	tel     *telemetry.Telemetry
+	routes  []route
+	stats   counters
+}
+
+// route is a KafkaSource with its destinations resolved.
+type route struct {
+	src        manifest.KafkaSource
+	sink       target
+	deadLetter *target
+}
+
+// New checks cfg and resolves every sink and dead letter sink, so a reference
+// to an unknown service or KafkaSink fails here rather than at the first
+// delivery. It does not connect to Kafka.
+func New(cfg Config) (*Dispatcher, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("new dispatcher: no Kafka brokers")
+	}
+	d := &Dispatcher{brokers: cfg.Brokers, log: cfg.Logger, tel: cfg.Telemetry}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.tel == nil {
+		d.tel = telemetry.Noop()
+	}
+	client := http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: unorderedInFlight,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+	if cfg.HTTPClient != nil {
+		client = *cfg.HTTPClient
+	}
+	// Each attempt is a client span, and its headers carry the trace on.
+	client.Transport = d.tel.Transport(client.Transport)
+	d.client = &client
+	for _, src := range cfg.Sources {
+		if len(src.Topics) == 0 || src.ConsumerGroup == "" {
+			return nil, fmt.Errorf("new dispatcher: source %s: needs topics and a consumer group", src.Name)
+		}
+		sink, err := resolve(src.Sink, cfg.Services, cfg.KafkaSinks)
+		if err != nil {
+			return nil, fmt.Errorf("new dispatcher: source %s: sink: %w", src.Name, err)
+		}
+		r := route{src: src, sink: sink}
+		if dls := src.Delivery.DeadLetterSink; dls != nil {
+			t, err := resolve(*dls, cfg.Services, cfg.KafkaSinks)
+			if err != nil {
+				return nil, fmt.Errorf("new dispatcher: source %s: dead letter sink: %w", src.Name, err)
+			}
+			r.deadLetter = &t
+		}
+		d.routes = append(d.routes, r)
+	}
+	return d, nil
+}
+
+// Run is New followed by Dispatcher.Run.
+func Run(ctx context.Context, cfg Config) error {
+	d, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// Stats returns the counters so far.
+func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
+
+// Run consumes and delivers until ctx ends, then leaves the consumer groups
+// after committing the offsets of finished records, and returns nil. Kafka
+// may be unreachable when it starts: like the platform's dispatcher, it
+// keeps trying (logging each failure) rather than giving up, so a broker
+// that is down at that moment delays delivery instead of ending it. Run
+// once per Dispatcher.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	for {
+		err := d.session(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		d.log.Warn("dispatcher cannot reach Kafka yet; trying again", "error", err, "in", consumeRetryDelay)
+		sleep(ctx, consumeRetryDelay)
+	}
+}
+
+// session connects, consumes until ctx ends and disconnects; it returns an
+// error only when it cannot connect.
+func (d *Dispatcher) session(ctx context.Context) error {
+	var producer sarama.SyncProducer
+	for _, r := range d.routes {
+		if r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil) {
+			p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
+			if err != nil {
+				return fmt.Errorf("run dispatcher: producer: %w", err)
+			}
+			defer func() {
+				if err := p.Close(); err != nil {
+					d.log.Warn("close producer", "error", err)
+				}
+			}()
+			producer = p
+			break
+		}
+	}
+
+	groups := make([]sarama.ConsumerGroup, 0, len(d.routes))
+	closeGroups := func() {
+		for _, g := range groups {
+			if err := g.Close(); err != nil {
+				d.log.Warn("close consumer group", "error", err)
+			}
+		}
+	}
+	for _, r := range d.routes {
+		g, err := sarama.NewConsumerGroup(d.brokers, r.src.ConsumerGroup, consumerConfig(r.src))
+		if err != nil {
+			closeGroups()
+			return fmt.Errorf("run dispatcher: source %s: %w", r.src.Name, err)
+		}
+		groups = append(groups, g)
+	}
+
+	var consumers, logs sync.WaitGroup
+	for i, r := range d.routes {
+		h := &handler{p: d.processor(r, producer), ordering: r.src.Ordering}
+		consumers.Go(func() { d.consume(ctx, groups[i], r.src, h) })
+		// Errors of the partition consumers arrive here rather than from
+		// Consume; the channel closes with the group.
+		logs.Go(func() {
+			for err := range groups[i].Errors() {
+				d.log.Warn("consume", "source", r.src.Name, "group", r.src.ConsumerGroup, "error", err)
+			}
+		})
+	}
+	<-ctx.Done()
+	consumers.Wait()
+	closeGroups()
+	logs.Wait()
+	return nil
+}
+
+func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor {
+	p := &processor{
+		name:      r.src.Name,
+		namespace: r.src.Namespace,
+		delivery:  r.src.Delivery,
+		sink:      d.destination(r.sink, producer),
+		log:       d.log,
+		stats:     &d.stats,
+		tel:       d.tel,
+	}
+	if r.deadLetter != nil {
+		p.deadLetter = d.destination(*r.deadLetter, producer)
+	}
+	return p
+}
+
+func (d *Dispatcher) destination(t target, producer sarama.SyncProducer) destination {
+	if t.sink != nil {
+		return kafkaSink{topic: t.sink.Topic, structured: t.sink.ContentMode == manifest.ContentStructured,
+			producer: producer, tracer: d.tel.Tracer}
+	}
+	return httpSink{url: t.url, client: d.client}
+}
+
+// consume runs one consumer group until ctx ends. Consume returns at every
+// rebalance, so it is called in a loop.
+func (d *Dispatcher) consume(ctx context.Context, g sarama.ConsumerGroup, src manifest.KafkaSource, h sarama.ConsumerGroupHandler) {
+	for ctx.Err() == nil {
+		err := g.Consume(ctx, src.Topics, h)
+		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("consume", "source", src.Name, "group", src.ConsumerGroup, "error", err)
+			sleep(ctx, consumeRetryDelay)
+		}
+	}
+}
+
+func baseConfig(clientID string) *sarama.Config {
+	c := sarama.NewConfig()
+	// Kafka 4 removed the protocol versions older than 2.1.
+	c.Version = sarama.V4_0_0_0
+	c.ClientID = clientID
+	// A topic missing from a local run is a mistake to report, not one to
+	// paper over with a topic of the broker's default partition count.
+	c.Metadata.AllowAutoTopicCreation = false
+	return c
+}
+
+func consumerConfig(src manifest.KafkaSource) *sarama.Config {
+	c := baseConfig("dispatch-" + src.Name)
+	c.Consumer.Offsets.Initial = sarama.OffsetNewest
+	if src.InitialOffset == manifest.OffsetEarliest {
+		c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	}
+	// Marked offsets are committed every second and when a session ends.
+	c.Consumer.Offsets.AutoCommit.Enable = true
+	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Return.Errors = true
+	return c
+}
+
+func producerConfig() *sarama.Config {
+	c := baseConfig("dispatch-dead-letter")
+	// Dead letters are the last copy of an event: wait for every replica and
+	// let the broker drop duplicates of retried batches.
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Producer.Idempotent = true
+	c.Net.MaxOpenRequests = 1
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	return c
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/shared/events"
+)
+
+// A drill is one fault: injected while orders are being placed, held for a
+// while, then healed. The runner does the rest (load, cancellations,
+// convergence, the exact-set check), so a new fault is one more entry in
+// allDrills.
+type drill struct {
+	name string
+	// inject starts the fault; heal ends it (nil: the fault ends by itself,
+	// as a poison record does once it is dead-lettered).
+	inject func(ctx context.Context, e *env) error
+	heal   func(ctx context.Context, e *env) error
+	// hold is how long the fault lasts, load going on, before heal.
+	hold time.Duration
+	// cancel: cancel every fourth order accepted so far, once right after
+	// the inject and once just before the heal, so the cancellations are
+	// written while the fault holds.
+	cancel bool
+	// poison is a plain record produced onto topic order by inject; the
+	// drill then expects it on the dead-letter topic, once per KafkaSource.
+	poison []byte
+	// converge is the longest wait, from the heal, for every accepted order
+	// to be shipped and invoiced and the outbox to be empty. It must cover
+	// the KafkaSource's backoff (infra/eventing/kafkasources.yaml: 0.5 s
+	// doubling, so a 30 s outage can cost ~30 s more); for a poison record
+	// it is the promptness asked of the orders behind it.
+	converge time.Duration
+}
+
+// poisonNotAnOrder is JSON, but no order: the sinks refuse it with 400.
+var poisonNotAnOrder = []byte(`{"chaos":"poison","note":"not an order"}`)
+
+// poisonOutOfRange is an order in the original's shape whose "updated"
+// (epoch milliseconds) is far beyond what Postgres can store (issue 12,
+// item 1): it must be refused as permanent, not retried for 17 minutes.
+var poisonOutOfRange = []byte(`{"id":990000001,` +
+	`"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},` +
+	`"updated":10000000000000000,` +
+	`"shippingAddress":{"street":"Poison Str. 1","zip":"10999","city":"Berlin"},` +
+	`"billingAddress":{"street":"Poison Str. 1","zip":"10999","city":"Berlin"},` +
+	`"orderLine":[{"count":1,"item":{"itemId":1,"name":"iPod","price":42.0}}],"numberOfLines":1}`)
+
+// allDrills is the drill table, in running order. The out-of-range poison
+// record goes last: where the sinks still take it for a transient failure
+// it blocks its partition for the whole backoff, and every later drill
+// would wait behind it.
+func allDrills() []drill {
+	return append(killDrills(), []drill{
+		{
+			name:     "kafka-kill9",
+			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGKILL) },
+			heal:     func(ctx context.Context, e *env) error { return e.kafka.start(ctx) },
+			hold:     10 * time.Second,
+			converge: 3 * time.Minute,
+		},
+		{
+			name:     "kafka-sigterm",
+			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGTERM) },
+			heal:     func(ctx context.Context, e *env) error { return e.kafka.start(ctx) },
+			hold:     10 * time.Second,
+			converge: 3 * time.Minute,
+		},
+		{
+			name:     "kafka-down-cancel",
+			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGKILL) },
+			heal:     func(ctx context.Context, e *env) error { return e.kafka.start(ctx) },
+			hold:     10 * time.Second,
+			cancel:   true,
+			converge: 3 * time.Minute,
+		},
+		{
+			name:     "postgres-immediate",
+			inject:   func(ctx context.Context, e *env) error { return e.postgres.run(ctx, "crash") },
+			heal:     func(ctx context.Context, e *env) error { return e.postgres.run(ctx, "start") },
+			hold:     5 * time.Second,
+			cancel:   true,
+			converge: 3 * time.Minute,
+		},
+		{
+			name:     "sink-failing-30s",
+			inject:   func(ctx context.Context, e *env) error { return e.sinks.fail(ctx) },
+			heal:     func(ctx context.Context, e *env) error { return e.sinks.heal(ctx) },
+			hold:     30 * time.Second,
+			cancel:   true,
+			converge: 3 * time.Minute,
+		},
+		{
+			name: "poison-not-an-order",
+			inject: func(ctx context.Context, e *env) error {
+				return e.produce(ctx, events.Topic, "poison", poisonNotAnOrder)
+			},
+			hold:     10 * time.Second,
+			poison:   poisonNotAnOrder,
+			converge: time.Minute,
+		},
+		{
+			name: "poison-out-of-range",
+			inject: func(ctx context.Context, e *env) error {
+				return e.produce(ctx, events.Topic, "990000001", poisonOutOfRange)
+			},
+			hold:     10 * time.Second,
+			poison:   poisonOutOfRange,
+			converge: 60 * time.Second,
+		},
+	}...)
+}
+
+// killDrills kill -9 each function (the stack's supervisor must start it
+// again, as Knative would a crashed pod) and then the stack itself (its
+// functions must die with it, and a new stack must start cleanly).
+func killDrills() []drill {
+	var ds []drill
+	for _, name := range localstack.Roster() {
+		ds = append(ds, drill{
+			name:   name + "-kill9",
+			inject: func(ctx context.Context, e *env) error { return e.killFunction(name) },
+			// The supervisor restarts it; heal only waits until it answers.
+			heal:     func(ctx context.Context, e *env) error { return e.stack.WaitServing(ctx, 2*time.Minute) },
+			hold:     3 * time.Second,
+			converge: 2 * time.Minute,
+		})
+	}
+	return append(ds, drill{
+		name:     "stack-kill9",
+		inject:   func(ctx context.Context, e *env) error { return e.stack.Kill(ctx) },
+		heal:     func(ctx context.Context, e *env) error { return e.startStack(ctx) },
+		hold:     3 * time.Second,
+		converge: 2 * time.Minute,
+	})
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/procfs"
+
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/shared/events"
+)
+
+// env is what the drills act on: the stack, the servers under it, and the
+// clients that look at them from outside.
+type env struct {
+	cfg      config
+	layout   localstack.Layout
+	stack    *localstack.Stack
+	stackLog *os.File
+	orders   orderapi.Client // placements and cancellations, each retried until it has a final answer
+	http     *http.Client    // the checks' reads
+	db       *pgxpool.Pool   // admin connection: the checks read every schema
+	kafka    broker
+	postgres script
+	sinks    *sinkFault
+}
+
+func newEnv(ctx context.Context, cfg config) (*env, error) {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	log, err := os.OpenFile(cfg.StackLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	layout := localstack.Layout{Gateway: cfg.Gateway, FunctionPort: cfg.FirstPort, Metrics: cfg.MetricsAddr}
+	base := &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128, ResponseHeaderTimeout: 15 * time.Second}
+	return &env{
+		cfg: cfg, layout: layout, stackLog: log,
+		orders:   orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, retryFor)}},
+		http:     &http.Client{Timeout: 15 * time.Second, Transport: base},
+		db:       pool,
+		kafka:    broker{dir: cfg.KafkaDir, script: script{path: filepath.Join(cfg.Root, "infra", "local", "kafka.sh")}},
+		postgres: script{path: filepath.Join(cfg.Root, "infra", "local", "postgres.sh")},
+		sinks:    &sinkFault{adminURL: cfg.DatabaseURL},
+	}, nil
+}
+
+// retryFor is how long a client keeps retrying one request (5xx and
+// transport errors, with the same Idempotency-Key) before it gives up.
+const retryFor = 90 * time.Second
+
+func (e *env) close() { e.db.Close(); e.stackLog.Close() }
+
+// startStack runs bin/stack (again) and writes its PID where the script's
+// trap finds it.
+func (e *env) startStack(ctx context.Context) error {
+	st, err := localstack.Start(ctx, localstack.Options{Bin: e.cfg.StackBin, Dir: e.cfg.Root, Env: os.Environ(),
+		Layout: e.layout, Out: e.stackLog})
+	if err != nil {
+		return fmt.Errorf("%w (see %s)", err, e.cfg.StackLog)
+	}
+	e.stack = st
+	if e.cfg.StackPID != "" {
+		os.WriteFile(e.cfg.StackPID, []byte(strconv.Itoa(st.PID())), 0o644)
+	}
+	return nil
+}
+
+// killFunction sends SIGKILL to the running instance of a function, as a
+// crashed pod would die; the stack's supervisor is expected to start it again.
+func (e *env) killFunction(name string) error {
+	pid, err := e.stack.FunctionPID(name)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
+	}
+	return nil
+}
+
+// script is one of infra/local's server scripts; it reads its settings
+// (PG_DIR, KAFKA_DIR, ports) from the environment chaos.sh set.
+type script struct{ path string }
+
+func (s script) run(ctx context.Context, verb string) error {
+	cmd := exec.CommandContext(ctx, s.path, verb)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(s.path), verb, err, out)
+	}
+	return nil
+}
+
+// broker is the Apache Kafka of infra/local/kafka.sh.
+type broker struct {
+	dir    string
+	script script
+}
+
+// signal sends sig to the broker and waits until it has exited.
+func (b broker) signal(ctx context.Context, sig syscall.Signal) error {
+	raw, err := os.ReadFile(filepath.Join(b.dir, "kafka.pid"))
+	if err != nil {
+		return fmt.Errorf("kafka pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return fmt.Errorf("kafka pid %q: %w", raw, err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		return fmt.Errorf("signal kafka (pid %d): %w", pid, err)
+	}
+	return waitExit(ctx, pid, 60*time.Second)
+}
+
+func (b broker) start(ctx context.Context) error { return b.script.run(ctx, "start") }
+
+// waitExit waits until pid is gone (or a zombie nobody reaps).
+func waitExit(ctx context.Context, pid int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if p, err := procfs.NewProc(pid); err != nil {
+			return nil
+		} else if st, err := p.Stat(); err != nil || st.State == "Z" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("pid %d still running after %v", pid, limit)
+}
+
+// sinkFault makes both sinks fail to store: shipping's table is locked by a
+// held transaction (its writes hang until the dispatcher's timeout), and
+// invoicing's role loses INSERT on its table (its writes fail at once).
+type sinkFault struct {
+	adminURL string
+	conn     *pgx.Conn
+	tx       pgx.Tx
+}
+
+func (f *sinkFault) fail(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, f.adminURL)
+	if err != nil {
+		return err
+	}
+	tx, err := conn.Begin(ctx)
+	if err == nil {
+		_, err = tx.Exec(ctx, `LOCK TABLE shipping.shipment IN ACCESS EXCLUSIVE MODE`)
+	}
+	if err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("lock shipping.shipment: %w", err)
+	}
+	f.conn, f.tx = conn, tx
+	return adminExec(ctx, f.adminURL, `REVOKE INSERT ON invoicing.invoice FROM invoicing`)
+}
+
+func (f *sinkFault) heal(ctx context.Context) error {
+	var errs []error
+	if f.tx != nil {
+		errs = append(errs, f.tx.Rollback(ctx), f.conn.Close(ctx))
+		f.conn, f.tx = nil, nil
+	}
+	errs = append(errs, adminExec(ctx, f.adminURL, `GRANT INSERT ON invoicing.invoice TO invoicing`))
+	return errors.Join(errs...)
+}
+
+func adminExec(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+// produce writes a plain record (no CloudEvent headers), as a producer
+// outside the system would.
+func (e *env) produce(ctx context.Context, topic, key string, value []byte) error {
+	cfg := sarama.NewConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	p, err := sarama.NewSyncProducer(e.cfg.Brokers, cfg)
+	if err != nil {
+		return fmt.Errorf("producer: %w", err)
+	}
+	defer p.Close()
+	_, _, err = p.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)})
+	if err != nil {
+		return fmt.Errorf("produce to %s: %w", topic, err)
+	}
+	return nil
+}
+
+// deadLetterEnd is the offset after the last dead-lettered record.
+func (e *env) deadLetterEnd() (int64, error) {
+	c, err := sarama.NewClient(e.cfg.Brokers, sarama.NewConfig())
+	if err != nil {
+		return 0, fmt.Errorf("kafka client: %w", err)
+	}
+	defer c.Close()
+	return c.GetOffset(events.DeadLetterTopic, 0, sarama.OffsetNewest)
+}
+
+// deadLetters reads the dead-lettered values from offset from to to.
+func (e *env) deadLetters(from, to int64) ([][]byte, error) {
+	if to <= from {
+		return nil, nil
+	}
+	c, err := sarama.NewConsumer(e.cfg.Brokers, sarama.NewConfig())
+	if err != nil {
+		return nil, fmt.Errorf("kafka consumer: %w", err)
+	}
+	defer c.Close()
+	pc, err := c.ConsumePartition(events.DeadLetterTopic, 0, from)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Close()
+	var values [][]byte
+	timeout := time.After(10 * time.Second)
+	for int64(len(values)) < to-from {
+		select {
+		case m := <-pc.Messages():
+			values = append(values, m.Value)
+		case <-timeout:
+			return values, fmt.Errorf("read %d of %d dead letters", len(values), to-from)
+		}
+	}
+	return values, nil
+}

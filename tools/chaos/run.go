@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/shared/money"
+)
+
+// runDrill places orders while d's fault comes and goes, then waits for the
+// system to converge and checks it.
+func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(string, ...any)) (row, error) {
+	r := row{drill: d.name}
+	dlFrom, err := e.deadLetterEnd()
+	if err != nil {
+		return r, err
+	}
+
+	l := &load{e: e, prefix: prefix, rate: e.cfg.Rate}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	loaded := make(chan struct{})
+	go func() { l.run(loadCtx); close(loaded) }()
+	defer func() { stopLoad(); <-loaded }()
+
+	if err := sleep(ctx, e.cfg.Warmup); err != nil {
+		return r, err
+	}
+	step("  inject (%d orders placed so far)", len(l.snapshot()))
+	injected := time.Now()
+	if err := d.inject(ctx, e); err != nil {
+		return r, fmt.Errorf("inject: %w", err)
+	}
+	if d.cancel {
+		step("  cancelling %d orders during the fault", l.cancelSome(ctx))
+	}
+	if err := sleep(ctx, time.Until(injected.Add(d.hold))); err != nil {
+		return r, err
+	}
+	if d.cancel {
+		step("  cancelling %d more orders during the fault", l.cancelSome(ctx))
+	}
+	healed, err := heal(ctx, e, d, injected, step)
+	if err != nil {
+		return r, err
+	}
+	if err := sleep(ctx, e.cfg.Tail); err != nil {
+		return r, err
+	}
+	stopLoad()
+	<-loaded
+	l.waitCancels()
+	answers := l.snapshot()
+	step("  load done: %d requests; waiting for convergence (at most %v from the heal)", len(answers), d.converge)
+
+	c := newCheck(e, answers, d.poison, dlFrom)
+	r.converged = c.converge(ctx, healed.Add(d.converge))
+	r.seconds = time.Since(healed).Seconds()
+	if r.converged {
+		r.seconds = c.at.Sub(healed).Seconds()
+	}
+	if err := c.exactSet(ctx, prefix); err != nil {
+		return r, err
+	}
+	c.fill(&r)
+	return r, nil
+}
+
+// heal ends the drill's fault and returns when convergence is counted
+// from: the heal, or the inject for a fault that ends by itself.
+func heal(ctx context.Context, e *env, d drill, injected time.Time, step func(string, ...any)) (time.Time, error) {
+	if d.heal == nil {
+		return injected, nil
+	}
+	step("  heal")
+	if err := d.heal(ctx, e); err != nil {
+		return time.Time{}, fmt.Errorf("heal: %w", err)
+	}
+	return time.Now(), nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// check holds what one drill's checks found.
+type check struct {
+	e      *env
+	poison []byte
+	dlFrom int64
+
+	accepted []answer         // answered 201
+	others   []answer         // anything else: given up, or refused
+	pending  map[int64]*state // accepted orders not yet whole, by id
+	done     map[int64]*state
+	at       time.Time // when it converged
+
+	backlog     int64
+	deadLetters [][]byte
+	doubled     []string // keys with more than one stored order
+	phantom     []string // stored orders never answered 201: their keys
+	lastErr     error    // of the last round that could not read Postgres
+}
+
+// state is what the checks saw of one accepted order.
+type state struct {
+	a                 answer
+	shipped, invoiced bool   // present and right
+	why               string // what is wrong, while pending
+}
+
+func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
+	c := &check{e: e, poison: poison, dlFrom: dlFrom, pending: map[int64]*state{}, done: map[int64]*state{}}
+	for _, a := range answers {
+		if a.accepted() {
+			c.accepted = append(c.accepted, a)
+			c.pending[a.ID] = &state{a: a}
+		} else {
+			c.others = append(c.others, a)
+		}
+	}
+	return c
+}
+
+// converge polls until every accepted order has its shipment and invoice,
+// right in content and cancellation, the outbox is empty and a poison
+// record is dead-lettered, or until deadline.
+func (c *check) converge(ctx context.Context, deadline time.Time) bool {
+	for {
+		c.poll(ctx, false)
+		if c.whole() {
+			c.at = time.Now()
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.poll(ctx, true) // once more, asking the API about every order left, for the reasons
+			return false
+		}
+		sleep(ctx, time.Second)
+	}
+}
+
+func (c *check) whole() bool {
+	return len(c.pending) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2)
+}
+
+// poll asks the public APIs about the pending orders. To spare a busy
+// machine it asks only about those whose shipment and invoice Postgres
+// already holds, as expected cancelled or not, unless all is set.
+func (c *check) poll(ctx context.Context, all bool) {
+	cancelled, err := c.cancelledInDB(ctx)
+	if err != nil {
+		c.lastErr = err // Postgres may be restarting: ask again next round
+		return
+	}
+	ready, err := c.readyInDB(ctx, cancelled)
+	if err != nil {
+		c.lastErr = err // Postgres may be restarting: ask again next round
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	slots := make(chan struct{}, 8)
+	todo := make(map[int64]*state, len(c.pending))
+	for id, s := range c.pending {
+		if all || ready[id] {
+			todo[id] = s
+		} else {
+			s.why = "not yet in both sinks' tables; "
+		}
+	}
+	for id, s := range todo {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			want := cancelled[id] || s.a.cancelled
+			shipped, why1 := c.shipment(ctx, s.a, want)
+			invoiced, why2 := c.invoice(ctx, s.a, want)
+			mu.Lock()
+			defer mu.Unlock()
+			s.shipped, s.invoiced, s.why = shipped, invoiced, why1+why2
+			if s.a.cancelled && !cancelled[id] {
+				s.why += "cancel answered 200 but the order is not cancelled; "
+			} else if shipped && invoiced {
+				delete(c.pending, id)
+				c.done[id] = s
+			}
+		}()
+	}
+	wg.Wait()
+	if err := c.e.db.QueryRow(ctx, `SELECT count(*) FROM orders.outbox WHERE sent_at IS NULL`).Scan(&c.backlog); err != nil {
+		c.backlog = -1
+	}
+	if c.poison != nil {
+		if end, err := c.e.deadLetterEnd(); err == nil && end-c.dlFrom != int64(len(c.deadLetters)) {
+			if values, err := c.e.deadLetters(c.dlFrom, end); err == nil {
+				c.deadLetters = values
+			}
+		}
+	}
+}
+
+// cancelledInDB returns which pending orders Postgres holds as cancelled:
+// a DELETE whose answer was lost may still have cancelled one.
+func (c *check) cancelledInDB(ctx context.Context) (map[int64]bool, error) {
+	ids := make([]int64, 0, len(c.pending))
+	for id := range c.pending {
+		ids = append(ids, id)
+	}
+	rows, err := c.e.db.Query(ctx, `SELECT id FROM orders.orders WHERE id = ANY($1) AND status = 'cancelled'`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read cancelled orders: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// readyInDB returns which pending orders have a shipment and an invoice in
+// Postgres, both cancelled as expected.
+func (c *check) readyInDB(ctx context.Context, cancelled map[int64]bool) (map[int64]bool, error) {
+	ids := make([]int64, 0, len(c.pending))
+	for id := range c.pending {
+		ids = append(ids, id)
+	}
+	rows, err := c.e.db.Query(ctx, `SELECT s.order_id, s.cancelled, i.cancelled
+		FROM shipping.shipment s JOIN invoicing.invoice i USING (order_id) WHERE s.order_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read shipments and invoices: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		var shipCancelled, invCancelled bool
+		if err := rows.Scan(&id, &shipCancelled, &invCancelled); err != nil {
+			return nil, err
+		}
+		want := cancelled[id] || c.pending[id].a.cancelled
+		out[id] = shipCancelled == want && invCancelled == want
+	}
+	return out, rows.Err()
+}
+
+// record is what the checks read of a shipment or an invoice: a shipment
+// has a shipping address and no total, an invoice a billing address.
+type record struct {
+	ID       int64 `json:"id"`
+	Shipping struct {
+		Street string `json:"street"`
+	} `json:"shippingAddress"`
+	Billing struct {
+		Street string `json:"street"`
+	} `json:"billingAddress"`
+	Total     *money.Cents `json:"total"`
+	Cancelled bool         `json:"cancelled"`
+}
+
+func (c *check) shipment(ctx context.Context, a answer, cancelled bool) (bool, string) {
+	return c.record(ctx, "shipment", "/shipping/api/shipments/%d", a, cancelled, func(r record) string { return r.Shipping.Street })
+}
+
+func (c *check) invoice(ctx context.Context, a answer, cancelled bool) (bool, string) {
+	return c.record(ctx, "invoice", "/invoicing/api/invoices/%d", a, cancelled, func(r record) string { return r.Billing.Street })
+}
+
+// record checks a's shipment or invoice: its order, the street its key
+// names, its total (an invoice's), whether it is cancelled.
+func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
+	var r record
+	if why := c.get(ctx, fmt.Sprintf(path, a.ID), &r); why != "" {
+		return false, what + ": " + why + "; "
+	}
+	switch {
+	case r.ID != a.ID || street(r) != a.Key:
+		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street(r))
+	case what == "invoice" && r.Total == nil:
+		return false, "invoice without a total; "
+	case r.Total != nil && *r.Total != a.Total:
+		return false, fmt.Sprintf("%s total %v, want %v; ", what, *r.Total, a.Total)
+	case r.Cancelled != cancelled:
+		return false, fmt.Sprintf("%s cancelled=%v, want %v; ", what, r.Cancelled, cancelled)
+	}
+	return true, ""
+}
+
+// get reads a JSON answer through the gateway; it returns why it could not.
+func (c *check) get(ctx context.Context, path string, v any) string {
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path, v); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func (c *check) poisonDeadLettered() int {
+	n := 0
+	for _, v := range c.deadLetters {
+		if bytes.Equal(v, c.poison) {
+			n++
+		}
+	}
+	return n
+}
+
+// exactSet compares the orders Postgres holds for this drill (their street
+// is the request's key) with the answers: a key stored twice is a doubled
+// order, a stored order never answered 201 a phantom.
+func (c *check) exactSet(ctx context.Context, prefix string) error {
+	rows, err := c.e.db.Query(ctx, `SELECT id, shipping_street FROM orders.orders WHERE shipping_street LIKE $1`, prefix+"-%")
+	if err != nil {
+		return fmt.Errorf("read the drill's orders: %w", err)
+	}
+	defer rows.Close()
+	byKey := map[string][]int64{}
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return err
+		}
+		byKey[key] = append(byKey[key], id)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	answered := map[int64]bool{}
+	for _, a := range c.accepted {
+		answered[a.ID] = true
+	}
+	for key, ids := range byKey {
+		if len(ids) > 1 {
+			c.doubled = append(c.doubled, fmt.Sprintf("%s (orders %v)", key, ids))
+		}
+		for _, id := range ids {
+			if !answered[id] {
+				c.phantom = append(c.phantom, fmt.Sprintf("%s (order %d)", key, id))
+			}
+		}
+	}
+	sort.Strings(c.doubled)
+	sort.Strings(c.phantom)
+	return nil
+}
+
+// fill writes the findings into r.
+func (c *check) fill(r *row) {
+	r.accepted = len(c.accepted)
+	for _, m := range []map[int64]*state{c.pending, c.done} {
+		for _, s := range m {
+			if s.shipped {
+				r.shipped++
+			}
+			if s.invoiced {
+				r.invoiced++
+			}
+		}
+	}
+	r.lost = len(c.pending)
+	r.doubled = len(c.doubled)
+	r.phantom = len(c.phantom)
+	r.deadLettered = len(c.deadLetters)
+	if c.poison == nil {
+		if end, err := c.e.deadLetterEnd(); err == nil {
+			r.deadLettered = int(end - c.dlFrom)
+		}
+	}
+	r.poisonExpected = c.poison != nil
+	r.poisonSeen = c.poisonDeadLettered()
+	r.backlog = c.backlog
+	for _, a := range c.others {
+		r.unanswered = append(r.unanswered, a.describe())
+	}
+	var lost []string
+	for _, s := range c.pending {
+		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
+	}
+	sort.Strings(lost)
+	r.details = append(r.details, prefixAll("lost ", lost)...)
+	r.details = append(r.details, prefixAll("doubled ", c.doubled)...)
+	r.details = append(r.details, prefixAll("phantom ", c.phantom)...)
+	r.details = append(r.details, prefixAll("no 201 ", r.unanswered)...)
+	if len(c.pending) > 0 && c.lastErr != nil {
+		r.details = append(r.details, "last error: "+c.lastErr.Error())
+	}
+	retried := 0
+	for _, a := range c.accepted {
+		if a.Replayed {
+			r.replayed++
+		}
+		if a.attempts > 1 {
+			retried++
+		}
+	}
+	if retried > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, r.replayed))
+	}
+}
+
+func prefixAll(p string, list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = p + s
+	}
+	return out
+}
