@@ -18,7 +18,7 @@ targets="
 ./functions/order FuzzOrderForm
 ./functions/shipping FuzzProject
 ./functions/invoicing FuzzProject
-./broker/dispatch FuzzToEvent
+./tools/broker/dispatch FuzzToEvent
 "
 
 while read -r pkg target; do
