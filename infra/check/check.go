@@ -16,8 +16,8 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/infra/check/platform"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 // Contracts of the design that the manifests must keep. This module cannot

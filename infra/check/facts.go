@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -120,7 +121,7 @@ func (c *checker) activatorRules() {
 	a := platform.Activator
 	for _, name := range slices.Sorted(maps.Keys(c.funcs)) {
 		f := c.funcs[name]
-		ns := cmpOr(f.Namespace, f.Deploy.Namespace)
+		ns := cmp.Or(f.Namespace, f.Deploy.Namespace)
 		if c.allows(ns, name, a.Principal(), "GET", "/metrics") {
 			c.addf("AuthorizationPolicy for %s: the activator may GET /metrics, and it forwards any caller's request; %s; %s",
 				name, a.Fact, platform.BurstCapacity.Fact)
@@ -252,13 +253,6 @@ func subset(sel, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 var (

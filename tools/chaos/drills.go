@@ -5,8 +5,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
 )
 
 // A drill is one fault: injected while orders are being placed, held for a

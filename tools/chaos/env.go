@@ -18,9 +18,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/procfs"
 
+	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
-	"github.com/mskafka/knative-functions/shared/events"
 )
 
 // env is what the drills act on: the stack, the servers under it, and the

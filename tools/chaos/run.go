@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 	"github.com/mskafka/knative-functions/shared/money"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
 
 // runDrill places orders while d's fault comes and goes, then waits for the

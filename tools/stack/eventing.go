@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/web"
 	"github.com/mskafka/knative-functions/tools/broker/dispatch"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/tools/broker/ping"
 	"github.com/mskafka/knative-functions/tools/stack/internal/gateway"
-	"github.com/mskafka/knative-functions/shared/telemetry"
-	"github.com/mskafka/knative-functions/shared/web"
 )
 
 // startEventing reads infra/eventing once and runs its KafkaSources (the

@@ -14,10 +14,10 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/stack/internal/activator"
 	"github.com/mskafka/knative-functions/tools/stack/internal/supervise"
-	"github.com/mskafka/knative-functions/shared/db"
 )
 
 // retentionAnnotation is the Knative setting that infra/ gives each function:

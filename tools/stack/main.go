@@ -24,8 +24,8 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rcrowley/go-metrics"
 
-	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/shared/profile"
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
 )
 
 // config is the stack's own configuration; the functions read theirs.

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
 )
 
 // The tools' roster is the product's: each function has its func.yaml,

@@ -13,10 +13,10 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
-	"github.com/mskafka/knative-functions/tools/broker/embedded"
-	"github.com/mskafka/knative-functions/tools/stack/internal/ports"
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/tools/broker/embedded"
+	"github.com/mskafka/knative-functions/tools/stack/internal/ports"
 )
 
 // servers are what the functions and the platform connect to.

@@ -18,8 +18,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 const (

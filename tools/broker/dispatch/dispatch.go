@@ -19,8 +19,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 // consumeRetryDelay is the pause before rejoining a consumer group after an

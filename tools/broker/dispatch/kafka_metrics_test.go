@@ -12,11 +12,11 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/testenv"
 	"github.com/mskafka/knative-functions/tools/broker/dispatch"
 	"github.com/mskafka/knative-functions/tools/broker/internal/kafkatest"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
-	"github.com/mskafka/knative-functions/shared/telemetry"
-	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // TestKafkaMetrics reads the dispatcher's /metrics after real deliveries:

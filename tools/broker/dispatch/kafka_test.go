@@ -14,11 +14,11 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mskafka/knative-functions/shared/testenv"
 	"github.com/mskafka/knative-functions/tools/broker/dispatch"
 	"github.com/mskafka/knative-functions/tools/broker/embedded"
 	"github.com/mskafka/knative-functions/tools/broker/internal/kafkatest"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
-	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // The scenarios run against the Kafka in $KAFKA_BROKERS (TestKafka…) and

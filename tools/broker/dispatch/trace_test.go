@@ -12,9 +12,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/testenv"
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 const (

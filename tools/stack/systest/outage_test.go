@@ -13,8 +13,8 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/mskafka/knative-functions/tools/broker/embedded"
 	"github.com/mskafka/knative-functions/shared/testenv"
+	"github.com/mskafka/knative-functions/tools/broker/embedded"
 )
 
 // TestOutageEndToEnd takes Kafka away while an order is placed: the order is

@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/mskafka/knative-functions/shared/testenv"
 	"github.com/mskafka/knative-functions/tools/internal/loadgen"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
-	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // placed is one order of a load run: its status and, for a 201, its id.

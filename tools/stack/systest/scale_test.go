@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mskafka/knative-functions/shared/testenv"
 	"github.com/mskafka/knative-functions/tools/broker/embedded"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
-	"github.com/mskafka/knative-functions/shared/testenv"
 )
 
 // coldStart matches the supervisor's line for a started function, for the
