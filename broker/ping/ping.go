@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
+	"github.com/robfig/cron/v3"
 
 	"github.com/mskafka/knative-functions/broker/manifest"
 )
@@ -47,12 +49,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	type job struct {
 		src   manifest.PingSource
-		sched Schedule
+		sched cron.Schedule
 		url   string
 	}
 	jobs := make([]job, 0, len(cfg.Pings))
 	for _, p := range cfg.Pings {
-		sched, err := ParseSchedule(p.Schedule)
+		// The standard parser is the one Knative's PingSource adapter uses.
+		sched, err := cron.ParseStandard(p.Schedule)
 		if err != nil {
 			return fmt.Errorf("PingSource %s: %w", p.Name, err)
 		}
@@ -79,7 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 // next is the time of the next ping after t: on the schedule (in UTC, the
 // PingSource default), or Every after t.
-func (cfg Config) next(s Schedule, t time.Time) time.Time {
+func (cfg Config) next(s cron.Schedule, t time.Time) time.Time {
 	if cfg.Every > 0 {
 		return t.Add(cfg.Every)
 	}
@@ -101,27 +104,28 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 // deliver sends one ping, retrying network errors and 5xx with backoff.
 func (cfg Config) deliver(ctx context.Context, src manifest.PingSource, url string) {
 	id := uuid.NewString()
-	wait := firstBackoff
-	for attempt := 1; ; attempt++ {
+	log := cfg.Logger.With("source", src.Name, "ce_id", id, "ce_type", EventType)
+	attempt := 0
+	status, err := backoff.Retry(ctx, func() (int, error) {
+		attempt++
 		status, err := cfg.send(ctx, src, url, id)
-		log := cfg.Logger.With("source", src.Name, "ce_id", id, "ce_type", EventType, "attempt", attempt)
-		if err == nil && status/100 == 2 {
-			log.Info("ping delivered", "status", status)
-			return
+		if err == nil && status >= 500 {
+			err = fmt.Errorf("status %d", status)
 		}
-		if err == nil && status < 500 {
-			log.Warn("ping refused", "status", status)
-			return
+		if err == nil && status/100 != 2 {
+			return status, backoff.Permanent(fmt.Errorf("refused: status %d", status))
 		}
-		if attempt > retries {
-			log.Warn("ping failed; the next one is on schedule", "status", status, "error", err)
-			return
-		}
-		log.Info("ping failed; retrying", "status", status, "error", err, "in", wait.String())
-		if !sleepUntil(ctx, time.Now().Add(wait)) {
-			return
-		}
-		wait *= 2
+		return status, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: firstBackoff, Multiplier: 2, MaxInterval: time.Hour}),
+		backoff.WithMaxTries(retries+1), backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			log.Info("ping failed; retrying", "attempt", attempt, "error", err, "in", wait.String())
+		}))
+	switch {
+	case err == nil:
+		log.Info("ping delivered", "status", status, "attempt", attempt)
+	case ctx.Err() == nil:
+		log.Warn("ping failed; the next one is on schedule", "status", status, "error", err, "attempt", attempt)
 	}
 }
 

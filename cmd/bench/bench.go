@@ -15,12 +15,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/procfs"
 
 	"github.com/mskafka/knative-functions/shared/db"
 )
-
-// functionNames in a fixed order, for stable reports.
-var functionNames = []string{"order", "shipping", "invoicing"}
 
 // bench holds what the steps share: the servers, the binaries, the report.
 type bench struct {
@@ -107,43 +105,34 @@ type procStat struct {
 
 // readProc reads the user+system CPU time and the resident set of pid.
 func readProc(pid int) (procStat, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return procStat{}, err
 	}
-	// The command name (field 2) may hold spaces; the fields after its ')' do not.
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	if len(fields) < 22 {
-		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
+	st, err := p.Stat()
+	if err != nil {
+		return procStat{}, err
 	}
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	cutime, _ := strconv.ParseInt(fields[13], 10, 64)
-	cstime, _ := strconv.ParseInt(fields[14], 10, 64)
-	rssPages, _ := strconv.ParseInt(fields[21], 10, 64)
 	const ticks = 100 // USER_HZ on Linux
 	return procStat{
-		CPU:      time.Duration(utime+stime) * time.Second / ticks,
-		ChildCPU: time.Duration(cutime+cstime) * time.Second / ticks,
-		RSS:      rssPages * int64(os.Getpagesize()),
+		CPU:      time.Duration(st.CPUTime() * float64(time.Second)),
+		ChildCPU: time.Duration(st.CUTime+st.CSTime) * time.Second / ticks,
+		RSS:      int64(st.ResidentMemory()),
 	}, nil
 }
 
 // machine describes where the figures come from.
 func machine() Machine {
 	m := Machine{CPUs: runtime.NumCPU()}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return m
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
-		m.MemoryGiB = float64(kb) / (1 << 20)
+	if cpus, err := fs.CPUInfo(); err == nil && len(cpus) > 0 {
+		m.CPU = cpus[0].ModelName
+	}
+	if mem, err := fs.Meminfo(); err == nil && mem.MemTotal != nil {
+		m.MemoryGiB = float64(*mem.MemTotal) / (1 << 20)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))

@@ -7,8 +7,12 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 )
 
 // migrate starts each function once, unmeasured, so that its migrations
@@ -18,7 +22,7 @@ func (b *bench) migrate(ctx context.Context) error {
 	if b.migrated {
 		return nil
 	}
-	for _, name := range functionNames {
+	for _, name := range localstack.Roster() {
 		if _, err := b.startOnce(ctx, name, b.coldAddr(), b.probeReady); err != nil {
 			return fmt.Errorf("%s: first start: %w", name, err)
 		}
@@ -38,7 +42,7 @@ func (b *bench) coldStarts(ctx context.Context) error {
 		return err
 	}
 	addr := b.coldAddr()
-	for _, name := range functionNames {
+	for _, name := range localstack.Roster() {
 		var ready, first []time.Duration
 		var rss []int64
 		for i := range b.cfg.ColdRuns {
@@ -72,25 +76,22 @@ type started struct {
 // startOnce execs the function, runs probe against it until probe reports
 // success, reads its resident memory a moment later, and stops it.
 func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) bool) (started, error) {
-	cmd := exec.Command(b.bin)
+	ctx, stop := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, b.bin)
+	// Stopped as Knative stops a pod: SIGTERM, SIGKILL after a grace period.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = b.functionEnv(name, addr)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
+		stop()
 		return started{}, fmt.Errorf("start: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer func() { stop(); <-done }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !probe(ctx, "http://"+addr) {
 		select {
@@ -127,14 +128,12 @@ func (b *bench) probeReady(ctx context.Context, base string) bool {
 // work: an order to order, an order event to a sink. A 2xx means stored.
 func (b *bench) firstEvent(name string, run int) func(context.Context, string) bool {
 	return func(ctx context.Context, base string) bool {
-		var req *http.Request
 		if name == "order" {
-			req = orderPost(ctx, base+"/api/orders", run)
-		} else {
-			// Ids far above any the pipeline reaches keep these apart from its orders.
-			req = placedEvent(ctx, base+"/", int64(900_000_000+run))
+			p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
+			return err == nil && p.Status/100 == 2
 		}
-		resp, err := b.client.Do(req)
+		// Ids far above any the pipeline reaches keep these apart from its orders.
+		resp, err := b.client.Do(placedEvent(ctx, base+"/", int64(900_000_000+run)))
 		if err != nil {
 			return false
 		}
@@ -172,3 +171,21 @@ func medianInt(xs []int64) int64 {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
+
+// placedEvent is a binary-mode com.example.order.placed for order id, as the
+// dispatcher delivers it to a sink.
+func placedEvent(ctx context.Context, url string, id int64) *http.Request {
+	body := fmt.Sprintf(`{"id":%d,"customer":{"customerId":1,"name":"Wolff","firstname":"Eberhard","email":"eberhard.wolff@gmail.com"},
+"updated":%q,"shippingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+"billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
+"orderLine":[{"count":1,"item":{"itemId":1,"name":"iPod","price":42.0}}],"numberOfLines":1}`,
+		id, time.Now().UTC().Format(time.RFC3339))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Type", "com.example.order.placed")
+	req.Header.Set("Ce-Source", "/bench")
+	req.Header.Set("Ce-Id", fmt.Sprintf("bench-%d", id))
+	req.Header.Set("Ce-Subject", fmt.Sprint(id))
+	return req
+}

@@ -2,19 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/mskafka/knative-functions/cmd/internal/loadgen"
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 )
 
 // maxInFlight bounds the open model where it stops being a load test and
-// becomes a fork bomb: a request beyond it counts as an error.
+// becomes a fork bomb: a request beyond it starts late.
 const maxInFlight = 4000
 
 // shot is one order request and its answer.
@@ -28,55 +28,20 @@ type shot struct {
 // fire sends orders at rate per second for d, each at its scheduled time
 // whatever the earlier ones are doing (an open model, as users are), and
 // returns every answer.
-func (b *bench) fire(ctx context.Context, url string, rate float64, d time.Duration) []shot {
-	n := int(rate * d.Seconds())
-	interval := time.Duration(float64(time.Second) / rate)
-	shots := make([]shot, n)
-	var wg sync.WaitGroup
-	var inFlight atomic.Int64
-	start := time.Now()
-	for i := range n {
-		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
-			time.Sleep(wait)
-		}
-		if ctx.Err() != nil {
-			shots = shots[:i]
-			break
-		}
-		if inFlight.Load() >= maxInFlight {
-			shots[i] = shot{err: "client: too many requests in flight"}
-			continue
-		}
-		inFlight.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer inFlight.Add(-1)
-			shots[i] = b.place(ctx, url, i)
-		}()
-	}
-	wg.Wait()
+func (b *bench) fire(ctx context.Context, orders orderapi.Client, rate float64, d time.Duration) []shot {
+	var shots []shot
+	loadgen.Attack(ctx, loadgen.Options{Rate: rate, Duration: d, InFlight: maxInFlight, Client: orders.HTTP},
+		func(n int) vegeta.Target { return orders.Target(orderapi.NewRequest(n, "")) },
+		func(h loadgen.Hit) {
+			s := shot{status: h.Status, latency: h.Latency, err: h.Err}
+			if p, err := orderapi.Answer(h.Status, h.Header, h.Body); err != nil {
+				s.err = "undecodable 201: " + err.Error()
+			} else {
+				s.id = p.ID
+			}
+			shots = append(shots, s)
+		})
 	return shots
-}
-
-func (b *bench) place(ctx context.Context, url string, i int) shot {
-	t := time.Now()
-	resp, err := b.client.Do(orderPost(ctx, url, i))
-	if err != nil {
-		return shot{latency: time.Since(t), err: shortError(err)}
-	}
-	defer resp.Body.Close()
-	s := shot{status: resp.StatusCode}
-	if resp.StatusCode == http.StatusCreated {
-		var o struct{ ID int64 }
-		if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
-			s.err = "undecodable 201: " + err.Error()
-		}
-		s.id = o.ID
-	}
-	io.Copy(io.Discard, resp.Body)
-	s.latency = time.Since(t)
-	return s
 }
 
 func acceptedIDs(shots []shot) []int64 {
@@ -117,17 +82,6 @@ func errorKinds(shots []shot) map[string]int {
 	return kinds
 }
 
-func shortError(err error) string {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout"
-	}
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		return ue.Unwrap().Error()
-	}
-	return err.Error()
-}
-
 // Percentiles of a latency, in milliseconds.
 type Percentiles struct {
 	P50, P95, P99, Max float64
@@ -140,9 +94,6 @@ func percentiles(ds []time.Duration) Percentiles {
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	at := func(p int) float64 { // nearest rank
-		r := (p*len(s) + 99) / 100
-		return ms(s[max(r, 1)-1])
-	}
+	at := func(p int) float64 { return ms(loadgen.Percentile(s, p)) }
 	return Percentiles{P50: at(50), P95: at(95), P99: at(99), Max: ms(s[len(s)-1]), N: len(s)}
 }

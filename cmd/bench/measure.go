@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // counters is what the database and /proc have counted up to a moment.
@@ -88,26 +89,18 @@ func serverCPU() map[string]time.Duration {
 	if p, err := readProc(os.Getpid()); err == nil {
 		cpu["bench (load)"] = p.CPU
 	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		name := ""
-		switch strings.TrimSpace(string(comm)) {
-		case "postgres":
-			name = "postgres"
-		case "java":
-			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); bytes.Contains(cmd, []byte("kafka.Kafka")) {
+	procs, _ := procfs.AllProcs()
+	for _, proc := range procs {
+		name, _ := proc.Comm()
+		if name == "java" {
+			if args, _ := proc.CmdLine(); strings.Contains(strings.Join(args, " "), "kafka.Kafka") {
 				name = "kafka"
 			}
 		}
-		if name == "" {
+		if name != "postgres" && name != "kafka" {
 			continue
 		}
-		if p, err := readProc(pid); err == nil {
+		if p, err := readProc(proc.PID); err == nil {
 			cpu[name] += p.CPU + p.ChildCPU
 		}
 	}

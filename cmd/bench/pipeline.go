@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 )
 
 // Sustained is the highest step that lost nothing, failed nothing, and kept
@@ -25,18 +28,19 @@ func (b *bench) pipeline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer st.stop()
+	defer stopStack(st)
+	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
 	rates := b.rates()
 	// A warm-up step, not reported: the broker's JVM compiles its hot paths
 	// with C2 and the pools fill, which would otherwise land in the first
 	// measured step's tail.
 	warm := rates[min(2, len(rates)-1)]
 	fmt.Fprintf(b.out, "  warm-up: %.0f/s for %s (not reported)\n", warm, b.cfg.Step)
-	if _, err := b.step(ctx, st, warm); err != nil {
+	if _, err := b.step(ctx, st, orders, warm); err != nil {
 		return err
 	}
 	for _, rate := range rates {
-		s, err := b.step(ctx, st, rate)
+		s, err := b.step(ctx, st, orders, rate)
 		if err != nil {
 			return err
 		}
@@ -50,7 +54,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 	if sustained == nil || len(b.cfg.Rates) > 0 {
 		return nil
 	}
-	half, err := b.step(ctx, st, math.Round(sustained.Offered/2))
+	half, err := b.step(ctx, st, orders, math.Round(sustained.Offered/2))
 	if err != nil {
 		return err
 	}
@@ -86,15 +90,15 @@ func (b *bench) printStep(s Step) {
 
 // step offers rate orders per second for cfg.Step, waits until the sinks
 // have caught up, and reads what happened from the database and /proc.
-func (b *bench) step(ctx context.Context, st *stack, rate float64) (Step, error) {
-	pids := st.processes()
+func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.Client, rate float64) (Step, error) {
+	pids := processes(st)
 	before, err := b.snapshot(ctx, pids)
 	if err != nil {
 		return Step{}, err
 	}
 	sampler := startRSSSampler(pids)
 	started := time.Now()
-	shots := b.fire(ctx, st.gateway+"/order/api/orders", rate, b.cfg.Step)
+	shots := b.fire(ctx, orders, rate, b.cfg.Step)
 	offered := time.Since(started)
 	ids := acceptedIDs(shots)
 	drain, lost, err := b.waitStored(ctx, ids)

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"encoding/json"
-	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/mskafka/knative-functions/shared/money"
 )
 
 func TestVerdict(t *testing.T) {
@@ -42,37 +38,6 @@ func TestFailuresNameTheFailedDrills(t *testing.T) {
 	rows := []row{{drill: "a", converged: true}, {drill: "b", converged: true, phantom: 1}, {drill: "c"}}
 	if diff := cmp.Diff([]string{"b", "c"}, failures(rows)); diff != "" {
 		t.Errorf("failures (-want +got):\n%s", diff)
-	}
-}
-
-// TestNewRequest checks that a request names its key in both addresses
-// (that is how the checks find the orders it made) and knows its total.
-func TestNewRequest(t *testing.T) {
-	tests := []struct {
-		n     int
-		total money.Cents
-	}{
-		{0, 4200},  // 1 × iPod
-		{1, 4200},  // 2 × iPod touch
-		{2, 300},   // 3 × iPod nano
-		{3, 10000}, // 1 × Apple TV
-		{5, 6300},  // 3 × iPod touch
-	}
-	for _, tt := range tests {
-		r := newRequest("chaos-1-2", tt.n)
-		var body struct {
-			Shipping struct{ Street string } `json:"shippingAddress"`
-			Billing  struct{ Street string } `json:"billingAddress"`
-		}
-		if err := json.Unmarshal(r.body, &body); err != nil {
-			t.Fatal(err)
-		}
-		if r.key != "chaos-1-2-"+strconv.Itoa(tt.n) || body.Shipping.Street != r.key || body.Billing.Street != r.key {
-			t.Errorf("request %d: key %q, streets %q and %q", tt.n, r.key, body.Shipping.Street, body.Billing.Street)
-		}
-		if r.total != tt.total {
-			t.Errorf("request %d: total %v, want %v", tt.n, r.total, tt.total)
-		}
 	}
 }
 

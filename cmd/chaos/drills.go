@@ -5,6 +5,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
 	"github.com/mskafka/knative-functions/shared/events"
 )
 
@@ -118,20 +119,20 @@ func allDrills() []drill {
 // functions must die with it, and a new stack must start cleanly).
 func killDrills() []drill {
 	var ds []drill
-	for _, name := range []string{"order", "shipping", "invoicing"} {
+	for _, name := range localstack.Roster() {
 		ds = append(ds, drill{
 			name:   name + "-kill9",
-			inject: func(ctx context.Context, e *env) error { return e.stack.killFunction(name) },
+			inject: func(ctx context.Context, e *env) error { return e.killFunction(name) },
 			// The supervisor restarts it; heal only waits until it answers.
-			heal:     func(ctx context.Context, e *env) error { return e.stack.ready(ctx, e.gateway) },
+			heal:     func(ctx context.Context, e *env) error { return e.stack.WaitServing(ctx, 2*time.Minute) },
 			hold:     3 * time.Second,
 			converge: 2 * time.Minute,
 		})
 	}
 	return append(ds, drill{
 		name:     "stack-kill9",
-		inject:   func(ctx context.Context, e *env) error { return e.stack.kill9(ctx) },
-		heal:     func(ctx context.Context, e *env) error { return e.stack.start(ctx) },
+		inject:   func(ctx context.Context, e *env) error { return e.stack.Kill(ctx) },
+		heal:     func(ctx context.Context, e *env) error { return e.startStack(ctx) },
 		hold:     3 * time.Second,
 		converge: 2 * time.Minute,
 	})

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +16,10 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/procfs"
 
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 	"github.com/mskafka/knative-functions/shared/events"
 )
 
@@ -25,10 +27,12 @@ import (
 // clients that look at them from outside.
 type env struct {
 	cfg      config
-	gateway  string // http://host:port, no trailing slash
-	http     *http.Client
-	db       *pgxpool.Pool // admin connection: the checks read every schema
-	stack    *stack
+	layout   localstack.Layout
+	stack    *localstack.Stack
+	stackLog *os.File
+	orders   orderapi.Client // placements and cancellations, each retried until it has a final answer
+	http     *http.Client    // the checks' reads
+	db       *pgxpool.Pool   // admin connection: the checks read every schema
 	kafka    broker
 	postgres script
 	sinks    *sinkFault
@@ -39,23 +43,57 @@ func newEnv(ctx context.Context, cfg config) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	pg := script{path: filepath.Join(cfg.Root, "infra", "local", "postgres.sh")}
+	log, err := os.OpenFile(cfg.StackLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	layout := localstack.Layout{Gateway: cfg.Gateway, FunctionPort: cfg.FirstPort, Metrics: cfg.MetricsAddr}
+	base := &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128, ResponseHeaderTimeout: 15 * time.Second}
 	return &env{
-		cfg:     cfg,
-		gateway: "http://" + cfg.Gateway,
-		http: &http.Client{
-			Timeout:   15 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128},
-		},
+		cfg: cfg, layout: layout, stackLog: log,
+		orders:   orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, retryFor)}},
+		http:     &http.Client{Timeout: 15 * time.Second, Transport: base},
 		db:       pool,
-		stack:    &stack{cfg: cfg},
 		kafka:    broker{dir: cfg.KafkaDir, script: script{path: filepath.Join(cfg.Root, "infra", "local", "kafka.sh")}},
-		postgres: pg,
+		postgres: script{path: filepath.Join(cfg.Root, "infra", "local", "postgres.sh")},
 		sinks:    &sinkFault{adminURL: cfg.DatabaseURL},
 	}, nil
 }
 
-func (e *env) close() { e.db.Close() }
+// retryFor is how long a client keeps retrying one request (5xx and
+// transport errors, with the same Idempotency-Key) before it gives up.
+const retryFor = 90 * time.Second
+
+func (e *env) close() { e.db.Close(); e.stackLog.Close() }
+
+// startStack runs bin/stack (again) and writes its PID where the script's
+// trap finds it.
+func (e *env) startStack(ctx context.Context) error {
+	st, err := localstack.Start(ctx, localstack.Options{Bin: e.cfg.StackBin, Dir: e.cfg.Root, Env: os.Environ(),
+		Layout: e.layout, Out: e.stackLog})
+	if err != nil {
+		return fmt.Errorf("%w (see %s)", err, e.cfg.StackLog)
+	}
+	e.stack = st
+	if e.cfg.StackPID != "" {
+		os.WriteFile(e.cfg.StackPID, []byte(strconv.Itoa(st.PID())), 0o644)
+	}
+	return nil
+}
+
+// killFunction sends SIGKILL to the running instance of a function, as a
+// crashed pod would die; the stack's supervisor is expected to start it again.
+func (e *env) killFunction(name string) error {
+	pid, err := e.stack.FunctionPID(name)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
+	}
+	return nil
+}
 
 // script is one of infra/local's server scripts; it reads its settings
 // (PG_DIR, KAFKA_DIR, ports) from the environment chaos.sh set.
@@ -98,13 +136,10 @@ func (b broker) start(ctx context.Context) error { return b.script.run(ctx, "sta
 func waitExit(ctx context.Context, pid int, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil {
+		if p, err := procfs.NewProc(pid); err != nil {
 			return nil
-		}
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 0 && f[0] == "Z" {
-				return nil
-			}
+		} else if st, err := p.Stat(); err != nil || st.State == "Z" {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -217,131 +252,4 @@ func (e *env) deadLetters(from, to int64) ([][]byte, error) {
 		}
 	}
 	return values, nil
-}
-
-// stack is bin/stack, run as a child in its own process group so that a
-// stop takes its functions with it.
-type stack struct {
-	cfg  config
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (s *stack) start(ctx context.Context) error {
-	log, err := os.OpenFile(s.cfg.StackLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(s.cfg.StackBin)
-	cmd.Dir = s.cfg.Root
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("start stack: %w", err)
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { cmd.Wait(); log.Close(); close(s.done) }()
-	if s.cfg.StackPID != "" {
-		os.WriteFile(s.cfg.StackPID, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
-	}
-	return s.ready(ctx, "http://"+s.cfg.Gateway)
-}
-
-// ready waits until the gateway answers for all three functions.
-func (s *stack) ready(ctx context.Context, gateway string) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for _, path := range []string{"/order/api/items", "/shipping/api/shipments", "/invoicing/api/invoices"} {
-		for {
-			if resp, err := http.Get(gateway + path); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			select {
-			case <-s.done:
-				return fmt.Errorf("stack exited while starting (see %s)", s.cfg.StackLog)
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(200 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("stack not ready after 2m: %s (see %s)", path, s.cfg.StackLog)
-			}
-		}
-	}
-	return nil
-}
-
-// signal sends sig to the stack's process group.
-func (s *stack) signal(sig syscall.Signal) error { return syscall.Kill(-s.cmd.Process.Pid, sig) }
-
-// stop asks the stack to stop (it stops its functions), then insists.
-func (s *stack) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.signal(syscall.SIGKILL)
-		<-s.done
-	}
-}
-
-// killFunction sends SIGKILL to the running instance of a function (the
-// stack's child whose FUNCTION names it), as a crashed pod would die; the
-// stack's supervisor is expected to start it again.
-func (s *stack) killFunction(name string) error {
-	pid, err := childNamed(s.cmd.Process.Pid, name)
-	if err != nil {
-		return err
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill %s (pid %d): %w", name, pid, err)
-	}
-	return nil
-}
-
-// kill9 kills the stack itself with SIGKILL, not its process group: its
-// functions must die with it by themselves (parent-death signal).
-func (s *stack) kill9(ctx context.Context) error {
-	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill stack: %w", err)
-	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// childNamed finds the child of parent whose environment sets FUNCTION=name.
-func childNamed(parent int, name string) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
-			continue
-		}
-		environ, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		if slices.Contains(strings.Split(string(environ), "\x00"), "FUNCTION="+name) {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no running %s under the stack (pid %d)", name, parent)
 }

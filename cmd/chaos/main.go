@@ -35,6 +35,8 @@ type config struct {
 	Brokers     []string      `envconfig:"KAFKA_BROKERS" required:"true" desc:"bootstrap servers of the Apache Kafka the stack uses"`
 	KafkaDir    string        `envconfig:"KAFKA_DIR" required:"true" desc:"the broker's directory (infra/local/kafka.sh), for its pid file"`
 	Gateway     string        `envconfig:"GATEWAY_ADDR" default:"127.0.0.1:22080" desc:"the stack's gateway"`
+	FirstPort   int           `envconfig:"FUNCTION_PORT" default:"22081" desc:"the stack's activator of order; shipping's and invoicing's on the next two ports"`
+	MetricsAddr string        `envconfig:"DISPATCH_METRICS_ADDR" default:"127.0.0.1:22464" desc:"the stack's dispatcher metrics"`
 	Rate        float64       `envconfig:"CHAOS_RATE" default:"60" desc:"orders placed per second during each drill"`
 	Warmup      time.Duration `envconfig:"CHAOS_WARMUP" default:"5s" desc:"load before the fault"`
 	Tail        time.Duration `envconfig:"CHAOS_TAIL" default:"5s" desc:"load after the heal"`
@@ -77,12 +79,12 @@ func run(ctx context.Context, out io.Writer) error {
 	defer e.close()
 
 	step("stack: starting %s (output in %s)", cfg.StackBin, cfg.StackLog)
-	if err := e.stack.start(ctx); err != nil {
+	if err := e.startStack(ctx); err != nil {
 		return err
 	}
 	defer func() {
 		step("stack: stopping")
-		e.stack.stop()
+		e.stack.Stop(30 * time.Second)
 	}()
 
 	runID := time.Now().UTC().Format("150405")

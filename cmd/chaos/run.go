@@ -3,13 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 	"github.com/mskafka/knative-functions/shared/money"
 )
 
@@ -25,7 +24,7 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	l := &load{e: e, prefix: prefix, rate: e.cfg.Rate}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loaded := make(chan struct{})
-	go func() { l.run(loadCtx, ctx); close(loaded) }()
+	go func() { l.run(loadCtx); close(loaded) }()
 	defer func() { stopLoad(); <-loaded }()
 
 	if err := sleep(ctx, e.cfg.Warmup); err != nil {
@@ -124,7 +123,7 @@ func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
 	for _, a := range answers {
 		if a.accepted() {
 			c.accepted = append(c.accepted, a)
-			c.pending[a.id] = &state{a: a}
+			c.pending[a.ID] = &state{a: a}
 		} else {
 			c.others = append(c.others, a)
 		}
@@ -261,62 +260,52 @@ func (c *check) readyInDB(ctx context.Context, cancelled map[int64]bool) (map[in
 	return out, rows.Err()
 }
 
+// record is what the checks read of a shipment or an invoice: a shipment
+// has a shipping address and no total, an invoice a billing address.
+type record struct {
+	ID       int64 `json:"id"`
+	Shipping struct {
+		Street string `json:"street"`
+	} `json:"shippingAddress"`
+	Billing struct {
+		Street string `json:"street"`
+	} `json:"billingAddress"`
+	Total     *money.Cents `json:"total"`
+	Cancelled bool         `json:"cancelled"`
+}
+
 func (c *check) shipment(ctx context.Context, a answer, cancelled bool) (bool, string) {
-	var s struct {
-		ID              int64 `json:"id"`
-		ShippingAddress struct {
-			Street string `json:"street"`
-		} `json:"shippingAddress"`
-		Cancelled bool `json:"cancelled"`
-	}
-	if why := c.get(ctx, fmt.Sprintf("/shipping/api/shipments/%d", a.id), &s); why != "" {
-		return false, "shipment: " + why + "; "
-	}
-	switch {
-	case s.ID != a.id || s.ShippingAddress.Street != a.key:
-		return false, fmt.Sprintf("shipment is order %d to %q; ", s.ID, s.ShippingAddress.Street)
-	case s.Cancelled != cancelled:
-		return false, fmt.Sprintf("shipment cancelled=%v, want %v; ", s.Cancelled, cancelled)
-	}
-	return true, ""
+	return c.record(ctx, "shipment", "/shipping/api/shipments/%d", a, cancelled, func(r record) string { return r.Shipping.Street })
 }
 
 func (c *check) invoice(ctx context.Context, a answer, cancelled bool) (bool, string) {
-	var inv struct {
-		ID             int64 `json:"id"`
-		BillingAddress struct {
-			Street string `json:"street"`
-		} `json:"billingAddress"`
-		Total     money.Cents `json:"total"`
-		Cancelled bool        `json:"cancelled"`
-	}
-	if why := c.get(ctx, fmt.Sprintf("/invoicing/api/invoices/%d", a.id), &inv); why != "" {
-		return false, "invoice: " + why + "; "
+	return c.record(ctx, "invoice", "/invoicing/api/invoices/%d", a, cancelled, func(r record) string { return r.Billing.Street })
+}
+
+// record checks a's shipment or invoice: its order, the street its key
+// names, its total (an invoice's), whether it is cancelled.
+func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
+	var r record
+	if why := c.get(ctx, fmt.Sprintf(path, a.ID), &r); why != "" {
+		return false, what + ": " + why + "; "
 	}
 	switch {
-	case inv.ID != a.id || inv.BillingAddress.Street != a.key:
-		return false, fmt.Sprintf("invoice is order %d to %q; ", inv.ID, inv.BillingAddress.Street)
-	case inv.Total != a.total:
-		return false, fmt.Sprintf("invoice total %v, want %v; ", inv.Total, a.total)
-	case inv.Cancelled != cancelled:
-		return false, fmt.Sprintf("invoice cancelled=%v, want %v; ", inv.Cancelled, cancelled)
+	case r.ID != a.ID || street(r) != a.Key:
+		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street(r))
+	case what == "invoice" && r.Total == nil:
+		return false, "invoice without a total; "
+	case r.Total != nil && *r.Total != a.Total:
+		return false, fmt.Sprintf("%s total %v, want %v; ", what, *r.Total, a.Total)
+	case r.Cancelled != cancelled:
+		return false, fmt.Sprintf("%s cancelled=%v, want %v; ", what, r.Cancelled, cancelled)
 	}
 	return true, ""
 }
 
 // get reads a JSON answer through the gateway; it returns why it could not.
 func (c *check) get(ctx context.Context, path string, v any) string {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.e.gateway+path, nil)
-	resp, err := c.e.http.Do(req)
-	if err != nil {
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path, v); err != nil {
 		return err.Error()
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return resp.Status
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return "decode: " + err.Error()
 	}
 	return ""
 }
@@ -354,7 +343,7 @@ func (c *check) exactSet(ctx context.Context, prefix string) error {
 	}
 	answered := map[int64]bool{}
 	for _, a := range c.accepted {
-		answered[a.id] = true
+		answered[a.ID] = true
 	}
 	for key, ids := range byKey {
 		if len(ids) > 1 {
@@ -397,15 +386,11 @@ func (c *check) fill(r *row) {
 	r.poisonSeen = c.poisonDeadLettered()
 	r.backlog = c.backlog
 	for _, a := range c.others {
-		what := a.err
-		if a.status != 0 {
-			what = fmt.Sprintf("HTTP %d", a.status)
-		}
-		r.unanswered = append(r.unanswered, fmt.Sprintf("%s: %s after %d attempts", a.key, what, a.attempts))
+		r.unanswered = append(r.unanswered, a.describe())
 	}
 	var lost []string
 	for _, s := range c.pending {
-		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.key, s.a.id, s.why))
+		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
 	}
 	sort.Strings(lost)
 	r.details = append(r.details, prefixAll("lost ", lost)...)
@@ -417,7 +402,7 @@ func (c *check) fill(r *row) {
 	}
 	retried := 0
 	for _, a := range c.accepted {
-		if a.replayed {
+		if a.Replayed {
 			r.replayed++
 		}
 		if a.attempts > 1 {

@@ -10,9 +10,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,8 +21,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/mskafka/knative-functions/cmd/internal/loadgen"
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 )
 
 func main() {
@@ -94,97 +96,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	target := strings.TrimSuffix(c.URL, "/") + "/order/api/orders"
-	fmt.Fprintf(out, "load: %d orders to %s at %g/s, at most %d in flight\n", c.N, target, c.Rate, c.Concurrency)
-
-	client := &http.Client{
+	api := orderapi.Client{Base: strings.TrimSuffix(c.URL, "/") + "/order", HTTP: &http.Client{
 		Timeout:   c.Timeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: c.Concurrency, MaxConnsPerHost: c.Concurrency},
-	}
-	results := make([]result, 0, c.N)
-	var mu sync.Mutex
-	slots := make(chan struct{}, c.Concurrency)
-	var wg sync.WaitGroup
+	}}
+	fmt.Fprintf(out, "load: %d orders to %s/api/orders at %g/s, at most %d in flight\n", c.N, api.Base, c.Rate, c.Concurrency)
 	interval := time.Duration(float64(time.Second) / c.Rate)
+	var results []result
 	start := time.Now()
-	sent := 0
-	for i := range c.N {
-		due := start.Add(time.Duration(i) * interval)
-		if !waitUntil(ctx, due) {
-			break
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		late := time.Since(due) > interval
-		sent++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			r := place(ctx, client, target, i)
-			r.late = late
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	loadgen.Attack(ctx, loadgen.Options{Rate: c.Rate, Max: c.N, InFlight: uint64(c.Concurrency), Client: api.HTTP},
+		func(n int) vegeta.Target { return api.Target(orderapi.NewRequest(n, "")) },
+		func(h loadgen.Hit) {
+			results = append(results, result{status: h.Status, err: h.Err, latency: h.Latency, late: h.Late > interval})
+		})
 	elapsed := time.Since(start)
-	report(out, results, sent, c.N, elapsed)
-	if failed := len(results) - count(results, isCreated); failed > 0 || sent < c.N {
-		return fmt.Errorf("%d of %d orders failed", failed+c.N-sent, c.N)
+	report(out, results, len(results), c.N, elapsed)
+	if failed := len(results) - count(results, isCreated); failed > 0 || len(results) < c.N {
+		return fmt.Errorf("%d of %d orders failed", failed+c.N-len(results), c.N)
 	}
 	return nil
-}
-
-// waitUntil sleeps until t, or until ctx ends; it reports whether ctx is
-// still live.
-func waitUntil(ctx context.Context, t time.Time) bool {
-	if d := time.Until(t); d > 0 {
-		select {
-		case <-ctx.Done():
-		case <-time.After(d):
-		}
-	}
-	return ctx.Err() == nil
-}
-
-// place posts order number i, one of a few valid shapes.
-func place(ctx context.Context, client *http.Client, url string, i int) result {
-	body, _ := json.Marshal(orderRequest(i))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return result{err: err.Error()}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	t := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return result{err: shortError(err), latency: time.Since(t)}
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return result{status: resp.StatusCode, latency: time.Since(t)}
-}
-
-// orderRequest is a valid order request over what
-// functions/order/migrations/001_init.sql seeds: customers 1 and 2, items 1
-// to 4.
-func orderRequest(i int) map[string]any {
-	address := map[string]string{"street": "Ohlauer Str. 43", "zip": "10999", "city": "Berlin"}
-	return map[string]any{
-		"customer":        map[string]int{"customerId": 1 + i%2},
-		"shippingAddress": address,
-		"billingAddress":  address,
-		"orderLine": []map[string]any{
-			{"count": 1 + i%3, "item": map[string]int{"itemId": 1 + i%4}},
-		},
-	}
 }
 
 func isCreated(r result) bool { return r.status == http.StatusCreated }
@@ -243,24 +173,7 @@ func report(out io.Writer, rs []result, sent, planned int, elapsed time.Duration
 	}
 }
 
-// percentile returns the p-th percentile of sorted durations (nearest rank),
-// rounded for reading.
+// percentile is loadgen's, rounded for reading.
 func percentile(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100
-	if rank < 1 {
-		rank = 1
-	}
-	return sorted[rank-1].Round(10 * time.Microsecond)
-}
-
-// shortError keeps what distinguishes transport errors, not the URL.
-func shortError(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) && ue.Unwrap() != nil {
-		err = ue.Unwrap()
-	}
-	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout") {
-		return "timeout"
-	}
-	return err.Error()
+	return loadgen.Percentile(sorted, p).Round(10 * time.Microsecond)
 }

@@ -11,97 +11,95 @@ import (
 	"github.com/mskafka/knative-functions/broker/dispatch"
 	"github.com/mskafka/knative-functions/broker/manifest"
 	"github.com/mskafka/knative-functions/broker/ping"
+	"github.com/mskafka/knative-functions/cmd/stack/internal/gateway"
 	"github.com/mskafka/knative-functions/shared/telemetry"
+	"github.com/mskafka/knative-functions/shared/web"
 )
 
-// startDispatchers runs the KafkaSources of infra/eventing against the
-// functions' activators (in this process), and serves the dispatcher's metrics.
-func (s *stack) startDispatchers(ctx context.Context) error {
-	if s.cfg.Only != "" {
-		return nil
-	}
-	eventing := filepath.Join(s.cfg.Root, "infra", "eventing")
-	set, err := s.eventing()
+// startEventing reads infra/eventing once and runs its KafkaSources (the
+// dispatchers, with their metrics) and its PingSources against the
+// functions' activators in this process.
+func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, fns *functions) error {
+	dir := filepath.Join(cfg.Root, "infra", "eventing")
+	set, err := manifest.Load(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("dispatchers: %w", err)
 	}
-	s.background(ctx, "dispatcher", func(ctx context.Context) error {
+	logs := func(name string, h func(slog.Handler) slog.Handler) *slog.Logger {
+		return slog.New(h(slog.NewJSONHandler(p.con.prefixed(name), &slog.HandlerOptions{Level: cfg.LogLevel})))
+	}
+	p.background(ctx, "dispatcher", func(ctx context.Context) error {
 		return dispatch.Run(ctx, dispatch.Config{
-			Brokers: s.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: s.urls,
-			HTTPClient: &http.Client{Transport: s.local},
-			Logger:     slog.New(telemetry.LogHandler(slog.NewJSONHandler(s.con.prefixed("dispatch"), s.logOptions()))),
-			Telemetry:  s.tel,
+			Brokers: srv.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: fns.urls,
+			HTTPClient: &http.Client{Transport: fns.local}, Logger: logs("dispatch", telemetry.LogHandler), Telemetry: srv.tel,
 		})
 	})
-	s.con.step("dispatchers: %d KafkaSources from %s", len(set.Sources), eventing)
-	if h := s.tel.MetricsHandler(); h != nil && s.cfg.MetricsAddr != "" {
-		srv, err := serveMetrics(s.cfg.MetricsAddr, h)
-		if err != nil {
+	p.con.step("dispatchers: %d KafkaSources from %s", len(set.Sources), dir)
+	if h := srv.tel.MetricsHandler(); h != nil && cfg.MetricsAddr != "" {
+		if m, err := serveMetrics(cfg.MetricsAddr, h); err != nil {
 			// Metrics are a convenience here: a busy port must not stop the stack.
-			s.log.Warn("dispatcher metrics not served", "error", err)
-			return nil
+			p.log.Warn("dispatcher metrics not served", "error", err)
+		} else {
+			p.cleanup(func() { m.Close() })
+			fns.mu.Lock()
+			fns.metrics = cfg.MetricsAddr
+			fns.mu.Unlock()
+			p.con.step("dispatchers: metrics on http://%s/metrics", cfg.MetricsAddr)
 		}
-		s.cleanup(func() { srv.Close() })
-		s.con.step("dispatchers: metrics on http://%s/metrics", s.cfg.MetricsAddr)
+	}
+	// A ping goes through the activators too, so it wakes a function that
+	// scaled to zero as it would on a cluster.
+	p.background(ctx, "pings", func(ctx context.Context) error {
+		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: fns.urls, Every: cfg.PingInterval,
+			Client: &http.Client{Timeout: time.Minute, Transport: fns.local},
+			Logger: logs("ping", func(h slog.Handler) slog.Handler { return h })})
+	})
+	for _, ps := range set.Pings {
+		when := ps.Schedule + " (UTC)"
+		if cfg.PingInterval > 0 {
+			when = "every " + cfg.PingInterval.String()
+		}
+		p.con.step("pings: %s to %s, %s", ps.Name, ps.Sink, when)
 	}
 	return nil
 }
 
-// startPings delivers the PingSources of infra/eventing on their schedules
-// (e.g. the outbox drain of order), through the functions' activators, so
-// a ping wakes a function that scaled to zero as it would on a cluster.
-func (s *stack) startPings(ctx context.Context) error {
-	if s.cfg.Only != "" {
-		return nil
-	}
-	set, err := s.eventing()
+// startGateway serves infra/mesh's VirtualService on GATEWAY_ADDR: locally
+// what the Apache did in the original and Istio does on a cluster.
+func (p *platform) startGateway(cfg config, fns *functions) error {
+	mesh := filepath.Join(cfg.Root, "infra", "mesh")
+	routes, err := gateway.Load(mesh)
 	if err != nil {
 		return err
 	}
-	s.background(ctx, "pings", func(ctx context.Context) error {
-		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: s.urls, Every: s.cfg.PingInterval,
-			Client: &http.Client{Timeout: time.Minute, Transport: s.local},
-			Logger: slog.New(slog.NewJSONHandler(s.con.prefixed("ping"), s.logOptions()))})
+	// Istio answers an unrouted request with a bare 404; locally the
+	// status is the same, with the pages' own "not found" page.
+	gw, err := gateway.New(routes, fns.urls, fns.local, web.NotFoundHandler(""))
+	if err != nil {
+		return fmt.Errorf("routes of %s: %w", mesh, err)
+	}
+	srv := gw.Server(cfg.Gateway)
+	go func() { p.fail(srv.ListenAndServe()) }()
+	p.cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
 	})
-	for _, p := range set.Pings {
-		when := p.Schedule + " (UTC)"
-		if s.cfg.PingInterval > 0 {
-			when = "every " + s.cfg.PingInterval.String()
-		}
-		s.con.step("pings: %s to %s, %s", p.Name, p.Sink, when)
-	}
+	p.con.step("gateway: %d routes from %s", len(routes), mesh)
 	return nil
-}
-
-// logOptions are those of the dispatchers' and pings' logs.
-func (s *stack) logOptions() *slog.HandlerOptions {
-	return &slog.HandlerOptions{Level: s.cfg.LogLevel}
-}
-
-// eventing reads the manifests of infra/eventing once, for the dispatchers
-// and the pings alike.
-func (s *stack) eventing() (*manifest.Set, error) {
-	if s.eventingSet == nil {
-		set, err := manifest.Load(filepath.Join(s.cfg.Root, "infra", "eventing"))
-		if err != nil {
-			return nil, err
-		}
-		s.eventingSet = &set
-	}
-	return s.eventingSet, nil
 }
 
 // background runs a part of the platform until the stack stops; if it ends
 // before that, the stack fails with it.
-func (s *stack) background(ctx context.Context, name string, run func(context.Context) error) {
+func (p *platform) background(ctx context.Context, name string, run func(context.Context) error) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		err := run(ctx)
 		if ctx.Err() == nil {
-			s.fail(fmt.Errorf("%s stopped: %w", name, err))
+			p.fail(fmt.Errorf("%s stopped: %w", name, err))
 		}
 		done <- err
 	}()
-	s.cleanup(func() { cancel(); <-done })
+	p.cleanup(func() { cancel(); <-done })
 }

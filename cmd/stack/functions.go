@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
 	"github.com/mskafka/knative-functions/cmd/stack/internal/activator"
 	"github.com/mskafka/knative-functions/cmd/stack/internal/supervise"
 	"github.com/mskafka/knative-functions/shared/db"
@@ -26,53 +28,105 @@ const retentionAnnotation = "autoscaling.knative.dev/scale-to-zero-pod-retention
 // function gets this long to drain after SIGTERM before it is killed.
 const gracePeriod = 30 * time.Second
 
-// startFunctions runs each function under a supervisor with an activator in
-// front, on its FUNCTION_PORT address; with ONLY, the one function alone on
-// the gateway's address. All are started once at start-up, so a broken
-// build or database shows at once; without WARM they then scale to zero
-// after the idle period.
-func (s *stack) startFunctions(ctx context.Context) error {
-	idle, err := s.idlePeriod()
+// startFunctions runs each function under a supervisor with an activator
+// in front, on its layout's address. All are started once at start-up, so
+// a broken build or database shows at once; without WARM they then scale
+// to zero after the idle period.
+func (p *platform) startFunctions(ctx context.Context, cfg config, srv servers, layout localstack.Layout) (*functions, error) {
+	idle, err := idlePeriod(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.urls = map[string]string{}
-	s.local = inProcess{}
-	for _, name := range s.names() {
-		p, err := s.supervised(name)
+	fns := newFunctions(cfg, layout)
+	p.cleanup(fns.remove) // after the functions have stopped: cleanups run in reverse
+	for _, name := range localstack.StartOrder() {
+		proc, err := p.supervised(cfg, srv, name, "", fns.changed)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s.cleanup(p.Down)
-		if s.cfg.Only != "" {
-			s.con.step("%s: starting on %s", name, s.cfg.Gateway)
-			if _, err := p.Up(ctx); err != nil {
-				return err
-			}
-			s.urls[name] = "http://" + s.cfg.Gateway + "/"
-			continue
+		p.cleanup(proc.Down)
+		a := activator.New(proc, idle, p.report)
+		addr := layout.Activator(name)
+		if err := p.serve(addr, a); err != nil {
+			return nil, fmt.Errorf("%s activator: %w", name, err)
 		}
-		a := activator.New(p, idle, s.report)
-		addr := s.functionAddr(name)
-		if err := s.serve(addr, a); err != nil {
-			return fmt.Errorf("%s activator: %w", name, err)
-		}
-		s.urls[name] = "http://" + addr + "/"
-		s.local[addr] = a
-		if _, err := p.Up(ctx); err != nil {
-			return err
+		fns.add(name, addr, proc, a)
+		if _, err := proc.Up(ctx); err != nil {
+			return nil, err
 		}
 		a.Idle()
-		s.con.step("%s: ready behind its activator on %s", name, addr)
+		p.con.step("%s: ready behind its activator on %s", name, addr)
 	}
-	if s.cfg.Only == "" {
-		if idle > 0 {
-			s.con.step("scale to zero: a function idle for %s is stopped; its next request starts it (WARM=1 keeps them running)", idle)
-		} else {
-			s.con.step("functions stay warm (WARM=1)")
-		}
+	if idle > 0 {
+		p.con.step("scale to zero: a function idle for %s is stopped; its next request starts it (WARM=1 keeps them running)", idle)
+	} else {
+		p.con.step("functions stay warm (WARM=1)")
 	}
-	return nil
+	return fns, nil
+}
+
+// functions are the functions of one run: where the gateway, the
+// dispatchers and the pings reach them, and what the state file says of them.
+type functions struct {
+	urls  map[string]string // each function's base URL
+	local inProcess         // how the gateway, dispatchers and pings reach those URLs
+
+	mu      sync.Mutex
+	procs   map[string]*supervise.Process
+	state   localstack.State
+	path    string // the state file; empty once removed
+	metrics string // where the dispatcher's metrics are served, once they are
+}
+
+func newFunctions(cfg config, layout localstack.Layout) *functions {
+	return &functions{urls: map[string]string{}, local: inProcess{}, procs: map[string]*supervise.Process{}, path: cfg.StateFile,
+		state: localstack.State{PID: os.Getpid(), Gateway: layout.Gateway, Functions: map[string]localstack.Function{}}}
+}
+
+// add records a started function; a is its activator, nil when it runs alone.
+func (f *functions) add(name, addr string, proc *supervise.Process, a *activator.Activator) {
+	f.urls[name] = "http://" + addr + "/"
+	if a != nil {
+		f.local[addr] = a
+	}
+	f.mu.Lock()
+	f.procs[name] = proc
+	f.state.Functions[name] = localstack.Function{Addr: addr}
+	f.mu.Unlock()
+	f.changed()
+}
+
+// changed rewrites the state file with each function's current PID.
+func (f *functions) changed() { f.write(false) }
+
+// ready rewrites the state file saying that the stack has started.
+func (f *functions) ready() error { return f.write(true) }
+
+// remove removes the state file: the stack is gone.
+func (f *functions) remove() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	os.Remove(f.path)
+	f.path = ""
+}
+
+func (f *functions) write(ready bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.path == "" {
+		return nil
+	}
+	for name, proc := range f.procs {
+		fn := f.state.Functions[name]
+		fn.PID = proc.PID()
+		f.state.Functions[name] = fn
+	}
+	f.state.Ready = f.state.Ready || ready
+	f.state.Metrics = f.metrics
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return err
+	}
+	return f.state.Write(f.path)
 }
 
 // inProcess hands a request for an activator's address to that activator
@@ -89,47 +143,30 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // supervised returns the supervisor of one function, with the environment
-// its func.yaml sets plus the local addresses, as `func run` would.
-func (s *stack) supervised(name string) (*supervise.Process, error) {
-	dbURL, err := db.WithUser(s.adminURL, db.Role(name), "")
+// its func.yaml sets plus the local addresses, as `func run` would. It
+// listens on addr, or, when addr is empty, on its instance ports.
+func (p *platform) supervised(cfg config, srv servers, name, addr string, changed func()) (*supervise.Process, error) {
+	dbURL, err := db.WithUser(srv.adminURL, db.Role(name), "")
 	if err != nil {
 		return nil, err
 	}
-	fenv, err := funcYAMLEnv(filepath.Join(s.cfg.Root, "functions", name, "func.yaml"))
+	fenv, err := funcYAMLEnv(filepath.Join(cfg.Root, "functions", name, "func.yaml"))
 	if err != nil {
 		return nil, err
 	}
-	env := append(append(os.Environ(), fenv...), "DATABASE_URL="+dbURL, "KAFKA_BROKERS="+strings.Join(s.brokers, ","))
-	bin := s.cfg.Bin
+	env := append(append(os.Environ(), fenv...), "DATABASE_URL="+dbURL, "KAFKA_BROKERS="+strings.Join(srv.brokers, ","))
+	bin := cfg.Bin
 	if !filepath.IsAbs(bin) {
-		bin = filepath.Join(s.cfg.Root, bin)
+		bin = filepath.Join(cfg.Root, bin)
 	}
-	spec := supervise.Spec{Name: name, Bin: bin, Env: append(env, s.otelEnv...), Out: s.con.prefixed(name),
-		Report: s.report, Grace: gracePeriod, Ports: s.instancePorts(name)}
-	if s.cfg.Only != "" {
-		spec.Addr = s.cfg.Gateway
-	}
-	return supervise.New(spec), nil
-}
-
-// report prints a line of the platform's own (supervisor, activator).
-func (s *stack) report(format string, args ...any) { s.con.step(format, args...) }
-
-// instancePorts are the ports a function's instances take turns on: four
-// per function, 20 above FUNCTION_PORT, below the ephemeral range.
-func (s *stack) instancePorts(name string) []int {
-	first := s.cfg.FirstPort + 20 + 4*indexOf(name)
-	return []int{first, first + 1, first + 2, first + 3}
-}
-
-// functionAddr is where a function's activator listens.
-func (s *stack) functionAddr(name string) string {
-	return fmt.Sprintf("127.0.0.1:%d", s.cfg.FirstPort+indexOf(name))
+	layout := localstack.Layout{FunctionPort: cfg.FirstPort}
+	return supervise.New(supervise.Spec{Name: name, Bin: bin, Env: append(env, srv.otelEnv...), Out: p.con.prefixed(name),
+		Report: p.report, Grace: gracePeriod, Addr: addr, Ports: layout.Instances(name), Changed: changed}), nil
 }
 
 // serve serves h on addr until the stack stops, with the timeouts of the
 // gateway (a held request may wait for a cold start, so no write timeout).
-func (s *stack) serve(addr string, h http.Handler) error {
+func (p *platform) serve(addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -137,10 +174,10 @@ func (s *stack) serve(addr string, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.report("%s: %v", addr, err)
+			p.report("%s: %v", addr, err)
 		}
 	}()
-	s.cleanup(func() {
+	p.cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
@@ -151,14 +188,14 @@ func (s *stack) serve(addr string, h http.Handler) error {
 // idlePeriod is how long a function may go without requests before it is
 // stopped: SCALE_TO_ZERO_IDLE if set, else the retention period in
 // infra/functions/revision-template.yaml; zero with WARM.
-func (s *stack) idlePeriod() (time.Duration, error) {
-	if s.cfg.Warm {
+func idlePeriod(cfg config) (time.Duration, error) {
+	if cfg.Warm {
 		return 0, nil
 	}
-	if s.cfg.Idle > 0 {
-		return s.cfg.Idle, nil
+	if cfg.Idle > 0 {
+		return cfg.Idle, nil
 	}
-	path := filepath.Join(s.cfg.Root, "infra", "functions", "revision-template.yaml")
+	path := filepath.Join(cfg.Root, "infra", "functions", "revision-template.yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("read the idle period: %w", err)

@@ -4,7 +4,8 @@
 // the three functions as supervised processes of bin/function, each behind
 // an activator that starts it on demand and stops it when idle, the
 // KafkaSource dispatchers and the gateway with the menu. Ctrl-C stops all it
-// started; a kill -9 of the stack takes the functions with it.
+// started; a kill -9 of the stack takes the functions with it. It tells its
+// PIDs and ports in the file STACK_STATE names (cmd/internal/localstack).
 package main
 
 import (
@@ -16,15 +17,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rcrowley/go-metrics"
 
-	"github.com/mskafka/knative-functions/broker/manifest"
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
 	"github.com/mskafka/knative-functions/shared/profile"
-	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
 // config is the stack's own configuration; the functions read theirs.
@@ -46,11 +47,8 @@ type config struct {
 	Only         string        `envconfig:"ONLY" desc:"order, shipping or invoicing: run that function alone on GATEWAY_ADDR, as func run would (no gateway, no dispatchers)"`
 	MetricsAddr  string        `envconfig:"DISPATCH_METRICS_ADDR" default:"127.0.0.1:9464" desc:"where the dispatcher serves GET /metrics; each function serves its own at /metrics"`
 	LogLevel     slog.Level    `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error: the dispatchers' and pings' logs (info: a line per delivery); the functions read it too"`
+	StateFile    string        `envconfig:"STACK_STATE" desc:"where the stack keeps its PIDs and ports as JSON while it runs; empty: stack.json in DATA_DIR"`
 }
-
-// functionNames in start order: the sinks first, so the dispatchers find
-// them ready; the order function last.
-var functionNames = [...]string{"shipping", "invoicing", "order"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -72,114 +70,134 @@ func main() {
 	}
 }
 
-// stack is the state the steps of run share.
-type stack struct {
-	cfg      config
-	con      *console
-	log      *slog.Logger
-	cleanups []func()
-	failed   chan error // a part that stopped on its own (dispatcher, gateway)
-
-	adminURL string
-	brokers  []string
-	otelEnv  []string
-	tel      *telemetry.Telemetry
-	urls     map[string]string // each function's address for the gateway and the dispatchers
-	local    inProcess         // how the gateway, dispatchers and pings reach those addresses
-	// eventingSet is infra/eventing as read once (see eventing).
-	eventingSet *manifest.Set
-}
-
-// run starts the steps in order, waits for Ctrl-C or a failure, and undoes
-// what was started in reverse order.
+// run starts the platform, waits for Ctrl-C or a failure, and undoes what
+// was started in reverse order. ONLY is decided here, once: one function
+// alone, or the whole platform.
 func run(ctx context.Context, out io.Writer) error {
 	var cfg config
 	if err := envconfig.Process("", &cfg); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if cfg.Only != "" && indexOf(cfg.Only) < 0 {
+	if cfg.Only != "" && !localstack.Known(cfg.Only) {
 		return fmt.Errorf("ONLY=%q: want order, shipping or invoicing", cfg.Only)
 	}
-	s := &stack{cfg: cfg, con: &console{out: out}, failed: make(chan error, 4),
+	if cfg.StateFile == "" {
+		cfg.StateFile = dataPath(cfg.Root, cfg.DataDir, "stack.json")
+	}
+	p := &platform{con: &console{out: out}, failed: make(chan error, 4),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	defer s.stop()
-	steps := []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"ports", s.checkPorts},
-		{"postgres", s.startPostgres},
-		{"kafka", s.startKafka},
-		{"telemetry", s.startTelemetry},
-		{"functions", s.startFunctions},
-		{"dispatchers", s.startDispatchers},
-		{"pings", s.startPings},
-		{"gateway", s.startGateway},
+	defer p.stop()
+	start := runAll
+	if cfg.Only != "" {
+		start = runAlone
 	}
-	for _, step := range steps {
-		if err := step.run(ctx); err != nil {
-			return fmt.Errorf("%s: %w", step.name, err)
-		}
+	fns, err := start(ctx, p, cfg)
+	if err != nil {
+		return err
 	}
-	s.banner()
+	if err := fns.ready(); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-s.failed:
+	case err := <-p.failed:
 		return err
 	}
 }
 
+// runAll starts the whole platform: the servers, the functions behind
+// their activators, the dispatchers, the pings and the gateway.
+func runAll(ctx context.Context, p *platform, cfg config) (*functions, error) {
+	layout := localstack.Layout{Gateway: cfg.Gateway, FunctionPort: cfg.FirstPort, Metrics: cfg.MetricsAddr}
+	free := []string{cfg.Gateway}
+	for _, name := range localstack.Roster() {
+		free = append(free, layout.Activator(name))
+	}
+	srv, err := p.startServers(ctx, cfg, len(cfg.KafkaBrokers) == 0, free)
+	if err != nil {
+		return nil, err
+	}
+	fns, err := p.startFunctions(ctx, cfg, srv, layout)
+	if err != nil {
+		return nil, fmt.Errorf("functions: %w", err)
+	}
+	if err := p.startEventing(ctx, cfg, srv, fns); err != nil {
+		return nil, err
+	}
+	if err := p.startGateway(cfg, fns); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	p.con.printf("\nReady: open http://%s/ (order, shipping, invoicing under /order/, /shipping/, /invoicing/). Ctrl-C stops everything.\n", cfg.Gateway)
+	if cfg.Observe {
+		p.con.printf("Traces: Jaeger's query API on http://127.0.0.1:%d/api/traces?service=order (the module build has no web UI).\n", cfg.JaegerQuery)
+	}
+	p.con.printf("\n")
+	return fns, nil
+}
+
+// runAlone runs one function on the gateway's address, as func run would:
+// no activator, no dispatchers, no gateway; Kafka only for order.
+func runAlone(ctx context.Context, p *platform, cfg config) (*functions, error) {
+	srv, err := p.startServers(ctx, cfg, len(cfg.KafkaBrokers) == 0 && cfg.Only == "order", []string{cfg.Gateway})
+	if err != nil {
+		return nil, err
+	}
+	fns := newFunctions(cfg, localstack.Layout{Gateway: cfg.Gateway})
+	p.cleanup(fns.remove) // after the function has stopped: cleanups run in reverse
+	proc, err := p.supervised(cfg, srv, cfg.Only, cfg.Gateway, fns.changed)
+	if err != nil {
+		return nil, err
+	}
+	p.cleanup(proc.Down)
+	p.con.step("%s: starting on %s", cfg.Only, cfg.Gateway)
+	if _, err := proc.Up(ctx); err != nil {
+		return nil, fmt.Errorf("functions: %w", err)
+	}
+	fns.add(cfg.Only, cfg.Gateway, proc, nil)
+	p.con.printf("\nReady: %s alone on %s (POST CloudEvents to it, or open it in the browser). Ctrl-C stops it.\n\n", cfg.Only, fns.urls[cfg.Only])
+	return fns, nil
+}
+
+// platform is what every step uses: the console, the cleanups to run at
+// the end, and the channel on which a part that stopped on its own reports.
+type platform struct {
+	con      *console
+	log      *slog.Logger
+	cleanups []func()
+	failed   chan error
+}
+
 // cleanup registers f to run when the stack stops.
-func (s *stack) cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+func (p *platform) cleanup(f func()) { p.cleanups = append(p.cleanups, f) }
 
 // stop runs the cleanups in reverse order, whatever happened.
-func (s *stack) stop() {
-	s.con.step("stopping")
-	for i := len(s.cleanups) - 1; i >= 0; i-- {
-		s.cleanups[i]()
+func (p *platform) stop() {
+	p.con.step("stopping")
+	for i := len(p.cleanups) - 1; i >= 0; i-- {
+		p.cleanups[i]()
 	}
 }
 
-// names are the functions this run starts.
-func (s *stack) names() []string {
-	if s.cfg.Only != "" {
-		return []string{s.cfg.Only}
-	}
-	return functionNames[:]
-}
-
-func (s *stack) banner() {
-	if s.cfg.Only != "" {
-		s.con.printf("\nReady: %s alone on %s (POST CloudEvents to it, or open it in the browser). Ctrl-C stops it.\n\n", s.cfg.Only, s.urls[s.cfg.Only])
-		return
-	}
-	s.con.printf("\nReady: open http://%s/ (order, shipping, invoicing under /order/, /shipping/, /invoicing/). Ctrl-C stops everything.\n", s.cfg.Gateway)
-	if s.cfg.Observe {
-		s.con.printf("Traces: Jaeger's query API on http://127.0.0.1:%d/api/traces?service=order (the module build has no web UI).\n", s.cfg.JaegerQuery)
-	}
-	s.con.printf("\n")
-}
+// report prints a line of the platform's own (supervisor, activator).
+func (p *platform) report(format string, args ...any) { p.con.step(format, args...) }
 
 // fail reports that a part stopped on its own; run returns the first such error.
-func (s *stack) fail(err error) {
+func (p *platform) fail(err error) {
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
 		select {
-		case s.failed <- err:
+		case p.failed <- err:
 		default:
 		}
 	}
 }
 
-func indexOf(name string) int {
-	switch name {
-	case "order":
-		return 0
-	case "shipping":
-		return 1
-	case "invoicing":
-		return 2
-	default:
-		return -1
+// dataPath is where one server keeps its data: name under DATA_DIR, which
+// is taken as it is when absolute and from the repository when relative.
+func dataPath(root, dataDir, name string) string {
+	if filepath.IsAbs(dataDir) {
+		return filepath.Join(dataDir, name)
 	}
+	abs, _ := filepath.Abs(filepath.Join(root, dataDir, name))
+	return abs
 }

@@ -14,84 +14,108 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/mskafka/knative-functions/broker/embedded"
+	"github.com/mskafka/knative-functions/cmd/stack/internal/ports"
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/telemetry"
 )
 
+// servers are what the functions and the platform connect to.
+type servers struct {
+	adminURL string
+	brokers  []string
+	otelEnv  []string // what the functions get of the telemetry set-up
+	tel      *telemetry.Telemetry
+}
+
+// startServers checks that the ports are free (free, and the embedded
+// Kafka's), then starts Postgres, Kafka (the embedded one if embeddedKafka)
+// and the stack's own telemetry.
+func (p *platform) startServers(ctx context.Context, cfg config, embeddedKafka bool, free []string) (servers, error) {
+	var srv servers
+	if embeddedKafka {
+		free = append(free, cfg.EmbeddedAddr)
+	}
+	if err := ports.Free(free...); err != nil {
+		return srv, fmt.Errorf("ports: %w", err)
+	}
+	var err error
+	if srv.adminURL, err = p.startPostgres(ctx, cfg); err != nil {
+		return srv, fmt.Errorf("postgres: %w", err)
+	}
+	srv.brokers = cfg.KafkaBrokers
+	if embeddedKafka {
+		p.con.step("kafka: starting the embedded broker on %s", cfg.EmbeddedAddr)
+		b, err := embedded.Start(ctx, embedded.Config{Addr: cfg.EmbeddedAddr, DataDir: dataPath(cfg.Root, cfg.DataDir, "kafka"), Logger: p.log})
+		if err != nil {
+			return srv, fmt.Errorf("kafka: embedded kafka: %w", err)
+		}
+		p.cleanup(b.Close)
+		srv.brokers = []string{cfg.EmbeddedAddr}
+	}
+	if len(srv.brokers) > 0 {
+		p.con.step("kafka: ready (%s)", strings.Join(srv.brokers, ","))
+	}
+	if srv.tel, srv.otelEnv, err = p.startTelemetry(ctx, cfg); err != nil {
+		return srv, fmt.Errorf("telemetry: %w", err)
+	}
+	return srv, nil
+}
+
 // startPostgres starts the private cluster unless DATABASE_URL names one,
 // and provisions the functions' roles and schemas.
-func (s *stack) startPostgres(ctx context.Context) error {
-	s.adminURL = s.cfg.DatabaseURL
-	if s.adminURL == "" {
-		s.con.step("postgres: starting the private cluster in %s", filepath.Join(s.cfg.DataDir, "postgres"))
-		url, err := startPostgres(ctx, s.cfg.Root, s.cfg.DataDir)
-		if err != nil {
-			return err
+func (p *platform) startPostgres(ctx context.Context, cfg config) (string, error) {
+	adminURL := cfg.DatabaseURL
+	if adminURL == "" {
+		p.con.step("postgres: starting the private cluster in %s", filepath.Join(cfg.DataDir, "postgres"))
+		pgDir := "PG_DIR=" + dataPath(cfg.Root, cfg.DataDir, "postgres")
+		if _, err := script(ctx, cfg, "postgres", "start", pgDir); err != nil {
+			return "", err
 		}
-		s.cleanup(func() { stopPostgres(s.cfg.Root, s.cfg.DataDir) })
-		s.adminURL = url
-	}
-	if err := db.Provision(ctx, s.adminURL, db.Roles()...); err != nil {
-		return fmt.Errorf("prepare database: %w", err)
-	}
-	s.con.step("postgres: ready (%s)", db.Redact(s.adminURL))
-	return nil
-}
-
-// startKafka runs the embedded broker unless KAFKA_BROKERS names one or
-// no function of this run publishes.
-func (s *stack) startKafka(ctx context.Context) error {
-	s.brokers = s.cfg.KafkaBrokers
-	if len(s.brokers) == 0 && s.needsEmbeddedKafka() {
-		s.con.step("kafka: starting the embedded broker on %s", s.cfg.EmbeddedAddr)
-		b, err := embedded.Start(ctx, embedded.Config{Addr: s.cfg.EmbeddedAddr, DataDir: dataPath(s.cfg.Root, s.cfg.DataDir, "kafka"), Logger: s.log})
+		p.cleanup(func() { script(context.Background(), cfg, "postgres", "stop", pgDir) })
+		url, err := script(ctx, cfg, "postgres", "url", pgDir)
 		if err != nil {
-			return fmt.Errorf("embedded kafka: %w", err)
+			return "", err
 		}
-		s.cleanup(b.Close)
-		s.brokers = []string{s.cfg.EmbeddedAddr}
+		adminURL = url
 	}
-	if len(s.brokers) > 0 {
-		s.con.step("kafka: ready (%s)", strings.Join(s.brokers, ","))
+	if err := db.Provision(ctx, adminURL, db.Roles()...); err != nil {
+		return "", fmt.Errorf("prepare database: %w", err)
 	}
-	return nil
-}
-
-func (s *stack) needsEmbeddedKafka() bool {
-	return len(s.cfg.KafkaBrokers) == 0 && (s.cfg.Only == "" || s.cfg.Only == "order")
+	p.con.step("postgres: ready (%s)", db.Redact(adminURL))
+	return adminURL, nil
 }
 
 // startTelemetry sets up the stack's own traces and metrics. The standard
 // OTEL_* variables reach every function through the environment; OBSERVE
 // adds a local Jaeger and points them at it.
-func (s *stack) startTelemetry(ctx context.Context) error {
+func (p *platform) startTelemetry(ctx context.Context, cfg config) (*telemetry.Telemetry, []string, error) {
 	var tcfg telemetry.Config
 	if err := envconfig.Process("", &tcfg); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
-	if s.cfg.Observe {
-		s.con.step("jaeger: starting (query API on http://127.0.0.1:%d)", s.cfg.JaegerQuery)
-		if err := jaeger(ctx, s.cfg, "start"); err != nil {
-			return err
+	var otelEnv []string
+	if cfg.Observe {
+		p.con.step("jaeger: starting (query API on http://127.0.0.1:%d)", cfg.JaegerQuery)
+		if err := jaeger(ctx, cfg, "start"); err != nil {
+			return nil, nil, err
 		}
-		s.cleanup(func() { jaeger(context.Background(), s.cfg, "stop") })
+		p.cleanup(func() { jaeger(context.Background(), cfg, "stop") })
 		if tcfg.Endpoint == "" && tcfg.TracesEndpoint == "" {
-			tcfg.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.cfg.JaegerOTLP)
-			s.otelEnv = append(s.otelEnv, "OTEL_EXPORTER_OTLP_ENDPOINT="+tcfg.Endpoint)
+			tcfg.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", cfg.JaegerOTLP)
+			otelEnv = append(otelEnv, "OTEL_EXPORTER_OTLP_ENDPOINT="+tcfg.Endpoint)
 		}
 	}
 	tel, err := telemetry.New(ctx, "dispatcher", tcfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	s.tel = tel
-	s.cleanup(func() {
+	p.cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		tel.Shutdown(sctx)
 	})
-	s.con.step("telemetry: %s", summary(tcfg))
-	return nil
+	p.con.step("telemetry: %s", summary(tcfg))
+	return tel, otelEnv, nil
 }
 
 // summary describes the telemetry configuration in one line.
@@ -107,15 +131,25 @@ func summary(c telemetry.Config) string {
 // jaeger runs infra/local/jaeger.sh start or stop, with its state beside
 // the other servers' in DATA_DIR.
 func jaeger(ctx context.Context, cfg config, verb string) error {
-	dir := dataPath(cfg.Root, cfg.DataDir, "jaeger")
-	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Root, "infra", "local", "jaeger.sh"), verb)
-	cmd.Env = append(os.Environ(), "JAEGER_DIR="+dir,
+	_, err := script(ctx, cfg, "jaeger", verb, "JAEGER_DIR="+dataPath(cfg.Root, cfg.DataDir, "jaeger"),
 		fmt.Sprintf("JAEGER_OTLP_PORT=%d", cfg.JaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", cfg.JaegerQuery))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("jaeger %s: %w", verb, err)
+	return err
+}
+
+// script runs infra/local/<name>.sh verb with env added to the stack's own
+// environment. Its progress goes to stderr; it returns what it printed on
+// stdout when the verb is "url", else it passes that on to stderr too.
+func script(ctx context.Context, cfg config, name, verb string, env ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(cfg.Root, "infra", "local", name+".sh"), verb)
+	var out strings.Builder
+	cmd.Env, cmd.Stdout, cmd.Stderr = append(os.Environ(), env...), os.Stderr, os.Stderr
+	if verb == "url" {
+		cmd.Stdout = &out
 	}
-	return nil
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %w", name, verb, err)
+	}
+	return strings.TrimSpace(out.String()), nil
 }
 
 // serveMetrics serves h at /metrics on addr until Close.
@@ -129,40 +163,4 @@ func serveMetrics(addr string, h http.Handler) (*http.Server, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	return srv, nil
-}
-
-func startPostgres(ctx context.Context, root, dataDir string) (string, error) {
-	script := filepath.Join(root, "infra", "local", "postgres.sh")
-	env := append(os.Environ(), "PG_DIR="+pgDir(root, dataDir))
-	start := exec.CommandContext(ctx, script, "start")
-	start.Env, start.Stdout, start.Stderr = env, os.Stderr, os.Stderr
-	if err := start.Run(); err != nil {
-		return "", fmt.Errorf("start postgres: %w", err)
-	}
-	url := exec.CommandContext(ctx, script, "url")
-	url.Env = env
-	b, err := url.Output()
-	if err != nil {
-		return "", fmt.Errorf("postgres url: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-func stopPostgres(root, dataDir string) {
-	stop := exec.Command(filepath.Join(root, "infra", "local", "postgres.sh"), "stop")
-	stop.Env = append(os.Environ(), "PG_DIR="+pgDir(root, dataDir))
-	stop.Stdout, stop.Stderr = os.Stderr, os.Stderr
-	_ = stop.Run()
-}
-
-func pgDir(root, dataDir string) string { return dataPath(root, dataDir, "postgres") }
-
-// dataPath is where one server keeps its data: name under DATA_DIR, which
-// is taken as it is when absolute and from the repository when relative.
-func dataPath(root, dataDir, name string) string {
-	if filepath.IsAbs(dataDir) {
-		return filepath.Join(dataDir, name)
-	}
-	abs, _ := filepath.Abs(filepath.Join(root, dataDir, name))
-	return abs
 }

@@ -110,24 +110,20 @@ func (projection) Project(o events.Order) (Invoice, error) {
 
 // Insert writes the invoice and its lines.
 func (projection) Insert(inv Invoice) sink.Row {
-	items := make([]int64, len(inv.Lines))
-	names := make([]string, len(inv.Lines))
-	counts := make([]int64, len(inv.Lines))
-	prices := make([]pgtype.Numeric, len(inv.Lines))
-	totals := make([]pgtype.Numeric, len(inv.Lines))
-	for i, l := range inv.Lines {
-		items[i], names[i], counts[i] = l.ItemID, l.Name, int64(l.Count)
-		prices[i], totals[i] = db.Numeric(l.Price), db.Numeric(l.Total)
-	}
 	return sink.Row{
-		Columns: []string{"order_id", "customer_id", "name", "firstname", "email", "street", "zip", "city", "total"},
-		Values: []any{inv.ID, inv.Customer.CustomerID, inv.Customer.Name, inv.Customer.Firstname, inv.Customer.Email,
-			inv.BillingAddress.Street, inv.BillingAddress.Zip, inv.BillingAddress.City, db.Numeric(inv.Total)},
-		Updated:     inv.Updated,
-		Lines:       "invoice_line",
-		LineColumns: []string{"item_id", "item_name", "count", "price", "line_total"},
-		LineTypes:   []string{"bigint[]", "text[]", "integer[]", "numeric[]", "numeric[]"},
-		LineValues:  []any{items, names, counts, prices, totals},
+		Columns: []sink.Column{sink.Col("order_id", inv.ID), sink.Col("customer_id", inv.Customer.CustomerID),
+			sink.Col("name", inv.Customer.Name), sink.Col("firstname", inv.Customer.Firstname), sink.Col("email", inv.Customer.Email),
+			sink.Col("street", inv.BillingAddress.Street), sink.Col("zip", inv.BillingAddress.Zip), sink.Col("city", inv.BillingAddress.City),
+			sink.Col("total", db.Numeric(inv.Total))},
+		Updated: inv.Updated,
+		Lines:   "invoice_line",
+		LineColumns: []sink.Column{
+			sink.LineColumn("item_id", "bigint[]", inv.Lines, func(l Line) int64 { return l.ItemID }),
+			sink.LineColumn("item_name", "text[]", inv.Lines, func(l Line) string { return l.Name }),
+			sink.LineColumn("count", "integer[]", inv.Lines, func(l Line) int64 { return int64(l.Count) }),
+			sink.LineColumn("price", "numeric[]", inv.Lines, func(l Line) pgtype.Numeric { return db.Numeric(l.Price) }),
+			sink.LineColumn("line_total", "numeric[]", inv.Lines, func(l Line) pgtype.Numeric { return db.Numeric(l.Total) }),
+		},
 	}
 }
 

@@ -75,21 +75,17 @@ func (projection) Project(o events.Order) (Shipment, error) {
 
 // Insert writes the shipment and its lines.
 func (projection) Insert(sh Shipment) sink.Row {
-	items := make([]int64, len(sh.Lines))
-	names := make([]string, len(sh.Lines))
-	counts := make([]int64, len(sh.Lines))
-	for i, l := range sh.Lines {
-		items[i], names[i], counts[i] = l.ItemID, l.Name, int64(l.Count)
-	}
 	return sink.Row{
-		Columns: []string{"order_id", "customer_id", "name", "firstname", "street", "zip", "city"},
-		Values: []any{sh.ID, sh.Customer.CustomerID, sh.Customer.Name, sh.Customer.Firstname,
-			sh.ShippingAddress.Street, sh.ShippingAddress.Zip, sh.ShippingAddress.City},
-		Updated:     sh.Updated,
-		Lines:       "shipment_line",
-		LineColumns: []string{"item_id", "item_name", "count"},
-		LineTypes:   []string{"bigint[]", "text[]", "integer[]"},
-		LineValues:  []any{items, names, counts},
+		Columns: []sink.Column{sink.Col("order_id", sh.ID), sink.Col("customer_id", sh.Customer.CustomerID),
+			sink.Col("name", sh.Customer.Name), sink.Col("firstname", sh.Customer.Firstname),
+			sink.Col("street", sh.ShippingAddress.Street), sink.Col("zip", sh.ShippingAddress.Zip), sink.Col("city", sh.ShippingAddress.City)},
+		Updated: sh.Updated,
+		Lines:   "shipment_line",
+		LineColumns: []sink.Column{
+			sink.LineColumn("item_id", "bigint[]", sh.Lines, func(l Line) int64 { return l.ItemID }),
+			sink.LineColumn("item_name", "text[]", sh.Lines, func(l Line) string { return l.Name }),
+			sink.LineColumn("count", "integer[]", sh.Lines, func(l Line) int64 { return int64(l.Count) }),
+		},
 	}
 }
 

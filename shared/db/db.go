@@ -79,25 +79,17 @@ func CheckSettings(url string, maxConns int32) error {
 // schema_migrations. An advisory lock serialises instances that start at the
 // same moment (Knative may start several at once).
 func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS, dir string) error {
-	files, err := fs.Glob(migrations, path.Join(dir, "*.sql"))
-	if err != nil {
-		return fmt.Errorf("list migrations: %w", err)
-	}
-	type step struct {
-		version int
-		file    string
-	}
-	steps := make([]step, 0, len(files))
-	for _, f := range files {
-		num, _, ok := strings.Cut(path.Base(f), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("migration %s: name must start with a version number", f)
-		}
-		steps = append(steps, step{v, f})
-	}
-	sort.Slice(steps, func(i, j int) bool { return steps[i].version < steps[j].version })
+	return MigrateAs(ctx, pool, "schema_migrations", migrations, dir)
+}
 
+// MigrateAs is Migrate with the applied versions recorded in table: a
+// framework that owns tables in a function's schema (shared/sink) keeps
+// its versions there, beside the function's own in schema_migrations.
+func MigrateAs(ctx context.Context, pool *pgxpool.Pool, table string, migrations fs.FS, dir string) error {
+	steps, err := versions(migrations, dir)
+	if err != nil {
+		return err
+	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -106,7 +98,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS, dir stri
 	// Every start but the first finds the schema up to date: one round trip
 	// (simple protocol: no prepare for a statement run once) and no lock,
 	// since migrations only ever add. This is on the cold start's path.
-	if current, err := schemaVersion(ctx, conn); err == nil && (len(steps) == 0 || current >= steps[len(steps)-1].version) {
+	if current, err := schemaVersion(ctx, conn, table); err == nil && (len(steps) == 0 || current >= steps[len(steps)-1].version) {
 		return nil
 	}
 	// The lock key is per schema, so functions sharing a database don't wait on each other.
@@ -115,41 +107,73 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS, dir stri
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext(current_schema()))`)
 
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+pgx.Identifier{table}.Sanitize()+` (
 		version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+		return fmt.Errorf("create %s: %w", table, err)
 	}
-	current, err := schemaVersion(ctx, conn)
+	current, err := schemaVersion(ctx, conn, table)
 	if err != nil {
 		return err
 	}
 	for _, s := range steps {
-		if s.version <= current {
-			continue
-		}
-		sql, err := fs.ReadFile(migrations, s.file)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", s.file, err)
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+		if s.version > current {
+			if err := s.apply(ctx, conn, table, migrations); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, s.version)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("migration %s: %w", s.file, err)
 		}
+	}
+	return nil
+}
+
+// step is one migration file and its version.
+type step struct {
+	version int
+	file    string
+}
+
+// versions lists the migrations of dir, by version.
+func versions(migrations fs.FS, dir string) ([]step, error) {
+	files, err := fs.Glob(migrations, path.Join(dir, "*.sql"))
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	steps := make([]step, 0, len(files))
+	for _, f := range files {
+		num, _, ok := strings.Cut(path.Base(f), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a version number", f)
+		}
+		steps = append(steps, step{v, f})
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].version < steps[j].version })
+	return steps, nil
+}
+
+// apply runs one migration and records its version, in one transaction.
+func (s step) apply(ctx context.Context, conn *pgxpool.Conn, table string, migrations fs.FS) error {
+	sql, err := fs.ReadFile(migrations, s.file)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", s.file, err)
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, string(sql)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{table}.Sanitize()+` (version) VALUES ($1)`, s.version)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migration %s: %w", s.file, err)
 	}
 	return nil
 }
 
 // schemaVersion is the highest migration applied; an error when there is no
 // schema_migrations table yet.
-func schemaVersion(ctx context.Context, conn *pgxpool.Conn) (int, error) {
+func schemaVersion(ctx context.Context, conn *pgxpool.Conn, table string) (int, error) {
 	var v int
-	err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`, pgx.QueryExecModeSimpleProtocol).Scan(&v)
+	err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+pgx.Identifier{table}.Sanitize(), pgx.QueryExecModeSimpleProtocol).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -44,11 +45,26 @@ func Open(ctx context.Context, cfg Config, name string, migrations fs.FS, log *s
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
+	if err := Migrate(ctx, pool, migrations); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrate schema %s: %w", cfg.DatabaseSchema, err)
 	}
 	return pool, nil
+}
+
+// tables are the framework's own migrations, run in each sink's schema.
+//
+//go:embed migrations/*.sql
+var tables embed.FS
+
+// Migrate brings a sink's schema up to date: the framework's tables
+// (handled_event, cancellation), versioned in sink_migrations, then the
+// function's own migrations (dir "migrations" of migrations).
+func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS) error {
+	if err := db.MigrateAs(ctx, pool, "sink_migrations", tables, "migrations"); err != nil {
+		return fmt.Errorf("the sink framework's tables: %w", err)
+	}
+	return db.Migrate(ctx, pool, migrations, "migrations")
 }
 
 // Database is what a sink function needs of its pool besides its store; a

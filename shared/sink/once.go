@@ -119,8 +119,10 @@ type Batcher interface {
 // when the event was, with its digest and any cancellation that overtook
 // it (what a second UPDATE did before); its lines only when the record was.
 func placeOnce(ctx context.Context, db Batcher, table string, ref Ref, digest []byte, orderID int64, row Row) (Outcome, error) {
-	args := append([]any{ref.Source, ref.ID, ref.Type, digest, orderID, row.Updated}, row.Values...)
-	args = append(args, row.LineValues...)
+	args := []any{ref.Source, ref.ID, ref.Type, digest, orderID, row.Updated}
+	for _, c := range append(row.Columns, row.LineColumns...) {
+		args = append(args, c.Value)
+	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1::bigint::text))`, orderID)
 	var (
@@ -177,7 +179,7 @@ func compare(what string, held, digest []byte) (Outcome, error) {
 
 // placeSQL is the statement of placeOnce for table and the shape of row.
 // Its parameters: $1 source, $2 id, $3 type, $4 digest, $5 order id,
-// $6 the order's time, then row.Values, then row.LineValues.
+// $6 the order's time, then the values of row.Columns and row.LineColumns.
 func placeSQL(table string, row Row) string {
 	var sb strings.Builder
 	n := 6
@@ -193,7 +195,7 @@ func placeSQL(table string, row Row) string {
 	WHERE NOT (held.record_held AND held.record_digest IS NOT NULL AND held.record_digest <> $4::bytea)
 	ON CONFLICT (source, id) DO NOTHING RETURNING 1
 ), rec AS (
-	INSERT INTO ` + table + ` (` + strings.Join(row.Columns, ", ") + `, digest, cancelled, order_updated)
+	INSERT INTO ` + table + ` (` + names(row.Columns) + `, digest, cancelled, order_updated)
 	SELECT `)
 	for i := range row.Columns {
 		if i > 0 {
@@ -205,16 +207,16 @@ func placeSQL(table string, row Row) string {
 		greatest($6::timestamptz, (SELECT updated FROM cancellation c WHERE c.order_id = $5))
 	FROM ev ON CONFLICT (order_id) DO NOTHING RETURNING order_id
 ), lines AS (
-	INSERT INTO ` + row.Lines + ` (order_id, line_no, ` + strings.Join(row.LineColumns, ", ") + `)
-	SELECT rec.order_id, l.line_no, l.` + strings.Join(row.LineColumns, ", l.") + `
+	INSERT INTO ` + row.Lines + ` (order_id, line_no, ` + names(row.LineColumns) + `)
+	SELECT rec.order_id, l.line_no, l.` + strings.ReplaceAll(names(row.LineColumns), ", ", ", l.") + `
 	FROM rec, unnest(`)
-	for i, t := range row.LineTypes {
+	for i, c := range row.LineColumns {
 		if i > 0 {
 			sb.WriteString(", ")
 		}
-		sb.WriteString(param() + "::" + t)
+		sb.WriteString(param() + "::" + c.Type)
 	}
-	sb.WriteString(`) WITH ORDINALITY AS l(` + strings.Join(row.LineColumns, ", ") + `, line_no)
+	sb.WriteString(`) WITH ORDINALITY AS l(` + names(row.LineColumns) + `, line_no)
 )
 SELECT held.event_held, held.event_digest, held.record_held, held.record_digest,
 	EXISTS (SELECT FROM ev), EXISTS (SELECT FROM rec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,21 +48,47 @@ func (s *State) UTC() {
 	s.Created = s.Created.UTC()
 }
 
-// Row is what a projection writes for one record: the values of its own
-// columns of the table (order_id among them, order_updated not: the
-// framework writes that one from Updated, with digest and cancelled), and
-// its lines, column by column, for unnest: LineValues holds one slice per
-// column of LineColumns (a []int64 for bigint, …), LineTypes their Postgres
-// array types ("bigint[]"). The framework numbers the lines from 1 into the
-// column line_no and fills their order_id.
+// Row is what a projection writes for one record: its own columns of the
+// table (order_id among them, order_updated not: the framework writes that
+// one from Updated, with digest and cancelled), and the columns of its
+// lines, each with one value per line (LineColumn), for unnest. The
+// framework numbers the lines from 1 into the column line_no and fills
+// their order_id.
 type Row struct {
-	Columns []string
-	Values  []any
+	Columns []Column
 	Updated *time.Time
 
-	Lines                  string
-	LineColumns, LineTypes []string
-	LineValues             []any
+	Lines       string // the table of the lines
+	LineColumns []Column
+}
+
+// Column is a column's name and what is written to it.
+type Column struct {
+	Name  string
+	Type  string // a line column's Postgres array type ("bigint[]"); empty for a record's own
+	Value any
+}
+
+// Col is a column of the record itself.
+func Col(name string, value any) Column { return Column{Name: name, Value: value} }
+
+// LineColumn is a column of the lines: value of each line, in line order,
+// as an array of arrayType ("bigint[]", "text[]", …).
+func LineColumn[L, V any](name, arrayType string, lines []L, value func(L) V) Column {
+	vs := make([]V, len(lines))
+	for i, l := range lines {
+		vs[i] = value(l)
+	}
+	return Column{Name: name, Type: arrayType, Value: vs}
+}
+
+// names are the columns' names.
+func names(cs []Column) string {
+	n := make([]string, len(cs))
+	for i, c := range cs {
+		n[i] = c.Name
+	}
+	return strings.Join(n, ", ")
 }
 
 // Querier runs queries; a *pgxpool.Pool and a pgx.Tx are ones.
@@ -77,7 +104,7 @@ type Querier interface {
 // own columns and these, which Postgres uses: order_id bigint PRIMARY KEY,
 // cancelled boolean, order_updated timestamptz, created_at timestamptz,
 // updated_at timestamptz and digest bytea. The schema also holds the tables
-// handled_event and cancellation (see the functions' migrations).
+// handled_event and cancellation (the framework's own, shared/sink/migrations).
 type Projection[R any] interface {
 	// Table names the table of the records.
 	Table() string

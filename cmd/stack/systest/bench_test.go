@@ -3,14 +3,13 @@ package systest
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/testenv"
@@ -38,7 +37,7 @@ func BenchmarkStartToReady(b *testing.B) {
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
 				}
-				for !ready("http://" + addr + "/health/readiness") {
+				for !exists("http://" + addr + "/health/readiness") {
 					time.Sleep(time.Millisecond)
 				}
 				b.StopTimer()
@@ -52,26 +51,15 @@ func BenchmarkStartToReady(b *testing.B) {
 	}
 }
 
-func ready(url string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// residentKB reads VmRSS of a process from /proc.
+// residentKB reads the resident set of a process.
 func residentKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-			return n
-		}
+	st, err := p.Stat()
+	if err != nil {
+		return 0
 	}
-	return 0
+	return int64(st.ResidentMemory()) / 1024
 }

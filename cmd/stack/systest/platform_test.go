@@ -1,79 +1,46 @@
 package systest
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/mskafka/knative-functions/cmd/internal/loadgen"
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
+	"github.com/mskafka/knative-functions/cmd/internal/orderapi"
 	"github.com/mskafka/knative-functions/shared/testenv"
 )
-
-// coldStart matches the supervisor's line for a started function.
-var coldStart = regexp.MustCompile(`(\w+): cold start in (\d+) ms \(pid (\d+)\)`)
-
-// pidOf returns the pid of the newest instance of a function, from the
-// stack's output.
-func pidOf(logs string, name string) int {
-	pid := 0
-	for _, m := range coldStart.FindAllStringSubmatch(logs, -1) {
-		if m[1] == name {
-			pid, _ = strconv.Atoi(m[3])
-		}
-	}
-	return pid
-}
 
 // placed is one order of a load run: its status and, for a 201, its id.
 type placed struct {
 	status int
 	id     int64
-	err    error
+	err    string
 }
 
 // placeOrders places n orders through the gateway at a steady rate and
 // returns every answer.
-func placeOrders(t *testing.T, gw string, n int, rate float64) []placed {
-	t.Helper()
+func placeOrders(gw string, n int, rate float64) []placed {
+	// A deadline, so that a request the stack never answers fails this
+	// test instead of hanging the package until its timeout.
+	orders := orderapi.Client{Base: gw + "/order", HTTP: &http.Client{Timeout: time.Minute}}
 	out := make([]placed, n)
-	var wg sync.WaitGroup
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	defer tick.Stop()
-	for i := range n {
-		<-tick.C
-		wg.Go(func() {
-			// A deadline, so that a request the stack never answers fails
-			// this test instead of hanging the package until its timeout.
-			client := http.Client{Timeout: time.Minute}
-			resp, err := client.Post(gw+"/order/api/orders", "application/json", strings.NewReader(orderJSON(1+i%2, 1+i%4)))
+	loadgen.Attack(context.Background(), loadgen.Options{Rate: rate, Max: n, Client: orders.HTTP},
+		func(i int) vegeta.Target { return orders.Target(orderapi.NewRequest(i, "")) },
+		func(h loadgen.Hit) {
+			p, err := orderapi.Answer(h.Status, h.Header, h.Body)
+			out[h.N] = placed{status: p.Status, id: p.ID, err: h.Err}
 			if err != nil {
-				out[i].err = err
-				return
-			}
-			defer resp.Body.Close()
-			out[i].status = resp.StatusCode
-			var o orderReply
-			if resp.StatusCode == http.StatusCreated {
-				if err := json.NewDecoder(resp.Body).Decode(&o); err != nil {
-					out[i].err = err
-				}
-				out[i].id = o.ID
+				out[h.N].err = err.Error()
 			}
 		})
-	}
-	wg.Wait()
 	return out
 }
 
@@ -114,20 +81,20 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 
 	const n, rate = 300, 30.0
 	answers := make(chan []placed, 1)
-	go func() { answers <- placeOrders(t, st.gateway, n, rate) }()
-	for _, name := range []string{"order", "shipping", "invoicing"} {
+	go func() { answers <- placeOrders(st.gateway, n, rate) }()
+	for _, name := range localstack.Roster() {
 		time.Sleep(2 * time.Second)
-		pid := pidOf(st.logs.String(), name)
-		if pid == 0 {
-			t.Fatalf("no pid of %s in the output", name)
+		pid, err := st.FunctionPID(name)
+		if err != nil {
+			t.Fatal(err)
 		}
 		killed := time.Now()
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %s (pid %d): %v", name, pid, err)
 		}
 		testenv.Eventually(t, 15*time.Second, name+" restarted", func() bool {
-			p := pidOf(st.logs.String(), name)
-			return p != 0 && p != pid
+			p, err := st.FunctionPID(name)
+			return err == nil && p != pid
 		})
 		t.Logf("%s (pid %d) killed: back after %d ms", name, pid, time.Since(killed).Milliseconds())
 	}
@@ -137,7 +104,7 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 	refused := 0
 	for i, p := range got {
 		switch {
-		case p.err != nil:
+		case p.err != "":
 			t.Errorf("order %d: %v", i, p.err)
 		case p.status == http.StatusCreated:
 			ok[p.id] = true
@@ -179,67 +146,31 @@ func TestFunctionKilledUnderLoad(t *testing.T) {
 // TestStackKilled kills the stack itself with SIGKILL: none of its function
 // processes survives, and a new stack on the same ports starts cleanly.
 func TestStackKilled(t *testing.T) {
-	brokers := testenv.KafkaBrokers(t)
+	brokers := strings.Join(testenv.KafkaBrokers(t), ",")
 	dbURL := testenv.Database(t, "stack")
-	stackBin, _ := binaries(t)
-	env := stackEnv(dbURL, strings.Join(brokers, ","), 23240, "DISPATCH_METRICS_ADDR=")
+	layout := localstack.At(23240)
+	layout.Metrics = ""
 
-	first, pids := startStackProcess(t, stackBin, env)
-	if err := first.Process.Kill(); err != nil {
+	first := launch(t, dbURL, brokers, layout)
+	t.Cleanup(func() { first.Stop(time.Second) })
+	var pids []int
+	for _, name := range localstack.Roster() {
+		pid, err := first.FunctionPID(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	if err := first.Kill(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	first.Wait()
 	for _, pid := range pids {
 		testenv.Eventually(t, 5*time.Second, fmt.Sprintf("function pid %d to die with the stack", pid), func() bool {
 			return syscall.Kill(pid, 0) != nil
 		})
 	}
-	second, _ := startStackProcess(t, stackBin, env)
-	// Ready says the functions started; under load order's first answer
-	// may still be a 503 from the activator, so allow it a moment.
-	testenv.Eventually(t, 30*time.Second, "the second stack to serve the order function", func() bool {
-		return exists("http://127.0.0.1:23240/order/api/items")
-	})
-	second.Process.Signal(syscall.SIGTERM)
-	second.Wait()
-}
-
-// startStackProcess runs bin/stack until it says Ready and returns it with
-// the pids of its functions.
-func startStackProcess(t *testing.T, bin string, env []string) (*exec.Cmd, []int) {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = env
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	var out syncBuffer
-	ready := make(chan []int, 1)
-	go func() {
-		var pids []int
-		s := bufio.NewScanner(pr)
-		for s.Scan() {
-			fmt.Fprintln(&out, s.Text())
-			if m := coldStart.FindStringSubmatch(s.Text()); m != nil {
-				pid, _ := strconv.Atoi(m[3])
-				pids = append(pids, pid)
-			}
-			if strings.HasPrefix(s.Text(), "Ready:") {
-				ready <- pids
-			}
-		}
-	}()
-	select {
-	case pids := <-ready:
-		if len(pids) != 3 {
-			t.Fatalf("want 3 function pids, got %v", pids)
-		}
-		return cmd, pids
-	case <-time.After(90 * time.Second):
-		t.Fatalf("stack not ready:\n%s", out.String())
-		return nil, nil
+	second := launch(t, dbURL, brokers, layout)
+	if err := second.Stop(60 * time.Second); err != nil {
+		t.Errorf("second stack: %v", err)
 	}
 }

@@ -7,15 +7,19 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mskafka/knative-functions/broker/embedded"
+	"github.com/mskafka/knative-functions/cmd/internal/localstack"
 	"github.com/mskafka/knative-functions/shared/testenv"
 )
+
+// coldStart matches the supervisor's line for a started function, for the
+// time it took.
+var coldStart = regexp.MustCompile(`(\w+): cold start in (\d+) ms \(pid (\d+)\)`)
 
 // woken matches the activator's line for a request that waited for a cold start.
 var woken = regexp.MustCompile(`(\w+): woken by (\S+ \S+): held (\d+) ms for the cold start, answered after (\d+) ms`)
@@ -24,13 +28,14 @@ var woken = regexp.MustCompile(`(\w+): woken by (\S+ \S+): held (\d+) ms for the
 // idle n times and its last process is gone.
 func waitScaledToZero(t *testing.T, st runningStack, n int) {
 	t.Helper()
-	for _, name := range []string{"order", "shipping", "invoicing"} {
+	for _, name := range localstack.Roster() {
 		testenv.Eventually(t, 30*time.Second, name+" scaled to zero", func() bool {
 			return strings.Count(st.logs.String(), name+": idle for") >= n
 		})
-		pid := pidOf(st.logs.String(), name)
-		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%s (pid %d) gone", name, pid), func() bool {
-			return syscall.Kill(pid, 0) != nil
+		// The stack clears a function's PID once its process has exited.
+		testenv.Eventually(t, 10*time.Second, name+" gone", func() bool {
+			_, err := st.FunctionPID(name)
+			return err != nil
 		})
 	}
 }
@@ -156,7 +161,8 @@ func TestOutboxUnderScaleToZero(t *testing.T) {
 	// Kafka comes back while order is at zero (a ping may have woken it
 	// meanwhile: wait for it to be gone again).
 	testenv.Eventually(t, 60*time.Second, "order at zero", func() bool {
-		return syscall.Kill(pidOf(st.logs.String(), "order"), 0) != nil
+		_, err := st.FunctionPID("order")
+		return err != nil
 	})
 	broker, err = embedded.Start(ctx, embedded.Config{Addr: kafkaAddr, DataDir: kafkaDir})
 	if err != nil {

@@ -34,22 +34,5 @@ CREATE TABLE invoice_line (
     PRIMARY KEY (order_id, line_no)
 );
 
--- Every event applied here, recorded in the same transaction as its change:
--- delivery is at-least-once, and the primary key makes a redelivery a no-op.
-CREATE TABLE handled_event (
-    source     text NOT NULL,
-    id         text NOT NULL,
-    type       text NOT NULL,
-    handled_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, id)
-);
-
--- Cancellations by order id, kept even when the order is not here (yet):
--- a cancellation may overtake its order (another partition, a replay, a
--- plain record), and the invoice must still end up void when it arrives.
-CREATE TABLE cancellation (
-    order_id    bigint PRIMARY KEY,
-    -- The cancellation's time, from the event; null when it carried none.
-    updated     timestamptz,
-    recorded_at timestamptz NOT NULL DEFAULT now()
-);
+-- The events handled and the cancellations are the sink framework's
+-- tables (shared/sink/migrations), in this schema too.

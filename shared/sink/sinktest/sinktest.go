@@ -47,6 +47,9 @@ type fixture struct {
 func (s Subject[R]) fixture(t *testing.T) *fixture {
 	t.Helper()
 	pool := testenv.Pool(t, s.Site.Section, s.Migrations)
+	if err := sink.Migrate(t.Context(), pool, s.Migrations); err != nil { // the framework's tables
+		t.Fatal(err)
+	}
 	store := sink.NewPostgres(pool, s.Projection)
 	routes, err := sink.Routes[R](s.Site, store, store, slog.New(slog.DiscardHandler), nil)
 	if err != nil {

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/prometheus/procfs"
 )
 
 // Free returns an error for the first address that cannot be listened on,
@@ -41,68 +42,47 @@ func Free(addrs ...string) error {
 // file descriptor on that inode. ok is false where /proc does not say.
 func Holder(port string) (pid int, cmdline string, ok bool) {
 	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
+	fs, ferr := procfs.NewDefaultFS()
+	if err != nil || ferr != nil {
 		return 0, "", false
 	}
-	inodes := socketInodes(uint16(p))
-	for _, inode := range inodes {
-		if pid, ok := owner(inode); ok {
-			return pid, command(pid), true
+	const listen = 0x0A
+	var listeners, others []uint64
+	// procfs deprecates NetTCP for netlink's sock_diag; for the one lookup
+	// made when a port is held, /proc/net/tcp is enough and needs no socket.
+	//lint:ignore SA1019 see above
+	for _, read := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
+		lines, _ := read()
+		for _, l := range lines {
+			switch {
+			case l.LocalPort != p || l.Inode == 0:
+			case l.St == listen:
+				listeners = append(listeners, l.Inode)
+			default:
+				others = append(others, l.Inode)
+			}
+		}
+	}
+	procs, _ := fs.AllProcs()
+	for _, inode := range append(listeners, others...) {
+		want := fmt.Sprintf("socket:[%d]", inode)
+		for _, proc := range procs {
+			// Processes of other users cannot be looked into and are skipped.
+			if targets, err := proc.FileDescriptorTargets(); err == nil && slices.Contains(targets, want) {
+				return proc.PID, command(proc), true
+			}
 		}
 	}
 	return 0, "", false
 }
 
-// socketInodes returns the inodes of the sockets bound to port, listeners first.
-func socketInodes(port uint16) []string {
-	const listen = "0A"
-	var listeners, others []string
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 10 {
-				continue
-			}
-			local := f[1]
-			i := strings.LastIndexByte(local, ':')
-			if i < 0 || local[i+1:] != fmt.Sprintf("%04X", port) || f[9] == "0" {
-				continue
-			}
-			if f[3] == listen {
-				listeners = append(listeners, f[9])
-			} else {
-				others = append(others, f[9])
-			}
-		}
-	}
-	return append(listeners, others...)
-}
-
-// owner finds a process with a file descriptor on the socket inode. Processes
-// of other users cannot be looked into and are skipped.
-func owner(inode string) (int, bool) {
-	want := "socket:[" + inode + "]"
-	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
-	for _, fd := range fds {
-		if target, err := os.Readlink(fd); err == nil && target == want {
-			pid, err := strconv.Atoi(strings.Split(fd, "/")[2])
-			return pid, err == nil
-		}
-	}
-	return 0, false
-}
-
 // command returns a process's command line, its arguments joined by spaces.
-func command(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
+func command(p procfs.Proc) string {
+	args, err := p.CmdLine()
+	if err != nil || len(args) == 0 {
 		return "unknown command"
 	}
-	cmd := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "\x00", " ")), " ")
+	cmd := strings.Join(args, " ")
 	if len(cmd) > 120 { // a long command line would bury the message
 		cmd = cmd[:120] + "…"
 	}

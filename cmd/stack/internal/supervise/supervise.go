@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Backoff of restarts after unexpected exits: doubled per failure in a row,
@@ -56,6 +58,9 @@ type Spec struct {
 	Grace time.Duration
 	// StartTimeout bounds the wait for readiness.
 	StartTimeout time.Duration
+	// Changed, if set, is called when an instance has become ready or has
+	// exited: PID has changed.
+	Changed func()
 }
 
 // Process is one supervised function. Its methods are safe for concurrent use.
@@ -65,6 +70,7 @@ type Process struct {
 	want     bool      // it should run: Up sets it, Down clears it
 	cur      *instance // the current instance, nil when none
 	failures int       // unexpected exits in a row
+	backoff  *backoff.ExponentialBackOff
 	next     time.Time // no start before this (backoff)
 	port     int       // index in spec.Ports where the next start looks first
 }
@@ -92,7 +98,10 @@ func New(spec Spec) *Process {
 	if spec.StartTimeout == 0 {
 		spec.StartTimeout = 60 * time.Second
 	}
-	return &Process{spec: spec}
+	if spec.Changed == nil {
+		spec.Changed = func() {}
+	}
+	return &Process{spec: spec, backoff: &backoff.ExponentialBackOff{InitialInterval: firstBackoff, Multiplier: 2, MaxInterval: maxBackoff}}
 }
 
 // Name is the function's name.
@@ -216,16 +225,14 @@ func (p *Process) run(inst *instance, delay time.Duration) {
 	exited, err := p.exec(inst)
 	// ended before done: whoever waits on done (Down) then finds the
 	// instance gone from p.cur, not still there for a moment.
-	if err != nil {
-		inst.err = err
-		p.ended(inst)
-		close(inst.done)
-		return
+	if err == nil {
+		go p.probe(inst, exited)
+		err = <-exited
 	}
-	go p.probe(inst, exited)
-	inst.err = <-exited
+	inst.err = err
 	p.ended(inst)
 	close(inst.done)
+	p.spec.Changed()
 }
 
 // exec starts the binary; the channel yields its exit.
@@ -271,6 +278,7 @@ func (p *Process) probe(inst *instance, exited <-chan error) {
 				p.mu.Unlock()
 				p.spec.Report("%s: cold start in %d ms (pid %d)", p.spec.Name, time.Since(began).Milliseconds(), inst.cmd.Process.Pid)
 				close(inst.ready)
+				p.spec.Changed()
 				return
 			}
 		}
@@ -301,8 +309,9 @@ func (p *Process) ended(inst *instance) {
 		p.failures++
 	} else {
 		p.failures = 1
+		p.backoff.Reset()
 	}
-	backoff := min(firstBackoff<<min(p.failures-1, 10), maxBackoff)
+	backoff := p.backoff.NextBackOff()
 	p.next = time.Now().Add(backoff)
 	p.spec.Report("%s exited unexpectedly (%v); restarting in %s", p.spec.Name, inst.err, backoff)
 	if p.failures >= crashLoop {

@@ -1,0 +1,156 @@
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Options say how to run bin/stack.
+type Options struct {
+	Bin    string   // bin/stack
+	Dir    string   // its working directory; empty: this one
+	Env    []string // its environment besides the layout's and the state file's
+	Layout Layout
+	Out    io.Writer // its output (the functions' logs included); nil: discarded
+	// Ready bounds the wait for the stack to start; zero: two minutes.
+	Ready time.Duration
+}
+
+// Stack is a running bin/stack, in a process group of its own that dies
+// with this process.
+type Stack struct {
+	Layout
+	cmd   *exec.Cmd
+	state string
+	done  chan struct{}
+	err   error // its exit, once done is closed
+}
+
+// Start runs bin/stack and waits until it has finished starting and every
+// function answers through the gateway.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	dir, err := os.MkdirTemp("", "stack-state-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Layout: o.Layout, state: filepath.Join(dir, "stack.json"), done: make(chan struct{})}
+	s.cmd = exec.Command(o.Bin)
+	s.cmd.Dir = o.Dir
+	s.cmd.Env = append(append(append([]string(nil), o.Env...), o.Layout.Env()...), StateEnv+"="+s.state)
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	s.cmd.Stdout, s.cmd.Stderr = o.Out, o.Out
+	s.cmd.SysProcAttr = sysProcAttr()
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
+	}
+	go func() { s.err = s.cmd.Wait(); os.RemoveAll(dir); close(s.done) }()
+	limit := o.Ready
+	if limit == 0 {
+		limit = 2 * time.Minute
+	}
+	if err := s.WaitServing(ctx, limit); err != nil {
+		s.Stop(10 * time.Second)
+		return nil, err
+	}
+	return s, nil
+}
+
+// PID is the stack's own process id.
+func (s *Stack) PID() int { return s.cmd.Process.Pid }
+
+// Done is closed when the stack has exited; Err then says how.
+func (s *Stack) Done() <-chan struct{} { return s.done }
+
+// Err is the stack's exit status, once Done is closed.
+func (s *Stack) Err() error { <-s.done; return s.err }
+
+// State reads what the stack says of itself now.
+func (s *Stack) State() (State, error) { return ReadState(s.state) }
+
+// FunctionPID is the process id of a function's current instance.
+func (s *Stack) FunctionPID(function string) (int, error) {
+	st, err := s.State()
+	if err != nil {
+		return 0, err
+	}
+	if pid := st.Functions[function].PID; pid > 0 {
+		return pid, nil
+	}
+	return 0, fmt.Errorf("no instance of %s runs (stack pid %d)", function, s.PID())
+}
+
+// WaitServing waits until the stack says it is ready and the read route of
+// every function answers 200 through the gateway (which wakes a function
+// scaled to zero), for at most limit.
+func (s *Stack) WaitServing(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	client := &http.Client{Timeout: 10 * time.Second}
+	up := func() bool {
+		if st, err := s.State(); err != nil || !st.Ready {
+			return false
+		}
+		for _, f := range Roster() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.GatewayURL()+ReadRoute(f), nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	}
+	for !up() {
+		select {
+		case <-s.done:
+			return fmt.Errorf("the stack exited while starting: %v", s.err)
+		case <-ctx.Done():
+			return fmt.Errorf("the stack is not serving after %s: %w", limit, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Stop asks the stack to stop (it stops its functions) and waits for its
+// exit; after grace it kills its whole process group. It returns how the
+// stack exited.
+func (s *Stack) Stop(grace time.Duration) error {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(grace):
+		syscall.Kill(-s.PID(), syscall.SIGKILL)
+		<-s.done
+		return fmt.Errorf("the stack did not stop within %s of SIGTERM: killed", grace)
+	}
+}
+
+// Kill sends SIGKILL to the stack alone, not its process group, and waits
+// for its exit: its functions must die with it by themselves.
+func (s *Stack) Kill(ctx context.Context) error {
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("kill the stack: %w", err)
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
