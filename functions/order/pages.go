@@ -108,6 +108,9 @@ type traceView struct {
 	Waterfalls []Waterfall
 	// Complete: a trace reaches both sinks, so the page's script stops asking.
 	Complete bool
+	// Woke says, by function, how long the wake took where a step of this
+	// order woke it from zero: "23.0 ms".
+	Woke map[string]string
 }
 
 // traceView reads the order's traces for its page. It asks the query API
@@ -121,10 +124,15 @@ func (s *server) traceView(r *http.Request, o Order) traceView {
 		s.log.WarnContext(r.Context(), "read trace", "order_id", o.ID, "error", err)
 		return traceView{On: true, Err: err.Error()}
 	}
-	v := traceView{On: true, Waterfalls: ws}
+	v := traceView{On: true, Waterfalls: ws, Woke: map[string]string{}}
 	for _, w := range ws {
 		if w.Has("shipping") && w.Has("invoicing") {
 			v.Complete = true
+		}
+		for _, s := range w.Spans {
+			if _, seen := v.Woke[s.Woke]; s.Woke != "" && !seen {
+				v.Woke[s.Woke] = s.ColdText()
+			}
 		}
 	}
 	return v

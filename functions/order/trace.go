@@ -138,8 +138,10 @@ type SpanRow struct {
 	// Error is the span's error, "" when it succeeded.
 	Error string
 	// Cold is set on the span of a request that woke its function from zero
-	// (faas.coldstart): how long the function took to start.
+	// (faas.coldstart): how long the function took to start; Woke names
+	// that function (faas.name).
 	Cold time.Duration
+	Woke string
 	// Left and Width place the span's bar, in per mille of the trace.
 	Left, Width int
 }
@@ -235,7 +237,7 @@ func row(tr jaegerTrace, s jaegerSpan, depth int, first, total int64) SpanRow {
 		}
 	}
 	if tags["faas.coldstart"] == "true" {
-		r.Cold = r.Duration
+		r.Cold, r.Woke = r.Duration, tags["faas.name"]
 		if ms, err := strconv.ParseInt(tags["activator.wait_ms"], 10, 64); err == nil {
 			r.Cold = time.Duration(ms) * time.Millisecond
 		}

@@ -64,21 +64,22 @@ func TestLayout(t *testing.T) {
 		Offset        time.Duration
 		Error         string
 		Cold          time.Duration
+		Woke          string
 		Left, Width   int
 	}
 	var got []r
 	for _, s := range ws[0].Spans {
-		got = append(got, r{s.Service, s.Name, s.Depth, s.Offset, s.Error, s.Cold, s.Left, s.Width})
+		got = append(got, r{s.Service, s.Name, s.Depth, s.Offset, s.Error, s.Cold, s.Woke, s.Left, s.Width})
 	}
 	ms := time.Millisecond
 	want := []r{
-		{"order", "POST /new", 0, 0, "", 0, 0, 160},
-		{"order", "INSERT orders", 1, 2 * ms, "", 0, 26, 40},
-		{"order", "send order", 1, 10 * ms, "", 0, 133, 20},
-		{"dispatcher", "process order", 2, 15 * ms, "", 0, 200, 800},
-		{"dispatcher", "activate shipping", 3, 16 * ms, "", 23 * ms, 213, 306},
-		{"shipping", "POST /", 3, 40 * ms, "", 0, 533, 400},
-		{"invoicing", "POST /", 3, 41 * ms, "database down", 0, 546, 66},
+		{"order", "POST /new", 0, 0, "", 0, "", 0, 160},
+		{"order", "INSERT orders", 1, 2 * ms, "", 0, "", 26, 40},
+		{"order", "send order", 1, 10 * ms, "", 0, "", 133, 20},
+		{"dispatcher", "process order", 2, 15 * ms, "", 0, "", 200, 800},
+		{"dispatcher", "activate shipping", 3, 16 * ms, "", 23 * ms, "shipping", 213, 306},
+		{"shipping", "POST /", 3, 40 * ms, "", 0, "", 533, 400},
+		{"invoicing", "POST /", 3, 41 * ms, "database down", 0, "", 546, 66},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("waterfall (-want +got):\n%s", diff)
@@ -121,6 +122,7 @@ func TestOrderPageTrace(t *testing.T) {
 			`<rect x="533" width="400" height="10" class="shipping">`,
 			`<a href="api/orders/1/trace" id="trace-raw"`,
 			"through order, dispatcher, shipping, invoicing",
+			`Shipment created by shipping <span class="woke" data-woke="shipping">· woke shipping cold: 23.0 ms</span>`,
 		} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the page lacks %s", want)

@@ -259,6 +259,13 @@
             section.replaceChildren.apply(section, Array.from(fresh.childNodes).map(function (n) { return document.importNode(n, true); }));
             section.dataset.complete = fresh.dataset.complete;
           }
+          // The steps that woke a function from zero, as the trace shows them.
+          page.querySelectorAll("#journey .woke").forEach(function (woke) {
+            const what = document.querySelector('#journey [data-step="' + woke.closest("li").dataset.step + '"] .what');
+            if (what && !what.querySelector(".woke")) {
+              what.append(" ", document.importNode(woke, true));
+            }
+          });
         }
       } catch (err) {
         // The next round tries again.
