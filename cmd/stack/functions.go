@@ -45,7 +45,7 @@ func (p *platform) startFunctions(ctx context.Context, cfg config, srv servers, 
 			return nil, err
 		}
 		p.cleanup(proc.Down)
-		a := activator.New(proc, idle, p.report)
+		a := activator.New(proc, idle, p.report, activator.WithTracing(srv.tel.TracerProvider, srv.tel.Propagator))
 		addr := layout.Activator(name)
 		if err := p.serve(addr, a); err != nil {
 			return nil, fmt.Errorf("%s activator: %w", name, err)
