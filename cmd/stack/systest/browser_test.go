@@ -392,10 +392,16 @@ type browser struct {
 
 func newBrowser(t *testing.T, chrome, gw string) *browser {
 	t.Helper()
-	if err := os.RemoveAll(screenshots); err != nil {
+	return newBrowserIn(t, chrome, gw, screenshots)
+}
+
+// newBrowserIn is newBrowser keeping its screenshots in shots, emptied first.
+func newBrowserIn(t *testing.T, chrome, gw, shots string) *browser {
+	t.Helper()
+	if err := os.RemoveAll(shots); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(screenshots, 0o755); err != nil {
+	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -414,7 +420,7 @@ func newBrowser(t *testing.T, chrome, gw string) *browser {
 	)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
-	b := &browser{t: t, ctx: ctx, gw: gw, shots: screenshots, mu: &sync.Mutex{}, problems: new([]string), external: new([]string)}
+	b := &browser{t: t, ctx: ctx, gw: gw, shots: shots, mu: &sync.Mutex{}, problems: new([]string), external: new([]string)}
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, with no timeout
 		t.Fatalf("start chromium: %v", err)
 	}
