@@ -52,14 +52,7 @@ func TestBrowser(t *testing.T) {
 	// order form; each reports through its own t.
 	var id int64
 	var before int
-	step := func(name string, f func(t *testing.T)) bool {
-		return t.Run(name, func(t *testing.T) {
-			parent := b.t
-			b.t = t
-			defer func() { b.t = parent }()
-			f(t)
-		})
-	}
+	step := func(name string, f func(t *testing.T)) bool { return b.step(t, name, f) }
 	needOrder := func(t *testing.T) {
 		if id == 0 {
 			t.Skip("needs the order of the step \"order form with a missing zip\"")
@@ -471,6 +464,17 @@ func (b *browser) finish() {
 	for _, u := range *b.external {
 		b.t.Errorf("a page asked outside this machine: %s", u)
 	}
+}
+
+// step runs f as the step name of t, the browser reporting through the
+// step's own t meanwhile.
+func (b *browser) step(t *testing.T, name string, f func(t *testing.T)) bool {
+	return t.Run(name, func(t *testing.T) {
+		parent := b.t
+		b.t = t
+		defer func() { b.t = parent }()
+		f(t)
+	})
 }
 
 func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
