@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -38,6 +39,7 @@ type Config struct {
 	KafkaBrokers   []string      `envconfig:"KAFKA_BROKERS" default:"127.0.0.1:9092" desc:"Kafka bootstrap servers, comma separated"`
 	KafkaTopic     string        `envconfig:"KAFKA_TOPIC" default:"order" desc:"topic the order events go to"`
 	OutboxInterval time.Duration `envconfig:"OUTBOX_INTERVAL" default:"5s" desc:"how often the outbox relay looks for unsent events besides right after each order"`
+	TraceQueryURL  string        `envconfig:"TRACE_QUERY_URL" desc:"base URL of a Jaeger-compatible query API (such as http://127.0.0.1:16686) from which each order's page shows its trace; empty: the page says how to turn tracing on"`
 }
 
 // Validate refuses what would start the function on the wrong database or
@@ -53,6 +55,12 @@ func (c Config) Validate() error {
 	if c.OutboxInterval <= 0 {
 		errs = append(errs, fmt.Errorf("OUTBOX_INTERVAL=%v: want a positive duration", c.OutboxInterval))
 	}
+	if c.TraceQueryURL != "" {
+		if u, err := url.Parse(c.TraceQueryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, errors.New("TRACE_QUERY_URL: want an http(s) base URL without user, query or fragment, such as http://127.0.0.1:16686"))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -60,7 +68,8 @@ func (c Config) Validate() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("database", db.Redact(c.DatabaseURL)), slog.String("schema", c.DatabaseSchema),
 		slog.Int("db_max_conns", int(c.DBMaxConns)), slog.String("kafka_brokers", strings.Join(c.KafkaBrokers, ",")),
-		slog.String("topic", c.KafkaTopic), slog.String("outbox_interval", c.OutboxInterval.String()))
+		slog.String("topic", c.KafkaTopic), slog.String("outbox_interval", c.OutboxInterval.String()),
+		slog.String("trace_query_url", c.TraceQueryURL))
 }
 
 // Function is a started order function.
@@ -93,7 +102,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Tel
 		pool.Close()
 		return nil, err
 	}
-	f, err := newFunction(pool, counted{NewStore(pool), tel.Metrics}, relay, log)
+	traces := newTraceReader(strings.TrimSuffix(cfg.TraceQueryURL, "/"))
+	f, err := newFunction(pool, counted{NewStore(pool), tel.Metrics}, relay, traces, log)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -122,8 +132,8 @@ func (c counted) Place(ctx context.Context, req Request, cmd *CommandKey) (Place
 	return p, err
 }
 
-func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, log *slog.Logger) (*Function, error) {
-	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush,
+func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, traces traceReader, log *slog.Logger) (*Function, error) {
+	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush, traces: traces,
 		pages: web.LazyPages(pageFiles, "pages/*.html"), menu: web.Menu(), log: log}
 	runCtx, stop := context.WithCancel(context.Background())
 	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log, flush: relay.Flush}

@@ -35,7 +35,10 @@ type server struct {
 	// menu is the entry page of the whole system. On a cluster there is no
 	// gateway, so the Istio route sends "/" here (rewritten to /menu).
 	menu http.Handler
-	log  *slog.Logger
+	// traces reads an order's traces for its page; only the page and
+	// GET /api/orders/{id}/trace ask it.
+	traces traceReader
+	log    *slog.Logger
 }
 
 func (s *server) routes() http.Handler {
@@ -46,6 +49,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("POST /new", s.submitForm)
 	mux.HandleFunc("GET /{id}", s.detailPage)
 	mux.HandleFunc("POST /{id}/cancel", s.cancelForm)
+	mux.HandleFunc("GET /api/orders/{id}/trace", s.traceJSON)
 	mux.HandleFunc("GET /api/orders", s.listJSON)
 	mux.HandleFunc("POST /api/orders", s.placeJSON)
 	mux.HandleFunc("GET /api/orders/{id}", s.getJSON)
@@ -231,3 +235,36 @@ func nosniff(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// traceJSON answers the traces of an order as the query API returned them
+// (Jaeger's JSON), for the page's "raw trace" link.
+func (s *server) traceJSON(w http.ResponseWriter, r *http.Request) {
+	id, err := orderID(r)
+	if err != nil {
+		s.fail(w, r, err, retryLater)
+		return
+	}
+	if !s.traces.on() {
+		web.Error(w, http.StatusNotFound, tracingOff)
+		return
+	}
+	o, err := s.store.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err, retryLater)
+		return
+	}
+	body, err := s.traces.raw(r.Context(), o)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "read trace", "order_id", id, "error", err)
+		web.Error(w, http.StatusBadGateway, "The trace query API could not be read: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+}
+
+// tracingOff says how to turn tracing on.
+const tracingOff = "Tracing is off. Run the local stack with `make run OBSERVE=1` (a local Jaeger), " +
+	"or send the functions' spans to a collector (OTEL_EXPORTER_OTLP_ENDPOINT) and give order " +
+	"its Jaeger-compatible query API in TRACE_QUERY_URL."

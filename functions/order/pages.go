@@ -96,7 +96,46 @@ func (s *server) detailPage(w http.ResponseWriter, r *http.Request) {
 		// Without JavaScript the page reloads itself while the one step it
 		// can know of without asking the sinks is still to come.
 		"Refresh": o.Published == nil,
+		"Trace":   s.traceView(r, o),
 	})
+}
+
+// traceView is what the page shows of an order's traces.
+type traceView struct {
+	On bool
+	// Off says how to turn tracing on; Err why the traces could not be read.
+	Off, Err   string
+	Waterfalls []Waterfall
+	// Complete: a trace reaches both sinks, so the page's script stops asking.
+	Complete bool
+	// Woke says, by function, how long the wake took where a step of this
+	// order woke it from zero: "23.0 ms".
+	Woke map[string]string
+}
+
+// traceView reads the order's traces for its page. It asks the query API
+// only here, when the page is requested.
+func (s *server) traceView(r *http.Request, o Order) traceView {
+	if !s.traces.on() {
+		return traceView{Off: tracingOff}
+	}
+	ws, err := s.traces.waterfalls(r.Context(), o)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "read trace", "order_id", o.ID, "error", err)
+		return traceView{On: true, Err: err.Error()}
+	}
+	v := traceView{On: true, Waterfalls: ws, Woke: map[string]string{}}
+	for _, w := range ws {
+		if w.Has("shipping") && w.Has("invoicing") {
+			v.Complete = true
+		}
+		for _, s := range w.Spans {
+			if _, seen := v.Woke[s.Woke]; s.Woke != "" && !seen {
+				v.Woke[s.Woke] = s.ColdText()
+			}
+		}
+	}
+	return v
 }
 
 // form is what the order form shows: the values typed so far and the

@@ -14,26 +14,30 @@ import (
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/tools/broker/ping"
 	"github.com/mskafka/knative-functions/tools/stack/internal/gateway"
+	"github.com/mskafka/knative-functions/tools/stack/internal/watch"
 )
 
 // startEventing reads infra/eventing once and runs its KafkaSources (the
 // dispatchers, with their metrics) and its PingSources against the
 // functions' activators in this process.
-func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, fns *functions) error {
+func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, fns *functions) (eventing, error) {
 	dir := filepath.Join(cfg.Root, "infra", "eventing")
 	set, err := manifest.Load(dir)
 	if err != nil {
-		return fmt.Errorf("dispatchers: %w", err)
+		return eventing{}, fmt.Errorf("dispatchers: %w", err)
 	}
 	logs := func(name string, h func(slog.Handler) slog.Handler) *slog.Logger {
 		return slog.New(h(slog.NewJSONHandler(p.con.prefixed(name), &slog.HandlerOptions{Level: cfg.LogLevel})))
 	}
-	p.background(ctx, "dispatcher", func(ctx context.Context) error {
-		return dispatch.Run(ctx, dispatch.Config{
-			Brokers: srv.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: fns.urls,
-			HTTPClient: &http.Client{Transport: fns.local}, Logger: logs("dispatch", telemetry.LogHandler), Telemetry: srv.tel,
-		})
+	d, err := dispatch.New(dispatch.Config{
+		Brokers: srv.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: fns.urls,
+		HTTPClient: &http.Client{Transport: fns.local}, Logger: logs("dispatch", telemetry.LogHandler), Telemetry: srv.tel,
 	})
+	if err != nil {
+		return eventing{}, fmt.Errorf("dispatchers: %w", err)
+	}
+	ev := eventing{dispatcher: d, sources: set.Sources, pings: set.Pings, deliveries: newPingLog()}
+	p.background(ctx, "dispatcher", d.Run)
 	p.con.step("dispatchers: %d KafkaSources from %s", len(set.Sources), dir)
 	if h := srv.tel.MetricsHandler(); h != nil && cfg.MetricsAddr != "" {
 		if m, err := serveMetrics(cfg.MetricsAddr, h); err != nil {
@@ -51,7 +55,7 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 	// scaled to zero as it would on a cluster.
 	p.background(ctx, "pings", func(ctx context.Context) error {
 		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: fns.urls, Every: cfg.PingInterval,
-			Client: &http.Client{Timeout: time.Minute, Transport: fns.local},
+			Client: &http.Client{Timeout: time.Minute, Transport: fns.local}, Observe: ev.deliveries.observe,
 			Logger: logs("ping", func(h slog.Handler) slog.Handler { return h })})
 	})
 	for _, ps := range set.Pings {
@@ -61,12 +65,15 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 		}
 		p.con.step("pings: %s to %s, %s", ps.Name, ps.Sink, when)
 	}
-	return nil
+	return ev, nil
 }
 
 // startGateway serves infra/mesh's VirtualService on GATEWAY_ADDR: locally
 // what the Apache did in the original and Istio does on a cluster.
-func (p *platform) startGateway(cfg config, fns *functions) error {
+//
+// The platform page (package watch) is served beside the routes, at
+// /platform/: only here, on the local gateway; infra/mesh routes no such path.
+func (p *platform) startGateway(cfg config, fns *functions, platformPage http.Handler) error {
 	mesh := filepath.Join(cfg.Root, "infra", "mesh")
 	routes, err := gateway.Load(mesh)
 	if err != nil {
@@ -79,6 +86,10 @@ func (p *platform) startGateway(cfg config, fns *functions) error {
 		return fmt.Errorf("routes of %s: %w", mesh, err)
 	}
 	srv := gw.Server(cfg.Gateway)
+	mux := http.NewServeMux()
+	mux.Handle(watch.Prefix+"/", http.StripPrefix(watch.Prefix, platformPage))
+	mux.Handle("/", gw)
+	srv.Handler = mux
 	go func() { p.fail(srv.ListenAndServe()) }()
 	p.cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

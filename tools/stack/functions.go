@@ -45,7 +45,7 @@ func (p *platform) startFunctions(ctx context.Context, cfg config, srv servers, 
 			return nil, err
 		}
 		p.cleanup(proc.Down)
-		a := activator.New(proc, idle, p.report)
+		a := activator.New(proc, idle, p.report, activator.WithTracing(srv.tel.TracerProvider, srv.tel.Propagator))
 		addr := layout.Activator(name)
 		if err := p.serve(addr, a); err != nil {
 			return nil, fmt.Errorf("%s activator: %w", name, err)
@@ -71,15 +71,17 @@ type functions struct {
 	urls  map[string]string // each function's base URL
 	local inProcess         // how the gateway, dispatchers and pings reach those URLs
 
-	mu      sync.Mutex
-	procs   map[string]*supervise.Process
-	state   localstack.State
-	path    string // the state file; empty once removed
-	metrics string // where the dispatcher's metrics are served, once they are
+	mu         sync.Mutex
+	procs      map[string]*supervise.Process
+	activators map[string]*activator.Activator
+	state      localstack.State
+	path       string // the state file; empty once removed
+	metrics    string // where the dispatcher's metrics are served, once they are
 }
 
 func newFunctions(cfg config, layout localstack.Layout) *functions {
-	return &functions{urls: map[string]string{}, local: inProcess{}, procs: map[string]*supervise.Process{}, path: cfg.StateFile,
+	return &functions{urls: map[string]string{}, local: inProcess{}, procs: map[string]*supervise.Process{},
+		activators: map[string]*activator.Activator{}, path: cfg.StateFile,
 		state: localstack.State{PID: os.Getpid(), Gateway: layout.Gateway, Functions: map[string]localstack.Function{}}}
 }
 
@@ -91,6 +93,9 @@ func (f *functions) add(name, addr string, proc *supervise.Process, a *activator
 	}
 	f.mu.Lock()
 	f.procs[name] = proc
+	if a != nil {
+		f.activators[name] = a
+	}
 	f.state.Functions[name] = localstack.Function{Addr: addr}
 	f.mu.Unlock()
 	f.changed()

@@ -24,8 +24,10 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rcrowley/go-metrics"
 
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/profile"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/tools/stack/internal/watch"
 )
 
 // config is the stack's own configuration; the functions read theirs.
@@ -122,13 +124,17 @@ func runAll(ctx context.Context, p *platform, cfg config) (*functions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("functions: %w", err)
 	}
-	if err := p.startEventing(ctx, cfg, srv, fns); err != nil {
+	ev, err := p.startEventing(ctx, cfg, srv, fns)
+	if err != nil {
 		return nil, err
 	}
-	if err := p.startGateway(cfg, fns); err != nil {
+	w := &watcher{fns: fns, ev: ev, brokers: srv.brokers, adminURL: srv.adminURL, schema: db.Role("order")}
+	p.cleanup(w.close)
+	if err := p.startGateway(cfg, fns, watch.Handler(w.read, p.log)); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	p.con.printf("\nReady: open http://%s/ (order, shipping, invoicing under /order/, /shipping/, /invoicing/). Ctrl-C stops everything.\n", cfg.Gateway)
+	p.con.printf("Platform: http://%s/platform/ shows the functions, KafkaSources, pings and the outbox live.\n", cfg.Gateway)
 	if cfg.Observe {
 		p.con.printf("Traces: Jaeger's query API on http://127.0.0.1:%d/api/traces?service=order (the module build has no web UI).\n", cfg.JaegerQuery)
 	}

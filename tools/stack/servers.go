@@ -104,6 +104,10 @@ func (p *platform) startTelemetry(ctx context.Context, cfg config) (*telemetry.T
 			tcfg.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", cfg.JaegerOTLP)
 			otelEnv = append(otelEnv, "OTEL_EXPORTER_OTLP_ENDPOINT="+tcfg.Endpoint)
 		}
+		// Order's pages read each order's trace back from Jaeger's query API.
+		if _, set := os.LookupEnv("TRACE_QUERY_URL"); !set {
+			otelEnv = append(otelEnv, fmt.Sprintf("TRACE_QUERY_URL=http://127.0.0.1:%d", cfg.JaegerQuery))
+		}
 	}
 	tel, err := telemetry.New(ctx, "dispatcher", tcfg)
 	if err != nil {

@@ -13,6 +13,10 @@
   if (journey) {
     follow(journey);
   }
+  const trace = document.getElementById("trace");
+  if (trace && document.getElementById("trace-raw")) {
+    followTrace(trace);
+  }
   const cancel = document.getElementById("cancel-order");
   if (cancel) {
     cancel.addEventListener("click", function (ev) {
@@ -235,5 +239,39 @@
     }
     const s = Math.round(ms / 1000);
     return "+" + Math.floor(s / 60) + "m" + (s % 60) + "s";
+  }
+
+  // followTrace reloads the trace section from the page itself (the server
+  // lays the waterfall out) until a trace reaches both sinks, for a minute
+  // at most: spans reach the trace store a moment after they end.
+  function followTrace(section) {
+    const until = Date.now() + 60000;
+    async function again() {
+      if (section.dataset.complete === "true" || Date.now() > until) {
+        return;
+      }
+      try {
+        const resp = await fetch(window.location.pathname, { headers: { Accept: "text/html" }, cache: "no-store" });
+        if (resp.ok) {
+          const page = new DOMParser().parseFromString(await resp.text(), "text/html");
+          const fresh = page.getElementById("trace");
+          if (fresh) {
+            section.replaceChildren.apply(section, Array.from(fresh.childNodes).map(function (n) { return document.importNode(n, true); }));
+            section.dataset.complete = fresh.dataset.complete;
+          }
+          // The steps that woke a function from zero, as the trace shows them.
+          page.querySelectorAll("#journey .woke").forEach(function (woke) {
+            const what = document.querySelector('#journey [data-step="' + woke.closest("li").dataset.step + '"] .what');
+            if (what && !what.querySelector(".woke")) {
+              what.append(" ", document.importNode(woke, true));
+            }
+          });
+        }
+      } catch (err) {
+        // The next round tries again.
+      }
+      window.setTimeout(again, 2000);
+    }
+    window.setTimeout(again, 1000);
   }
 })();

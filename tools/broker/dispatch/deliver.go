@@ -65,7 +65,7 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	if err != nil {
 		// A record that can never become an event would block its
 		// partition forever; Knative discards it, and so do we.
-		p.stats.dropped.Add(1)
+		p.stats.inc(dropped)
 		p.telemetryOrNoop().Metrics.RecordDiscarded(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace})
 		span.SetStatus(codes.Error, err.Error())
 		p.log.ErrorContext(ctx, "discard record", "source", p.name, "topic", msg.Topic,
@@ -77,7 +77,7 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	for attempt := 1; ; attempt++ {
 		last = p.attempt(ctx, ev)
 		if last.ok() {
-			p.stats.delivered.Add(1)
+			p.stats.inc(delivered)
 			p.recordDispatch(ctx, ev, last, start)
 			p.logOutcome(ctx, slog.LevelInfo, "delivered", ev, msg, last, attempt)
 			return true
@@ -86,12 +86,13 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 			p.logOutcome(ctx, slog.LevelInfo, "delivery interrupted", ev, msg, last, attempt)
 			return false
 		}
+		p.stats.failed(ev.ID(), attempt, last)
 		if !retryable(last) || attempt > p.delivery.Retry {
 			p.recordDispatch(ctx, ev, last, start)
 			p.logOutcome(ctx, slog.LevelWarn, "delivery failed", ev, msg, last, attempt)
 			break
 		}
-		p.stats.retried.Add(1)
+		p.stats.inc(retried)
 		p.logOutcome(ctx, slog.LevelWarn, "delivery failed, will retry", ev, msg, last, attempt)
 		if !sleep(ctx, backoff(p.delivery.BackoffPolicy, p.delivery.BackoffDelay, attempt)) {
 			return false
@@ -146,7 +147,7 @@ func (p *processor) attempt(ctx context.Context, ev *event.Event) outcome {
 // offset of an event that is neither delivered nor dead-lettered would lose it.
 func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMessage, ev *event.Event, last outcome) bool {
 	if p.deadLetter == nil {
-		p.stats.dropped.Add(1)
+		p.stats.inc(dropped)
 		p.logOutcome(ctx, slog.LevelError, "drop event: no dead letter sink", ev, msg, last, 0)
 		return true
 	}
@@ -157,7 +158,7 @@ func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMess
 	for attempt := 1; ; attempt++ {
 		out := p.deadLetter.send(ctx, &dl, msg.Key)
 		if out.ok() {
-			p.stats.deadLettered.Add(1)
+			p.stats.inc(deadLettered)
 			p.logOutcome(ctx, slog.LevelWarn, "dead-lettered", ev, msg, last, attempt, "dead_letter_sink", p.deadLetter.String())
 			return true
 		}

@@ -282,3 +282,34 @@ func plainRecord() *sarama.ConsumerMessage {
 		Timestamp: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
 	}
 }
+
+// TestProcessLastFailure: a refused event is counted for its source and in
+// the total, and its refusal (status and the sink's reason) is the source's
+// last failure.
+func TestProcessLastFailure(t *testing.T) {
+	sink := &fakeDest{script: []outcome{{status: 400, body: []byte("  not an order: no id\n")}}}
+	p := testProcessor(sink, 2)
+	total := new(counters)
+	p.stats.total = total
+	p.deadLetter = &fakeDest{script: []outcome{{status: 202}}}
+	if !p.process(context.Background(), plainRecord()) {
+		t.Fatal("process() = false, want true")
+	}
+	for what, c := range map[string]*counters{"source": p.stats, "total": total} {
+		if diff := cmp.Diff(Stats{DeadLettered: 1}, c.snapshot()); diff != "" {
+			t.Errorf("%s stats (-want +got):\n%s", what, diff)
+		}
+	}
+	f := p.stats.lastFailure.Load()
+	if f == nil {
+		t.Fatal("no last failure")
+	}
+	got := *f
+	got.At = time.Time{}
+	if diff := cmp.Diff(Failure{EventID: "partition:2/offset:9", Attempt: 1, Status: 400, Reason: "not an order: no id"}, got); diff != "" {
+		t.Errorf("last failure (-want +got):\n%s", diff)
+	}
+	if total.lastFailure.Load() != nil {
+		t.Error("the total keeps a last failure; only sources do")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,8 +64,60 @@ type Stats struct {
 	Dropped int64
 }
 
+// Failure is the last failed attempt of a KafkaSource's delivery.
+type Failure struct {
+	At time.Time `json:"at"`
+	// EventID is the CloudEvent's id.
+	EventID string `json:"eventId"`
+	Attempt int    `json:"attempt"`
+	// Status is the sink's HTTP status; 0 when it did not answer.
+	Status int `json:"status"`
+	// Reason is the start of the sink's answer, or the transport's error.
+	Reason string `json:"reason"`
+}
+
+// SourceStats is what one KafkaSource did since the Dispatcher was made.
+type SourceStats struct {
+	Name          string   `json:"name"`
+	ConsumerGroup string   `json:"consumerGroup"`
+	Topics        []string `json:"topics"`
+	Stats
+	// LastFailure is nil until an attempt failed.
+	LastFailure *Failure `json:"lastFailure"`
+}
+
+// reasonMax bounds the reason kept of a failure.
+const reasonMax = 200
+
+// counters count for one source, and into total (the Dispatcher's) too.
 type counters struct {
 	delivered, retried, deadLettered, dropped atomic.Int64
+	lastFailure                               atomic.Pointer[Failure]
+	total                                     *counters
+}
+
+// inc adds one to the counter pick chooses, here and in the total.
+func (c *counters) inc(pick func(*counters) *atomic.Int64) {
+	for ; c != nil; c = c.total {
+		pick(c).Add(1)
+	}
+}
+
+func delivered(c *counters) *atomic.Int64    { return &c.delivered }
+func retried(c *counters) *atomic.Int64      { return &c.retried }
+func deadLettered(c *counters) *atomic.Int64 { return &c.deadLettered }
+func dropped(c *counters) *atomic.Int64      { return &c.dropped }
+
+// failed records a failed attempt as the source's last failure.
+func (c *counters) failed(id string, attempt int, o outcome) {
+	f := &Failure{At: time.Now(), EventID: id, Attempt: attempt, Status: o.status, Reason: strings.TrimSpace(string(o.body))}
+	if o.err != nil {
+		f.Reason = o.err.Error()
+	}
+	if len(f.Reason) > reasonMax {
+		f.Reason = f.Reason[:reasonMax] + "…"
+	}
+	c.lastFailure.Store(f)
 }
 
 func (c *counters) snapshot() Stats {
@@ -91,6 +144,7 @@ type route struct {
 	src        manifest.KafkaSource
 	sink       target
 	deadLetter *target
+	stats      *counters
 }
 
 // New checks cfg and resolves every sink and dead letter sink, so a reference
@@ -126,7 +180,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("new dispatcher: source %s: sink: %w", src.Name, err)
 		}
-		r := route{src: src, sink: sink}
+		r := route{src: src, sink: sink, stats: &counters{total: &d.stats}}
 		if dls := src.Delivery.DeadLetterSink; dls != nil {
 			t, err := resolve(*dls, cfg.Services, cfg.KafkaSinks)
 			if err != nil {
@@ -150,6 +204,17 @@ func Run(ctx context.Context, cfg Config) error {
 
 // Stats returns the counters so far.
 func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
+
+// Sources returns the counters and the last failure of each KafkaSource,
+// in the order of the Config.
+func (d *Dispatcher) Sources() []SourceStats {
+	out := make([]SourceStats, 0, len(d.routes))
+	for _, r := range d.routes {
+		out = append(out, SourceStats{Name: r.src.Name, ConsumerGroup: r.src.ConsumerGroup, Topics: r.src.Topics,
+			Stats: r.stats.snapshot(), LastFailure: r.stats.lastFailure.Load()})
+	}
+	return out
+}
 
 // Run consumes and delivers until ctx ends, then leaves the consumer groups
 // after committing the offsets of finished records, and returns nil. Kafka
@@ -231,7 +296,7 @@ func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor
 		delivery:  r.src.Delivery,
 		sink:      d.destination(r.sink, producer),
 		log:       d.log,
-		stats:     &d.stats,
+		stats:     r.stats,
 		tel:       d.tel,
 	}
 	if r.deadLetter != nil {

@@ -6,6 +6,7 @@ package ping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,22 @@ type Config struct {
 	Every  time.Duration
 	Logger *slog.Logger
 	Client *http.Client
+	// Observe, if set, is told of each PingSource's next ping when it is
+	// scheduled and of each delivery when it is over.
+	Observe func(Delivery)
+}
+
+// Delivery is what a PingSource did last and when it pings next.
+type Delivery struct {
+	Source string
+	// At is when the last ping was sent; zero before the first.
+	At time.Time
+	// Next is when the next ping is due.
+	Next time.Time
+	// Status is the sink's last answer (0: none); Attempts how many sends
+	// the last ping took; Err why it failed, nil when it was delivered.
+	Status, Attempts int
+	Err              error
 }
 
 // Run delivers the pings until ctx ends. A PingSource whose schedule or
@@ -69,8 +86,12 @@ func Run(ctx context.Context, cfg Config) error {
 	for _, j := range jobs {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			for next := cfg.next(j.sched, time.Now()); sleepUntil(ctx, next); next = cfg.next(j.sched, next) {
-				cfg.deliver(ctx, j.src, j.url)
+			next := cfg.next(j.sched, time.Now())
+			cfg.observe(Delivery{Source: j.src.Name, Next: next})
+			for ; sleepUntil(ctx, next); next = cfg.next(j.sched, next) {
+				d := cfg.deliver(ctx, j.src, j.url)
+				d.Next = cfg.next(j.sched, next)
+				cfg.observe(d)
 			}
 		}()
 	}
@@ -102,7 +123,14 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 }
 
 // deliver sends one ping, retrying network errors and 5xx with backoff.
-func (cfg Config) deliver(ctx context.Context, src manifest.PingSource, url string) {
+func (cfg Config) observe(d Delivery) {
+	if cfg.Observe != nil && !errors.Is(d.Err, context.Canceled) {
+		cfg.Observe(d)
+	}
+}
+
+func (cfg Config) deliver(ctx context.Context, src manifest.PingSource, url string) Delivery {
+	at := time.Now()
 	id := uuid.NewString()
 	log := cfg.Logger.With("source", src.Name, "ce_id", id, "ce_type", EventType)
 	attempt := 0
@@ -127,6 +155,7 @@ func (cfg Config) deliver(ctx context.Context, src manifest.PingSource, url stri
 	case ctx.Err() == nil:
 		log.Warn("ping failed; the next one is on schedule", "status", status, "error", err, "attempt", attempt)
 	}
+	return Delivery{Source: src.Name, At: at, Status: status, Attempts: attempt, Err: err}
 }
 
 // send POSTs the ping as a binary-mode CloudEvent and returns the status.

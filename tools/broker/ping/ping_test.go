@@ -35,6 +35,7 @@ func TestRunDeliversAndRetries(t *testing.T) {
 	}))
 	defer srv.Close()
 
+	var seen []Delivery
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -45,6 +46,11 @@ func TestRunDeliversAndRetries(t *testing.T) {
 			Services: map[string]string{"order": srv.URL + "/"},
 			Every:    100 * time.Millisecond,
 			Logger:   slog.New(slog.DiscardHandler),
+			Observe: func(d Delivery) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, d)
+			},
 		})
 	}()
 	deadline := time.Now().Add(10 * time.Second)
@@ -70,5 +76,14 @@ func TestRunDeliversAndRetries(t *testing.T) {
 		if diff := cmp.Diff(want, c, cmp.AllowUnexported(got{})); diff != "" {
 			t.Errorf("call %d (-want +got):\n%s", i, diff)
 		}
+	}
+	// Observed: the first ping scheduled, then delivered on the second
+	// attempt (after a 503) with the next one due.
+	if len(seen) < 2 || seen[0].Source != "drain" || seen[0].Next.IsZero() || !seen[0].At.IsZero() {
+		t.Fatalf("observed %+v, want the schedule first", seen)
+	}
+	d := seen[1]
+	if d.Status != 200 || d.Attempts != 2 || d.Err != nil || d.At.IsZero() || !d.Next.After(d.At) {
+		t.Errorf("observed delivery %+v, want 200 after 2 attempts, the next one after it", d)
 	}
 }

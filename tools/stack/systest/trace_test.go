@@ -34,12 +34,13 @@ const (
 )
 
 // startJaeger runs Jaeger in the foreground of infra/local/jaeger.sh on
-// this test's ports; it dies with the test process.
-func startJaeger(t *testing.T, bin string) string {
+// the ports given (its gRPC query API on queryPort-1); it dies with the
+// test process.
+func startJaeger(t *testing.T, bin string, otlpPort, queryPort int) string {
 	t.Helper()
 	cmd := exec.Command(repoRoot+"/infra/local/jaeger.sh", "run")
 	cmd.Env = append(os.Environ(), "JAEGER_BIN="+bin, "JAEGER_DIR="+t.TempDir(),
-		fmt.Sprintf("JAEGER_OTLP_PORT=%d", traceJaegerOTLP), fmt.Sprintf("JAEGER_QUERY_PORT=%d", traceJaegerQuery))
+		fmt.Sprintf("JAEGER_OTLP_PORT=%d", otlpPort), fmt.Sprintf("JAEGER_QUERY_PORT=%d", queryPort))
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -60,7 +61,7 @@ func startJaeger(t *testing.T, bin string) string {
 			t.Logf("jaeger output:\n%s", out.String())
 		}
 	})
-	query := fmt.Sprintf("http://127.0.0.1:%d", traceJaegerQuery)
+	query := fmt.Sprintf("http://127.0.0.1:%d", queryPort)
 	testenv.Eventually(t, 60*time.Second, "jaeger's query API", func() bool {
 		select {
 		case <-exited:
@@ -85,7 +86,7 @@ func startJaeger(t *testing.T, bin string) string {
 func TestObservability(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	jaegerBin := testenv.JaegerBinary(t)
-	query := startJaeger(t, jaegerBin)
+	query := startJaeger(t, jaegerBin, traceJaegerOTLP, traceJaegerQuery)
 	dbURL := testenv.Database(t, "stack")
 	freshTopics(t, brokers)
 	// Only the standard variables: they reach every process the stack starts.

@@ -14,6 +14,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Function is what the activator needs of a supervised function.
@@ -45,8 +51,30 @@ type Activator struct {
 	gate     sync.RWMutex
 	mu       sync.Mutex
 	inflight int
+	held     int       // of inflight: waiting for the function to start
 	last     time.Time // when the last request ended
 	timer    *time.Timer
+	colds    []time.Duration // the last cold starts' waits, the newest last
+
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+// keptColdStarts is how many of the last cold starts State reports.
+const keptColdStarts = 5
+
+// Option configures an Activator.
+type Option func(*Activator)
+
+// WithTracing records a span for each request held by a cold start, so
+// that the wake shows in the request's trace. The span is a sibling of
+// the function's own server span: the request goes on with the trace
+// context it came with.
+func WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) Option {
+	return func(a *Activator) {
+		a.tracer = tp.Tracer("github.com/mskafka/knative-functions/tools/stack/internal/activator")
+		a.prop = prop
+	}
 }
 
 // instances is the one pool of connections to the function instances: the
@@ -60,8 +88,11 @@ var instances = &http.Transport{
 
 // New returns an activator for fn. idle is how long the function may go
 // without a request before it is stopped; zero keeps it running.
-func New(fn Function, idle time.Duration, report func(format string, args ...any)) *Activator {
-	a := &Activator{fn: fn, idle: idle, report: report}
+func New(fn Function, idle time.Duration, report func(format string, args ...any), opts ...Option) *Activator {
+	a := &Activator{fn: fn, idle: idle, report: report, tracer: tracenoop.NewTracerProvider().Tracer(""), prop: propagation.TraceContext{}}
+	for _, o := range opts {
+		o(a)
+	}
 	a.send = retrying{a: a, base: instances}
 	a.proxy = &httputil.ReverseProxy{Rewrite: rewrite, Transport: a, ErrorHandler: a.proxyError}
 	return a
@@ -100,13 +131,20 @@ func (a *Activator) RoundTrip(req *http.Request) (*http.Response, error) {
 	done := func() { a.end(); a.gate.RUnlock() }
 	held := time.Now()
 	cold := !a.fn.Ready()
+	if cold {
+		a.hold(1)
+	}
 	base, err := a.fn.Up(req.Context())
+	readyAfter := time.Since(held)
+	if cold {
+		a.hold(-1)
+		a.coldStart(req, held, readyAfter, err)
+	}
 	if err != nil {
 		done()
 		// Retriable for the dispatcher; the supervisor keeps trying meanwhile.
 		return unavailable(req, a.fn.Name()+" is not available: "+err.Error()), nil
 	}
-	readyAfter := time.Since(held)
 	out, err := toInstance(req, base)
 	if err == nil {
 		err = keepBody(out)
@@ -132,6 +170,64 @@ func (a *Activator) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &releasing{ReadCloser: resp.Body, release: done}
 	return resp, nil
+}
+
+// hold counts a request in (1) or out (-1) of those waiting for a start.
+func (a *Activator) hold(n int) {
+	a.mu.Lock()
+	a.held += n
+	a.mu.Unlock()
+}
+
+// coldStart records a request held from at for wait while the function
+// started: in the last cold starts, and as a span "activate <function>"
+// with faas.coldstart in the request's trace, from the trace context of
+// its caller (in the stack's process) or of its headers (from outside).
+func (a *Activator) coldStart(req *http.Request, at time.Time, wait time.Duration, err error) {
+	a.mu.Lock()
+	if err == nil {
+		a.colds = append(a.colds, wait)
+		if len(a.colds) > keptColdStarts {
+			a.colds = a.colds[len(a.colds)-keptColdStarts:]
+		}
+	}
+	a.mu.Unlock()
+	ctx := req.Context()
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = a.prop.Extract(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	_, span := a.tracer.Start(ctx, "activate "+a.fn.Name(), trace.WithTimestamp(at), trace.WithAttributes(
+		attribute.Bool("faas.coldstart", true), attribute.String("faas.name", a.fn.Name()),
+		attribute.Int64("activator.wait_ms", wait.Milliseconds())))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End(trace.WithTimestamp(at.Add(wait)))
+}
+
+// State is what the activator knows of its function now.
+type State struct {
+	// InFlight counts the requests under way; Held, of those, the ones
+	// waiting for the function to start.
+	InFlight, Held int
+	// ColdStarts are the waits of the last cold starts, the newest last.
+	ColdStarts []time.Duration
+	// IdleLeft is how long the function may stay idle before it is
+	// stopped; zero while requests are in flight or when it stays warm.
+	IdleLeft time.Duration
+}
+
+// State reports the activator's counts, for the platform page. It asks
+// nothing of the function, so it never keeps one warm.
+func (a *Activator) State() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := State{InFlight: a.inflight, Held: a.held, ColdStarts: append([]time.Duration(nil), a.colds...)}
+	if a.inflight == 0 && a.idle > 0 && !a.last.IsZero() {
+		st.IdleLeft = max(a.idle-time.Since(a.last), 0)
+	}
+	return st
 }
 
 // toInstance is req aimed at the instance at base, Host header kept.

@@ -149,3 +149,19 @@ func TestBodyLimit(t *testing.T) {
 		t.Errorf("a body of MaxBody: status %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestNoPlatformRoute: the cluster's VirtualService routes nothing under
+// /platform/, which only the local gateway serves (the platform page).
+func TestNoPlatformRoute(t *testing.T) {
+	routes, err := Load("../../../../infra/mesh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/platform/", "/platform/api/state", "/platform"} {
+		for _, rt := range routes {
+			if _, ok := rt.matches(httptest.NewRequest(http.MethodGet, path, nil)); ok && rt.Function != "" {
+				t.Errorf("route %s sends GET %s to %s", rt.Name, path, rt.Function)
+			}
+		}
+	}
+}

@@ -70,6 +70,7 @@ type Process struct {
 	want     bool      // it should run: Up sets it, Down clears it
 	cur      *instance // the current instance, nil when none
 	failures int       // unexpected exits in a row
+	restarts int       // unexpected exits in all
 	backoff  *backoff.ExponentialBackOff
 	next     time.Time // no start before this (backoff)
 	port     int       // index in spec.Ports where the next start looks first
@@ -194,6 +195,51 @@ func (p *Process) PID() int {
 	return p.cur.cmd.Process.Pid
 }
 
+// The phases a State reports, named as the platform page shows them.
+const (
+	PhaseZero         = "zero"
+	PhaseStarting     = "starting"
+	PhaseRunning      = "running"
+	PhaseDraining     = "draining"
+	PhaseCrashLooping = "crash-looping"
+)
+
+// State is what the supervisor knows of its function now.
+type State struct {
+	Phase string
+	// Instances counts the instances that exist (starting, running or draining).
+	Instances int
+	PID       int
+	// Restarts counts the unexpected exits since the stack started.
+	Restarts int
+}
+
+// State reports the function's phase, instances and restarts. It asks the
+// function nothing.
+func (p *Process) State() State {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := State{Phase: PhaseZero, Restarts: p.restarts}
+	if inst := p.cur; inst != nil {
+		st.Instances = 1
+		if inst.cmd != nil && inst.cmd.Process != nil {
+			st.PID = inst.cmd.Process.Pid
+		}
+		switch {
+		case inst.stopping:
+			st.Phase = PhaseDraining
+		case inst.readyAt.IsZero():
+			st.Phase = PhaseStarting
+		default:
+			st.Phase = PhaseRunning
+		}
+	}
+	if p.failures >= crashLoop && st.Phase != PhaseRunning {
+		st.Phase = PhaseCrashLooping
+	}
+	return st
+}
+
 // signalGroup signals the function and everything it started.
 func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
 	if cmd == nil || cmd.Process == nil {
@@ -305,6 +351,7 @@ func (p *Process) ended(inst *instance) {
 	if inst.stopping {
 		return
 	}
+	p.restarts++
 	if inst.readyAt.IsZero() || time.Since(inst.readyAt) < healthyRun {
 		p.failures++
 	} else {

@@ -97,9 +97,15 @@ func TestKilledFunctionIsRestarted(t *testing.T) {
 	if !strings.Contains(rep.String(), "exited unexpectedly") {
 		t.Errorf("the crash was not reported:\n%s", &rep)
 	}
+	if st := p.State(); st != (State{Phase: PhaseRunning, Instances: 1, PID: p.PID(), Restarts: 1}) {
+		t.Errorf("state after a restart: %+v", st)
+	}
 	p.Down()
 	if p.Running() {
 		t.Error("running after Down")
+	}
+	if st := p.State(); st != (State{Phase: PhaseZero, Restarts: 1}) {
+		t.Errorf("state after Down: %+v, want zero with the one restart", st)
 	}
 	if strings.Count(rep.String(), "exited unexpectedly") != 1 {
 		t.Errorf("Down reported as a crash:\n%s", &rep)
@@ -116,5 +122,8 @@ func TestCrashLoopIsReported(t *testing.T) {
 			t.Fatalf("no crash loop reported:\n%s", &rep)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if st := p.State(); st.Phase != PhaseCrashLooping || st.Restarts < crashLoop {
+		t.Errorf("state %+v, want crash-looping after %d restarts or more", st, crashLoop)
 	}
 }
