@@ -127,14 +127,21 @@ type Projection[R any] interface {
 type Postgres[R any] struct {
 	pool *pgxpool.Pool
 	proj Projection[R]
+	opts options
 }
 
 var _ Store = (*Postgres[struct{}])(nil)
 
+var _ Pruner = (*Postgres[struct{}])(nil)
+
 // NewPostgres returns the store of proj on pool, whose search path is the
 // function's schema.
-func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R]) *Postgres[R] {
-	return &Postgres[R]{pool: pool, proj: proj}
+func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R], opts ...Option) *Postgres[R] {
+	s := &Postgres[R]{pool: pool, proj: proj, opts: options{now: time.Now}}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	return s
 }
 
 // Placed records the projection of an order. A redelivered event reports

@@ -50,7 +50,7 @@ func (s Subject[R]) fixture(t *testing.T) *fixture {
 	if err := sink.Migrate(t.Context(), pool, s.Migrations); err != nil { // the framework's tables
 		t.Fatal(err)
 	}
-	store := sink.NewPostgres(pool, s.Projection)
+	store := sink.NewPostgres(pool, s.Projection, sink.WithRetention(testRetention))
 	routes, err := sink.Routes[R](s.Site, store, store, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +78,7 @@ func Run[R any](t *testing.T, s Subject[R]) {
 		{"placed and cancelled concurrently", placedAndCancelledConcurrently},
 		{"bad events answered 400, nothing written", badEvents},
 		{"bad queries answered 400", badQueries},
+		{"ping deletes handled events past their retention", retention},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(s.fixture(t)) })
 	}
