@@ -44,9 +44,9 @@ func (s *server) rootEvent(w http.ResponseWriter, r *http.Request) {
 // outside gets here.
 func (s *server) ping(w http.ResponseWriter, r *http.Request, ev *event.Event) {
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
-	if cloudevent.Structured(r) {
+	if err := cloudevent.BinaryOnly(r, typePing); err != nil {
 		log.WarnContext(r.Context(), "ping refused: structured mode")
-		s.fail(w, r, web.Kind(typePing+" is taken in binary mode only, as a PingSource sends it", web.ErrUnsupportedMedia), retryLater)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	if s.drain == nil {

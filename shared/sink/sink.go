@@ -80,7 +80,13 @@ func Handler(store Store, log *slog.Logger, tel *telemetry.Telemetry) http.Handl
 			return
 		}
 		if p, ok := store.(Pruner); ok && ev.Type() == events.TypePing {
-			prune(ctx, w, log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source()), p)
+			log := log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
+			if err := cloudevent.BinaryOnly(r, events.TypePing); err != nil {
+				log.WarnContext(ctx, "ping refused: structured mode")
+				web.Error(w, web.StatusOf(err), err.Error())
+				return
+			}
+			prune(ctx, w, log, p)
 			return
 		}
 		ref := Ref{Source: ev.Source(), ID: ev.ID(), Type: ev.Type()}
