@@ -32,12 +32,16 @@ type Config struct {
 	HandledRetention time.Duration `envconfig:"HANDLED_EVENT_RETENTION" default:"216h" desc:"how long the record of a handled event is kept; at least the topic's retention.ms plus segment.ms"`
 	RetentionBatch   int           `envconfig:"RETENTION_BATCH" default:"1000" desc:"most rows one retention DELETE removes (each in its own short transaction)"`
 	RetentionTime    time.Duration `envconfig:"RETENTION_TIME" default:"10s" desc:"most time one ping spends deleting; the rest waits for the next ping"`
+	GroupCommit      int           `envconfig:"GROUP_COMMIT" default:"8" desc:"most placed events committed together in one transaction (those that arrive while one commits); 1: each alone"`
 }
 
 // Validate refuses what would start a function on the wrong database.
 func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs, db.CheckSettings(c.DatabaseURL, c.DBMaxConns), c.retention().Check())
+	if c.GroupCommit < 1 {
+		errs = append(errs, fmt.Errorf("GROUP_COMMIT=%d: want 1 (each event alone) or more", c.GroupCommit))
+	}
 	if c.HandledRetention <= 0 {
 		errs = append(errs, fmt.Errorf("HANDLED_EVENT_RETENTION=%v: want a positive duration", c.HandledRetention))
 	}
@@ -53,7 +57,8 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("database", db.Redact(c.DatabaseURL)),
 		slog.String("schema", c.DatabaseSchema), slog.Int("db_max_conns", int(c.DBMaxConns)),
 		slog.String("handled_event_retention", c.HandledRetention.String()),
-		slog.Int("retention_batch", c.RetentionBatch), slog.String("retention_time", c.RetentionTime.String()))
+		slog.Int("retention_batch", c.RetentionBatch), slog.String("retention_time", c.RetentionTime.String()),
+		slog.Int("group_commit", c.GroupCommit))
 }
 
 // Open does what a sink function does at start before it can serve: open
@@ -132,7 +137,7 @@ func Start[R any](ctx context.Context, cfg Config, name string, migrations fs.FS
 	if err != nil {
 		return nil, err
 	}
-	store := NewPostgres(pool, proj, WithRetention(cfg.retention()))
+	store := NewPostgres(pool, proj, WithRetention(cfg.retention()), WithGroupCommit(cfg.GroupCommit))
 	routes, err := Routes[R](site, store, store, log, tel)
 	if err != nil {
 		pool.Close()

@@ -10,7 +10,7 @@ import (
 // once, before any role starts.
 func TestValidateRefusesConfiguration(t *testing.T) {
 	valid := Config{DatabaseURL: "postgres://nobody@127.0.0.1:1/none", DatabaseSchema: "shipping", DBMaxConns: 4,
-		HandledRetention: 216 * time.Hour, RetentionBatch: 1000, RetentionTime: 10 * time.Second}
+		HandledRetention: 216 * time.Hour, RetentionBatch: 1000, RetentionTime: 10 * time.Second, GroupCommit: 8}
 	if err := valid.Validate(); err != nil {
 		t.Fatalf("Validate(valid) = %v", err)
 	}
@@ -25,6 +25,7 @@ func TestValidateRefusesConfiguration(t *testing.T) {
 		{"no retention", func(c *Config) { c.HandledRetention = 0 }, "HANDLED_EVENT_RETENTION"},
 		{"empty batches", func(c *Config) { c.RetentionBatch = 0 }, "RETENTION_BATCH"},
 		{"no time to delete", func(c *Config) { c.RetentionTime = 0 }, "RETENTION_TIME"},
+		{"no group", func(c *Config) { c.GroupCommit = 0 }, "GROUP_COMMIT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

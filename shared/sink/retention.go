@@ -40,14 +40,6 @@ func WithRetention(r Retention) Option {
 	return func(o *options) { o.retention = r }
 }
 
-// Option changes a Postgres store.
-type Option func(*options)
-
-type options struct {
-	retention Retention
-	now       func() time.Time
-}
-
 // Prune deletes the records of events handled longer ago than the store's
 // retention: such an event is no longer on its topic, so it cannot come
 // again. Without a retention it deletes nothing.
