@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mskafka/knative-functions/shared/db"
 )
 
 // group commits the placements that arrive while one is being committed
@@ -30,6 +32,9 @@ type group struct {
 }
 
 type pending struct {
+	// ctx is the caller's, without its cancellation: the placement's
+	// statements trace in its caller's trace even when run in a group.
+	ctx     context.Context
 	p       *placement
 	outcome Outcome
 	err     error
@@ -38,7 +43,7 @@ type pending struct {
 
 // place commits p in the next group and returns its outcome.
 func (g *group) place(ctx context.Context, p *placement) (Outcome, error) {
-	w := &pending{p: p, done: make(chan struct{})}
+	w := &pending{ctx: context.WithoutCancel(ctx), p: p, done: make(chan struct{})}
 	g.mu.Lock()
 	g.waiting = append(g.waiting, w)
 	lead := !g.leading
@@ -46,8 +51,9 @@ func (g *group) place(ctx context.Context, p *placement) (Outcome, error) {
 	g.mu.Unlock()
 	if lead {
 		// The groups run on beyond this request's own (the next may hold
-		// others' events), so not under its cancellation.
-		go g.lead(context.WithoutCancel(ctx))
+		// others' events), so not under its cancellation, and outside its
+		// trace: each placement's statements trace in its own caller's.
+		go g.lead(context.Background())
 	}
 	select {
 	case <-w.done:
@@ -85,17 +91,17 @@ func (g *group) commit(ctx context.Context, batch []*pending) {
 	}()
 	if len(batch) == 1 {
 		w := batch[0]
-		w.outcome, w.err = placeOnce(ctx, g.pool, w.p)
+		w.outcome, w.err = placeOnce(w.ctx, g.pool, w.p)
 		return
 	}
 	if err := g.together(ctx, batch); err != nil {
 		for _, w := range batch {
-			w.outcome, w.err = placeOnce(ctx, g.pool, w.p)
+			w.outcome, w.err = placeOnce(w.ctx, g.pool, w.p)
 		}
 		return
 	}
 	for _, w := range batch {
-		w.outcome, w.err = w.p.outcome(ctx, g.pool)
+		w.outcome, w.err = w.p.outcome(w.ctx, g.pool)
 	}
 }
 
@@ -111,11 +117,18 @@ func (g *group) together(ctx context.Context, batch []*pending) error {
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	for _, w := range batch {
+	callers := make([]context.Context, len(batch))
+	owner := []int{-1}
+	for i, w := range batch {
+		callers[i] = w.ctx
 		w.p.queue(b)
+		for len(owner) < b.Len() {
+			owner = append(owner, i)
+		}
 	}
 	b.Queue(`COMMIT`)
-	err = conn.SendBatch(ctx, b).Close()
+	owner = append(owner, -1)
+	err = conn.SendBatch(db.WithShares(ctx, callers, owner), b).Close()
 	if conn.Conn().PgConn().TxStatus() != 'I' {
 		// A failed statement left the transaction aborted: nothing of it
 		// was committed.

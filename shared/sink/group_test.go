@@ -29,7 +29,7 @@ func TestPostgresGroupFailsAlone(t *testing.T) {
 	placed := func(id int64, n int, event string) *pending {
 		row := Row{Columns: []Column{Col("order_id", id), Col("n", n)}, Lines: "rec_line",
 			LineColumns: []Column{LineColumn("count", "int[]", []int{1, 2}, func(c int) int { return c })}}
-		return &pending{done: make(chan struct{}), p: &placement{table: "rec", orderID: id, row: row,
+		return &pending{ctx: context.Background(), done: make(chan struct{}), p: &placement{table: "rec", orderID: id, row: row,
 			digest: Digest(fmt.Sprint(id, n)), ref: Ref{Source: events.SourceOrder, ID: event, Type: events.TypePlaced}}}
 	}
 	g := &group{pool: pool, max: 8}
