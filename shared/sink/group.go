@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,6 +83,12 @@ func (g *group) lead(ctx context.Context) {
 	}
 }
 
+// groupTimeout bounds a group's work, which no caller can cancel: a
+// Postgres that hangs must not hold every later event behind it. It is
+// longer than a KafkaSource waits for an answer (10 s, infra/eventing), so
+// a caller has gone (and will retry) before its group gives up.
+const groupTimeout = 30 * time.Second
+
 // commit runs batch in one transaction and answers each.
 func (g *group) commit(ctx context.Context, batch []*pending) {
 	defer func() {
@@ -89,14 +96,20 @@ func (g *group) commit(ctx context.Context, batch []*pending) {
 			close(w.done)
 		}
 	}()
+	alone := func(w *pending) {
+		ctx, cancel := context.WithTimeout(w.ctx, groupTimeout)
+		defer cancel()
+		w.outcome, w.err = placeOnce(ctx, g.pool, w.p)
+	}
 	if len(batch) == 1 {
-		w := batch[0]
-		w.outcome, w.err = placeOnce(w.ctx, g.pool, w.p)
+		alone(batch[0])
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	defer cancel()
 	if err := g.together(ctx, batch); err != nil {
 		for _, w := range batch {
-			w.outcome, w.err = placeOnce(w.ctx, g.pool, w.p)
+			alone(w)
 		}
 		return
 	}
