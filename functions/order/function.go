@@ -40,6 +40,21 @@ type Config struct {
 	KafkaTopic     string        `envconfig:"KAFKA_TOPIC" default:"order" desc:"topic the order events go to"`
 	OutboxInterval time.Duration `envconfig:"OUTBOX_INTERVAL" default:"5s" desc:"how often the outbox relay looks for unsent events besides right after each order"`
 	TraceQueryURL  string        `envconfig:"TRACE_QUERY_URL" desc:"base URL of a Jaeger-compatible query API (such as http://127.0.0.1:16686) from which each order's page shows its trace; empty: the page says how to turn tracing on"`
+	// A key must outlive every repeat of its command. Forms and API clients
+	// repeat within minutes; a command carried by a Kafka-backed channel
+	// can be redelivered as long as its record is on the topic: retention.ms
+	// (7 days) plus segment.ms (1 day, infra/kafka/topics.yaml), and a day
+	// for the broker's retention check and producers' clocks.
+	KeyRetention    time.Duration `envconfig:"IDEMPOTENCY_KEY_RETENTION" default:"216h" desc:"how long an idempotency key (command id, Idempotency-Key, form token) is kept; a repeat after that places a new order"`
+	OutboxRetention time.Duration `envconfig:"OUTBOX_RETENTION" default:"216h" desc:"how long a sent outbox row is kept after it was sent; at least IDEMPOTENCY_KEY_RETENTION (a repeated command is answered with its event)"`
+	RetentionBatch  int           `envconfig:"RETENTION_BATCH" default:"1000" desc:"most rows one retention DELETE removes (each in its own short transaction)"`
+	RetentionTime   time.Duration `envconfig:"RETENTION_TIME" default:"10s" desc:"most time one ping spends deleting per table; the rest waits for the next ping"`
+}
+
+// retention is the retention part of the configuration.
+func (c Config) retention() Retention {
+	return Retention{Keys: c.KeyRetention, Outbox: c.OutboxRetention,
+		Batches: db.Batches{Rows: c.RetentionBatch, Time: c.RetentionTime}}
 }
 
 // Validate refuses what would start the function on the wrong database or
@@ -61,6 +76,14 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("TRACE_QUERY_URL: want an http(s) base URL without user, query or fragment, such as http://127.0.0.1:16686"))
 		}
 	}
+	if c.KeyRetention <= 0 {
+		errs = append(errs, fmt.Errorf("IDEMPOTENCY_KEY_RETENTION=%v: want a positive duration", c.KeyRetention))
+	}
+	if c.OutboxRetention < c.KeyRetention {
+		errs = append(errs, fmt.Errorf("OUTBOX_RETENTION=%v: want at least IDEMPOTENCY_KEY_RETENTION (%v): a repeated command is answered with its event, read from the outbox",
+			c.OutboxRetention, c.KeyRetention))
+	}
+	errs = append(errs, c.retention().Check())
 	return errors.Join(errs...)
 }
 
@@ -69,7 +92,9 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("database", db.Redact(c.DatabaseURL)), slog.String("schema", c.DatabaseSchema),
 		slog.Int("db_max_conns", int(c.DBMaxConns)), slog.String("kafka_brokers", strings.Join(c.KafkaBrokers, ",")),
 		slog.String("topic", c.KafkaTopic), slog.String("outbox_interval", c.OutboxInterval.String()),
-		slog.String("trace_query_url", c.TraceQueryURL))
+		slog.String("trace_query_url", c.TraceQueryURL),
+		slog.String("key_retention", c.KeyRetention.String()), slog.String("outbox_retention", c.OutboxRetention.String()),
+		slog.Int("retention_batch", c.RetentionBatch), slog.String("retention_time", c.RetentionTime.String()))
 }
 
 // Function is a started order function.
@@ -103,7 +128,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Tel
 		return nil, err
 	}
 	traces := newTraceReader(strings.TrimSuffix(cfg.TraceQueryURL, "/"))
-	f, err := newFunction(pool, counted{NewStore(pool), tel.Metrics}, relay, traces, log)
+	store := NewStore(pool)
+	prune := func(ctx context.Context) (Pruned, error) { return store.Prune(ctx, cfg.retention(), time.Now()) }
+	f, err := newFunction(pool, counted{store, tel.Metrics}, relay, traces, prune, log)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -132,8 +159,8 @@ func (c counted) Place(ctx context.Context, req Request, cmd *CommandKey) (Place
 	return p, err
 }
 
-func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, traces traceReader, log *slog.Logger) (*Function, error) {
-	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush, traces: traces,
+func newFunction(pool *pgxpool.Pool, store orders, relay *Relay, traces traceReader, prune func(context.Context) (Pruned, error), log *slog.Logger) (*Function, error) {
+	s := &server{store: store, wakeRelay: relay.Kick, drain: relay.Flush, traces: traces, prune: prune,
 		pages: web.LazyPages(pageFiles, "pages/*.html"), menu: web.Menu(), log: log}
 	runCtx, stop := context.WithCancel(context.Background())
 	f := &Function{Handler: s.routes(), pool: pool, stop: stop, done: make(chan struct{}), log: log, flush: relay.Flush}

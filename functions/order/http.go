@@ -31,6 +31,9 @@ type server struct {
 	wakeRelay func() // the outbox has a new event (an order placed or cancelled): send it now
 	// drain sends the whole outbox backlog now (the PingSource's ping).
 	drain func(context.Context) (int, error)
+	// prune deletes the keys and sent outbox rows past their retention
+	// (the same ping).
+	prune func(context.Context) (Pruned, error)
 	pages *web.Pages
 	// menu is the entry page of the whole system. On a cluster there is no
 	// gateway, so the Istio route sends "/" here (rewritten to /menu).

@@ -94,8 +94,10 @@ func (s *server) detailPage(w http.ResponseWriter, r *http.Request) {
 		"Cancellable":   o.Status == StatusPlaced,
 		"ConfirmCancel": r.URL.Query().Has("cancel") && o.Status == StatusPlaced,
 		// Without JavaScript the page reloads itself while the one step it
-		// can know of without asking the sinks is still to come.
-		"Refresh": o.Published == nil,
+		// can know of without asking the sinks is still to come. An order
+		// with no event left in the outbox (OUTBOX_RETENTION deleted its
+		// sent row) was published long ago.
+		"Refresh": o.Published == nil && o.EventID != "",
 		"Trace":   s.traceView(r, o),
 	})
 }

@@ -2,6 +2,7 @@ package order
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,7 @@ func (s *pageStore) Place(_ context.Context, req Request, _ *CommandKey) (Placed
 	defer s.mu.Unlock()
 	o := Order{Status: StatusPlaced, Created: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	o.ID = int64(len(s.orders) + 1)
+	o.EventID = fmt.Sprintf("event-%d", o.ID)
 	o.Customer = events.Customer{CustomerID: req.CustomerID, Name: "Wolff", Firstname: "Eberhard", Email: "eberhard.wolff@gmail.com"}
 	o.ShippingAddress, o.BillingAddress = req.ShippingAddress, req.BillingAddress
 	for _, l := range req.Lines {
@@ -264,6 +266,19 @@ func TestJourney(t *testing.T) {
 	}
 	if strings.Contains(page, "http-equiv") {
 		t.Error("a published order's page still reloads itself")
+	}
+
+	// Once retention deleted its sent outbox row, the order was published
+	// long ago: no reload, and no event id to show.
+	store.orders[0].Published, store.orders[0].EventID = nil, ""
+	page = get(h, "/1").Body.String()
+	for _, part := range []string{`<li class="step done" data-step="published">`, "OUTBOX_RETENTION"} {
+		if !strings.Contains(page, part) {
+			t.Errorf("page of an order whose outbox row is deleted lacks %s", part)
+		}
+	}
+	if strings.Contains(page, "http-equiv") {
+		t.Error("an order whose outbox row is deleted reloads itself")
 	}
 }
 

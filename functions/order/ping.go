@@ -8,14 +8,16 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/mskafka/knative-functions/shared/cloudevent"
+	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/web"
 )
 
 // typePing is the type of the events a Knative PingSource sends. The
 // PingSource order-outbox-drain (infra/eventing) sends one on a schedule, so
 // an order accepted while Kafka was unreachable is published even when no
-// request wakes this function (it scales to zero, and its relay with it).
-const typePing = "dev.knative.sources.ping"
+// request wakes this function (it scales to zero, and its relay with it),
+// and what is past its retention is deleted.
+const typePing = events.TypePing
 
 // rootEvent takes the CloudEvents POSTed to "/". Each is read and
 // validated like any other (specversion, id, source, type) before its type
@@ -34,16 +36,17 @@ func (s *server) rootEvent(w http.ResponseWriter, r *http.Request) {
 	s.placeEvent(w, r, ev)
 }
 
-// ping drains the outbox. It takes the ping in binary mode only, the way
+// ping drains the outbox, then deletes the idempotency keys and sent
+// outbox rows past their retention. It takes the ping in binary mode only, the way
 // PingSources send it: the public route (infra/mesh/gateway.yaml) does not
 // take a request whose ce-type header names the ping, and a structured ping
 // carries its type in the body, where no route can see it. So no ping from
 // outside gets here.
 func (s *server) ping(w http.ResponseWriter, r *http.Request, ev *event.Event) {
 	log := s.log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
-	if cloudevent.Structured(r) {
+	if err := cloudevent.BinaryOnly(r, typePing); err != nil {
 		log.WarnContext(r.Context(), "ping refused: structured mode")
-		s.fail(w, r, web.Kind(typePing+" is taken in binary mode only, as a PingSource sends it", web.ErrUnsupportedMedia), retryLater)
+		s.fail(w, r, err, retryLater)
 		return
 	}
 	if s.drain == nil {
@@ -58,7 +61,17 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request, ev *event.Event) {
 		return
 	}
 	log.InfoContext(r.Context(), "outbox drained", "published", n)
-	web.JSON(w, http.StatusOK, map[string]int{"published": n})
+	var pruned Pruned
+	if s.prune != nil {
+		pruned, err = s.prune(r.Context())
+		if err != nil {
+			log.WarnContext(r.Context(), "retention failed", "deleted", pruned, "error", err)
+			web.Error(w, http.StatusServiceUnavailable, "retention: "+err.Error())
+			return
+		}
+		log.InfoContext(r.Context(), "retention", "keys_deleted", pruned.Keys, "outbox_deleted", pruned.Outbox, "more", pruned.More)
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"published": n, "deleted": pruned})
 }
 
 // Flush sends every unsent outbox row now and reports how many it sent; an

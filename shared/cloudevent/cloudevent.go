@@ -196,3 +196,15 @@ func CheckAttributes(ev *event.Event) error {
 func Reply(w http.ResponseWriter, r *http.Request, status int, ev event.Event) error {
 	return cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(&ev), status, w)
 }
+
+// BinaryOnly refuses an event of type typ that r carries in structured
+// mode, with 415. A PingSource sends its ping in binary mode, where a route
+// can see the type in the ce-type header and keep pings from outside away
+// from a function; a structured one carries its type in the body, where no
+// route can see it, so a function takes the ping in binary mode only.
+func BinaryOnly(r *http.Request, typ string) error {
+	if Structured(r) {
+		return web.Kind(typ+" is taken in binary mode only, as a PingSource sends it", web.ErrUnsupportedMedia)
+	}
+	return nil
+}

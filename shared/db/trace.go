@@ -104,14 +104,39 @@ func (t *tracer) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, data pgx.Tra
 	t.end(ctx, data.CommandTag.RowsAffected(), data.Err)
 }
 
-// TraceBatchStart starts the span of a SendBatch: one round trip.
+// TraceBatchStart starts the span of a SendBatch: one round trip. A batch
+// shared by several callers (WithShares) gets a span in each caller's trace.
 func (t *tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
-	ctx = t.start(ctx, conn, "BATCH", semconv.DBOperationName("BATCH"),
-		semconv.DBOperationBatchSize(data.Batch.Len()))
+	attrs := []attribute.KeyValue{semconv.DBOperationName("BATCH"), semconv.DBOperationBatchSize(data.Batch.Len())}
+	if sh, ok := ctx.Value(sharesKey{}).(shares); ok {
+		b := &batchState{conn: conn, last: time.Now(), owner: sh.owner}
+		attrs = append(attrs, attribute.Int("db.batch.shared_by", len(sh.callers)))
+		for _, c := range sh.callers {
+			b.spans = append(b.spans, t.start(c, conn, "BATCH", attrs...))
+		}
+		return context.WithValue(ctx, batchKey{}, b)
+	}
+	ctx = t.start(ctx, conn, "BATCH", attrs...)
 	if trace.SpanFromContext(ctx).IsRecording() {
-		ctx = context.WithValue(ctx, batchKey{}, &batchState{conn: conn, last: time.Now()})
+		ctx = context.WithValue(ctx, batchKey{}, &batchState{conn: conn, last: time.Now(), spans: []context.Context{ctx}})
 	}
 	return ctx
+}
+
+// WithShares marks a batch sent with ctx as shared by callers (each
+// caller's context, with its span): its statement i is callers[owner[i]]'s,
+// or every caller's when owner[i] is negative (a BEGIN, a COMMIT). Each
+// caller's trace gets a BATCH span with its own statements and the shared
+// ones, so a group commit shows in the trace of every event it holds.
+func WithShares(ctx context.Context, callers []context.Context, owner []int) context.Context {
+	return context.WithValue(ctx, sharesKey{}, shares{callers: callers, owner: owner})
+}
+
+type sharesKey struct{}
+
+type shares struct {
+	callers []context.Context
+	owner   []int
 }
 
 // batchKey keys the batchState of a batch's span in its context.
@@ -119,8 +144,11 @@ type batchKey struct{}
 
 // batchState is what the spans of a batch's statements need.
 type batchState struct {
-	conn *pgx.Conn
-	last time.Time // when the previous statement's result was read
+	conn  *pgx.Conn
+	last  time.Time         // when the previous statement's result was read
+	spans []context.Context // the batch's span, one per caller sharing it
+	owner []int             // whose each statement is (WithShares); nil: the one caller's
+	n     int               // statements traced so far
 }
 
 // TraceBatchQuery gives one statement of a batch a span of its own under
@@ -137,14 +165,28 @@ func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 	if table != "" {
 		attrs = append(attrs, semconv.DBCollectionName(table))
 	}
-	qctx := t.startAt(ctx, b.last, b.conn, spanName(op, table), attrs...)
+	parents := b.spans
+	if b.n < len(b.owner) && b.owner[b.n] >= 0 {
+		parents = b.spans[b.owner[b.n] : b.owner[b.n]+1]
+	}
+	b.n++
+	for _, parent := range parents {
+		qctx := t.startAt(parent, b.last, b.conn, spanName(op, table), attrs...)
+		t.end(qctx, data.CommandTag.RowsAffected(), data.Err)
+	}
 	b.last = time.Now()
-	t.end(qctx, data.CommandTag.RowsAffected(), data.Err)
 }
 
-// TraceBatchEnd ends the batch's span.
+// TraceBatchEnd ends the batch's span (each caller's).
 func (t *tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
-	t.end(ctx, -1, data.Err)
+	b, ok := ctx.Value(batchKey{}).(*batchState)
+	if !ok {
+		t.end(ctx, -1, data.Err)
+		return
+	}
+	for _, span := range b.spans {
+		t.end(span, -1, data.Err)
+	}
 }
 
 func spanName(op, table string) string {

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -134,6 +135,56 @@ func TestTracerBatch(t *testing.T) {
 		{"SELECT", "BATCH", codes.Unset},
 		{"INSERT handled_event", "BATCH", codes.Error},
 		{"BATCH", "POST /", codes.Error},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
+
+// A batch shared by two callers (a group commit) shows in each caller's
+// trace: a BATCH span under its own span, with its own statements and the
+// shared BEGIN and COMMIT.
+func TestTracerSharedBatch(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := newTracer(tp, "shipping")
+
+	ctxA, a := tp.Tracer("test").Start(context.Background(), "process A")
+	ctxB, bSpan := tp.Tracer("test").Start(context.Background(), "process B")
+	b := &pgx.Batch{}
+	for _, sql := range []string{"BEGIN", "SELECT pg_advisory_xact_lock(1)", "INSERT INTO handled_event VALUES ('a')",
+		"SELECT pg_advisory_xact_lock(2)", "INSERT INTO handled_event VALUES ('b')", "COMMIT"} {
+		b.Queue(sql)
+	}
+	ctx := WithShares(context.Background(), []context.Context{ctxA, ctxB}, []int{-1, 0, 0, 1, 1, -1})
+	ctx = tr.TraceBatchStart(ctx, nil, pgx.TraceBatchStartData{Batch: b})
+	for _, q := range b.QueuedQueries {
+		tr.TraceBatchQuery(ctx, nil, pgx.TraceBatchQueryData{SQL: q.SQL})
+	}
+	tr.TraceBatchEnd(ctx, nil, pgx.TraceBatchEndData{})
+	a.End()
+	bSpan.End()
+
+	spans := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		spans[s.SpanContext().SpanID()] = s
+	}
+	got := map[string][]string{} // the root's name: the path of each span under it
+	for _, s := range rec.Ended() {
+		path := s.Name()
+		for p := s.Parent(); p.IsValid(); p = spans[p.SpanID()].Parent() {
+			path = spans[p.SpanID()].Name() + " > " + path
+		}
+		root, _, _ := strings.Cut(path, " > ")
+		if path != root {
+			got[root] = append(got[root], path)
+		}
+	}
+	want := map[string][]string{
+		"process A": {"process A > BATCH > BEGIN", "process A > BATCH > SELECT", "process A > BATCH > INSERT handled_event",
+			"process A > BATCH > COMMIT", "process A > BATCH"},
+		"process B": {"process B > BATCH > BEGIN", "process B > BATCH > SELECT", "process B > BATCH > INSERT handled_event",
+			"process B > BATCH > COMMIT", "process B > BATCH"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spans (-want +got):\n%s", diff)

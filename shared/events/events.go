@@ -28,6 +28,9 @@ const (
 	TypeCancelled = "com.example.order.cancelled"
 	// TypeKafkaRecord is what a KafkaSource makes of a record that is not a CloudEvent.
 	TypeKafkaRecord = "dev.knative.kafka.event"
+	// TypePing is what a Knative PingSource sends: it wakes a function for
+	// work that must happen later (draining the outbox, retention).
+	TypePing = "dev.knative.sources.ping"
 
 	// SourceOrder is the source attribute of the events order publishes.
 	SourceOrder = "/order"

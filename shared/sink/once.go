@@ -118,41 +118,60 @@ type Batcher interface {
 // *ConflictError, as before after a rollback); the record is inserted only
 // when the event was, with its digest and any cancellation that overtook
 // it (what a second UPDATE did before); its lines only when the record was.
-func placeOnce(ctx context.Context, db Batcher, table string, ref Ref, digest []byte, orderID int64, row Row) (Outcome, error) {
-	args := []any{ref.Source, ref.ID, ref.Type, digest, orderID, row.Updated}
-	for _, c := range append(row.Columns, row.LineColumns...) {
+func placeOnce(ctx context.Context, db Batcher, p *placement) (Outcome, error) {
+	b := &pgx.Batch{}
+	p.queue(b)
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		return "", fmt.Errorf("place order %d (event %s %s): %w", p.orderID, p.ref.Source, p.ref.ID, err)
+	}
+	return p.outcome(ctx, db)
+}
+
+// placement is one placed event on its way to the store: what placeOnce
+// writes, and what its statement found.
+type placement struct {
+	table   string
+	ref     Ref
+	digest  []byte
+	orderID int64
+	row     Row
+
+	eventHeld, recordHeld, eventNew, recordNew bool
+	eventDigest, recordDigest                  []byte
+}
+
+// queue adds the order lock and the placement's statement to b.
+func (p *placement) queue(b *pgx.Batch) {
+	args := []any{p.ref.Source, p.ref.ID, p.ref.Type, p.digest, p.orderID, p.row.Updated}
+	for _, c := range append(p.row.Columns, p.row.LineColumns...) {
 		args = append(args, c.Value)
 	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1::bigint::text))`, orderID)
-	var (
-		eventHeld, recordHeld, eventNew, recordNew bool
-		eventDigest, recordDigest                  []byte
-	)
-	b.Queue(placeSQL(table, row), args...).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&eventHeld, &eventDigest, &recordHeld, &recordDigest, &eventNew, &recordNew)
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext($1::bigint::text))`, p.orderID)
+	b.Queue(placeSQL(p.table, p.row), args...).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&p.eventHeld, &p.eventDigest, &p.recordHeld, &p.recordDigest, &p.eventNew, &p.recordNew)
 	})
-	if err := db.SendBatch(ctx, b).Close(); err != nil {
-		return "", fmt.Errorf("place order %d (event %s %s): %w", orderID, ref.Source, ref.ID, err)
-	}
-	event := fmt.Sprintf("event %s %s", ref.Source, ref.ID)
+}
+
+// outcome is what the placement's statement did, once committed.
+func (p *placement) outcome(ctx context.Context, db Batcher) (Outcome, error) {
+	event := fmt.Sprintf("event %s %s", p.ref.Source, p.ref.ID)
 	switch {
-	case recordNew:
+	case p.recordNew:
 		return Stored, nil
-	case eventHeld:
-		return compare(event, eventDigest, digest)
-	case !eventNew && recordHeld && recordDigest != nil && !bytes.Equal(recordDigest, digest):
-		return "", &ConflictError{What: fmt.Sprintf("order %d", orderID), Held: recordDigest, Got: digest}
-	case !eventNew:
+	case p.eventHeld:
+		return compare(event, p.eventDigest, p.digest)
+	case !p.eventNew && p.recordHeld && p.recordDigest != nil && !bytes.Equal(p.recordDigest, p.digest):
+		return "", &ConflictError{What: fmt.Sprintf("order %d", p.orderID), Held: p.recordDigest, Got: p.digest}
+	case !p.eventNew:
 		// The event was recorded by a transaction that committed after this
 		// statement's snapshot (a delivery of the same event id under another
 		// order id): its digest is read now.
 		var held []byte
-		err := db.SendBatch(ctx, queue(`SELECT digest FROM handled_event WHERE source = $1 AND id = $2`, ref.Source, ref.ID, &held)).Close()
+		err := db.SendBatch(ctx, queue(`SELECT digest FROM handled_event WHERE source = $1 AND id = $2`, p.ref.Source, p.ref.ID, &held)).Close()
 		if err != nil {
 			return "", fmt.Errorf("read digest of %s: %w", event, err)
 		}
-		return compare(event, held, digest)
+		return compare(event, held, p.digest)
 	default:
 		// The event is new and the order was held with the same content
 		// (a resend under another event id): the event is recorded, the

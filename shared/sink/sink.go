@@ -79,6 +79,16 @@ func Handler(store Store, log *slog.Logger, tel *telemetry.Telemetry) http.Handl
 			web.Error(w, web.StatusOf(err), err.Error())
 			return
 		}
+		if p, ok := store.(Pruner); ok && ev.Type() == events.TypePing {
+			log := log.With("ce_id", ev.ID(), "ce_type", ev.Type(), "ce_source", ev.Source())
+			if err := cloudevent.BinaryOnly(r, events.TypePing); err != nil {
+				log.WarnContext(ctx, "ping refused: structured mode")
+				web.Error(w, web.StatusOf(err), err.Error())
+				return
+			}
+			prune(ctx, w, log, p)
+			return
+		}
 		ref := Ref{Source: ev.Source(), ID: ev.ID(), Type: ev.Type()}
 		log := log.With("ce_id", ref.ID, "ce_type", ref.Type, "ce_source", ref.Source)
 		ctx, span := startSpan(ctx, tel, ev)
@@ -102,6 +112,19 @@ func Handler(store Store, log *slog.Logger, tel *telemetry.Telemetry) http.Handl
 		tel.Metrics.EventsHandled.Add(ctx, 1, metric.WithAttributes(
 			telemetry.AttrType.String(ref.Type), telemetry.AttrResult.String(result)))
 	})
+}
+
+// prune answers a PingSource's ping: it deletes what is past its retention.
+// A failure is a 500: the PingSource retries, and the next ping comes anyway.
+func prune(ctx context.Context, w http.ResponseWriter, log *slog.Logger, p Pruner) {
+	pruned, err := p.Prune(ctx)
+	if err != nil {
+		log.WarnContext(ctx, "retention failed", "handled_deleted", pruned.Handled, "error", err)
+		web.Error(w, http.StatusInternalServerError, "retention: "+err.Error())
+		return
+	}
+	log.InfoContext(ctx, "retention", "handled_deleted", pruned.Handled, "more", pruned.More)
+	web.JSON(w, http.StatusOK, map[string]any{"deleted": pruned})
 }
 
 // The results of the events.handled metric besides Stored and Duplicate.

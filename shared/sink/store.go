@@ -127,14 +127,41 @@ type Projection[R any] interface {
 type Postgres[R any] struct {
 	pool *pgxpool.Pool
 	proj Projection[R]
+	opts options
+	// group commits concurrent placements together (WithGroupCommit).
+	group *group
 }
 
 var _ Store = (*Postgres[struct{}])(nil)
 
+var _ Pruner = (*Postgres[struct{}])(nil)
+
+// Option changes a Postgres store.
+type Option func(*options)
+
+type options struct {
+	retention Retention
+	now       func() time.Time
+	groupMax  int
+}
+
+// WithGroupCommit makes a store commit the placements that arrive while
+// one is being committed together, up to max in one transaction (see group).
+func WithGroupCommit(max int) Option {
+	return func(o *options) { o.groupMax = max }
+}
+
 // NewPostgres returns the store of proj on pool, whose search path is the
 // function's schema.
-func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R]) *Postgres[R] {
-	return &Postgres[R]{pool: pool, proj: proj}
+func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R], opts ...Option) *Postgres[R] {
+	s := &Postgres[R]{pool: pool, proj: proj, opts: options{now: time.Now}}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	if s.opts.groupMax > 1 {
+		s.group = &group{pool: pool, max: s.opts.groupMax}
+	}
+	return s
 }
 
 // Placed records the projection of an order. A redelivered event reports
@@ -146,14 +173,19 @@ func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R]) *Postgres[R] {
 //
 // It is one round trip and one commit (see placeOnce): the order lock and
 // a single statement that records the event, the record with its digest
-// and cancellation, and its lines, sent together.
+// and cancellation, and its lines, sent together. With WithGroupCommit the
+// placements that arrive while one is committing share the next round trip
+// and commit (see group).
 func (s *Postgres[R]) Placed(ctx context.Context, ref Ref, o events.Order) (Outcome, error) {
 	rec, err := s.proj.Project(o)
 	if err != nil {
 		return "", err
 	}
-	digest := Digest(rec)
-	return placeOnce(ctx, s.pool, s.proj.Table(), ref, digest, o.ID, s.proj.Insert(rec))
+	p := &placement{table: s.proj.Table(), ref: ref, digest: Digest(rec), orderID: o.ID, row: s.proj.Insert(rec)}
+	if s.group != nil {
+		return s.group.place(ctx, p)
+	}
+	return placeOnce(ctx, s.pool, p)
 }
 
 // Cancelled records the cancellation of an order and marks its record

@@ -44,13 +44,13 @@ type fixture struct {
 	api    string
 }
 
-func (s Subject[R]) fixture(t *testing.T) *fixture {
+func (s Subject[R]) fixture(t *testing.T, opts ...sink.Option) *fixture {
 	t.Helper()
 	pool := testenv.Pool(t, s.Site.Section, s.Migrations)
 	if err := sink.Migrate(t.Context(), pool, s.Migrations); err != nil { // the framework's tables
 		t.Fatal(err)
 	}
-	store := sink.NewPostgres(pool, s.Projection)
+	store := sink.NewPostgres(pool, s.Projection, append(opts, sink.WithRetention(testRetention))...)
 	routes, err := sink.Routes[R](s.Site, store, store, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,8 +61,15 @@ func (s Subject[R]) fixture(t *testing.T) *fixture {
 		api: "/api/" + s.Site.Plural}
 }
 
-// Run runs the contract, each part as a subtest on a schema of its own.
+// Run runs the contract, each part as a subtest on a schema of its own,
+// with each placed event committed alone and with group commit.
 func Run[R any](t *testing.T, s Subject[R]) {
+	t.Run("alone", func(t *testing.T) { s.run(t) })
+	t.Run("grouped", func(t *testing.T) { s.run(t, sink.WithGroupCommit(inFlight)) })
+	t.Run("started twice on one schema", s.started)
+}
+
+func (s Subject[R]) run(t *testing.T, opts ...sink.Option) {
 	for _, tc := range []struct {
 		name string
 		test func(*fixture)
@@ -78,10 +85,10 @@ func Run[R any](t *testing.T, s Subject[R]) {
 		{"placed and cancelled concurrently", placedAndCancelledConcurrently},
 		{"bad events answered 400, nothing written", badEvents},
 		{"bad queries answered 400", badQueries},
+		{"ping deletes handled events past their retention", retention},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.test(s.fixture(t)) })
+		t.Run(tc.name, func(t *testing.T) { tc.test(s.fixture(t, opts...)) })
 	}
-	t.Run("started twice on one schema", s.started)
 }
 
 // withOrder returns f's order with its id set and changed by change.

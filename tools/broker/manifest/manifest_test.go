@@ -54,6 +54,14 @@ func TestLoadInfraEventing(t *testing.T) {
 			Name: "order-outbox-drain", Namespace: "ms-kafka", Schedule: "*/5 * * * *",
 			ContentType: "application/json", Data: `{"drain":"outbox"}`,
 			Sink: Destination{Ref: &Ref{APIVersion: ServiceAPIVersion, Kind: ServiceKind, Name: "order"}},
+		}, {
+			Name: "shipping-retention", Namespace: "ms-kafka", Schedule: "7,22,37,52 * * * *",
+			ContentType: "application/json", Data: `{"delete":"handled events past their retention"}`,
+			Sink: Destination{Ref: &Ref{APIVersion: ServiceAPIVersion, Kind: ServiceKind, Name: "shipping"}},
+		}, {
+			Name: "invoicing-retention", Namespace: "ms-kafka", Schedule: "8,23,38,53 * * * *",
+			ContentType: "application/json", Data: `{"delete":"handled events past their retention"}`,
+			Sink: Destination{Ref: &Ref{APIVersion: ServiceAPIVersion, Kind: ServiceKind, Name: "invoicing"}},
 		}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
