@@ -310,9 +310,14 @@ func (p *Process) exec(inst *instance) (<-chan error, error) {
 }
 
 // probe polls the readiness endpoint, as the kubelet does, and closes ready
-// on the first 200. It reports the cold start: exec to ready.
+// on the first 200. It reports the cold start: exec to ready. The polls
+// start 1 ms apart and back off to 20 ms: a function is usually ready
+// within 10-20 ms of exec, and a fixed 20 ms step made every cold start (and
+// every request the activator held for one) wait for the next multiple of
+// it; a refused probe on loopback costs microseconds.
 func (p *Process) probe(inst *instance, exited <-chan error) {
 	began := time.Now()
+	wait := time.Millisecond
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.After(p.spec.StartTimeout)
 	for {
@@ -335,7 +340,8 @@ func (p *Process) probe(inst *instance, exited <-chan error) {
 			p.spec.Report("%s: not ready after %s: killed\nlast lines:\n%s", p.spec.Name, p.spec.StartTimeout, inst.tail)
 			signalGroup(inst.cmd, syscall.SIGKILL)
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(wait):
+			wait = min(2*wait, 20*time.Millisecond)
 		}
 	}
 }
