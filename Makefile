@@ -57,8 +57,13 @@ unit: ## only the tests that need no servers
 	$(GO) test -race ./...
 
 .PHONY: bench
-bench: ## the whole pipeline against the bound of its own SQL, cold starts, memory, sizes (bench/results/)
+bench: ## the pipeline against the minimal SQL of an order, cold starts, memory, sizes; BASELINE=<rev> adds a side-by-side run (bench/results/)
 	@infra/local/bench.sh
+
+# make bench-growth: one rate while 300,000 orders pile up, with a short retention (~15 min).
+.PHONY: bench-growth
+bench-growth: ## p99, CPU per order and table sizes early and late in 300,000 orders (bench/results/growth/)
+	@infra/local/bench.sh -only growth
 
 # make microbench: the Go benchmarks (accepting an order, storing it in a sink, decoding, …).
 .PHONY: microbench

@@ -65,7 +65,7 @@ func (b *bench) coldStarts(ctx context.Context) error {
 		fmt.Fprintf(b.out, "  %-9s exec → ready %.1f ms, exec → first event stored %.1f ms, idle RSS %.1f MiB (medians of %d)\n",
 			name, c.ReadyMs, c.FirstEventMs, c.IdleRSSMiB, c.Runs)
 	}
-	return nil
+	return b.heldStarts(ctx)
 }
 
 type started struct {

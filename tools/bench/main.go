@@ -4,9 +4,13 @@
 // bench/results/ as JSON, Markdown and an SVG plot.
 //
 // The steps, in order: cold starts and idle memory of each function (which
-// also migrates the schemas), the bound (pgbench running an order's
-// statements), the pipeline under stepped open-model load through the local
-// stack, and the sizes of the binary and of the image layer it would make.
+// also migrates the schemas), started directly and held by the stack's
+// activator; the bound (pgbench running the minimal SQL of an order, and the
+// code's own statements); the pipeline under stepped open-model load through
+// the local stack; with -baseline, the same rate on another revision and on
+// this one, alternately; and the sizes of the binary and of the image layer
+// it would make. -only growth runs the growth test instead (make
+// bench-growth): one rate while several hundred thousand orders pile up.
 // It never fails on a figure: it reports. It fails only when it cannot
 // measure at all (no database, no binary).
 package main
@@ -48,6 +52,13 @@ type config struct {
 	FirstPort int           // the stack's gateway; functions and metrics above it
 	Rates     []float64     // only these offered rates, without the half-sustained step
 	Only      string        // run only these steps (comma-separated keys)
+
+	Baseline    string  // a revision to compare this checkout with, side by side
+	CompareRate float64 // the rate both are offered
+
+	GrowthRate      float64       // the growth run's fixed rate
+	GrowthOrders    int           // orders it places in all
+	GrowthRetention time.Duration // the functions' retention during it
 }
 
 func parse(args []string, out io.Writer) (config, error) {
@@ -64,7 +75,12 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.ColdRuns, "cold-runs", 20, "cold starts per function")
 	fs.IntVar(&c.FirstPort, "port", 21080, "the stack's gateway port; the functions, metrics and cold starts use the next few")
 	rates := fs.String("rates", "", "offer these rates (e.g. 150,300) instead of steps derived from the bound")
-	fs.StringVar(&c.Only, "only", "", "run only these steps, comma-separated: cold, bound, pipeline, sizes")
+	fs.StringVar(&c.Only, "only", "", "run only these steps, comma-separated: cold, bound, pipeline, compare, sizes, growth (growth runs only when named)")
+	fs.StringVar(&c.Baseline, "baseline", os.Getenv("BASELINE"), "a git revision to compare with at one rate, side by side (env BASELINE; empty: no comparison)")
+	fs.Float64Var(&c.CompareRate, "compare-rate", 300, "orders/s offered to both sides of the comparison")
+	fs.Float64Var(&c.GrowthRate, "growth-rate", 400, "orders/s of the growth run")
+	fs.IntVar(&c.GrowthOrders, "growth-orders", 300_000, "orders the growth run places in all")
+	fs.DurationVar(&c.GrowthRetention, "growth-retention", 5*time.Minute, "the functions' retention of keys, sent outbox rows and handled events during the growth run")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -86,6 +102,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Only == "growth" { // its report apart from the pipeline's
+		cfg.Out = filepath.Join(cfg.Out, "growth")
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return fmt.Errorf("results directory: %w", err)
 	}
@@ -98,14 +117,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	steps := []struct {
 		key, name string
 		do        func(context.Context) error
+		runs      bool // without -only
 	}{
-		{"cold", "cold starts and idle memory of each function", b.coldStarts},
-		{"bound", "bound: pgbench running an order's own SQL", b.bound},
-		{"pipeline", "pipeline: stepped open-model load through the local stack", b.pipeline},
-		{"sizes", "sizes: binary and compressed image layer", b.sizes},
+		{"cold", "cold starts and idle memory of each function", b.coldStarts, true},
+		{"bound", "bound: pgbench running the minimal SQL of an order, and the code's own", b.bound, true},
+		{"pipeline", "pipeline: stepped open-model load through the local stack", b.pipeline, true},
+		{"compare", "side by side with " + cfg.Baseline + " at one rate", b.compare, cfg.Baseline != ""},
+		{"sizes", "sizes: binary and compressed image layer", b.sizes, true},
+		{"growth", "growth: one rate while the history grows", b.growth, false},
 	}
 	for _, s := range steps {
-		if cfg.Only != "" && !slices.Contains(strings.Split(cfg.Only, ","), s.key) {
+		if cfg.Only == "" && !s.runs || cfg.Only != "" && !slices.Contains(strings.Split(cfg.Only, ","), s.key) {
 			continue
 		}
 		fmt.Fprintf(out, "▸ %s\n", s.name)

@@ -24,7 +24,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 	if err := b.statementsReady(ctx); err != nil {
 		fmt.Fprintf(b.out, "  statements not counted: %v\n", err)
 	}
-	st, err := b.startStack(ctx)
+	st, err := b.startStack(ctx, b.ownStack("stack.log", "WARM=1"))
 	if err != nil {
 		return err
 	}
@@ -36,11 +36,11 @@ func (b *bench) pipeline(ctx context.Context) error {
 	// measured step's tail.
 	warm := rates[min(2, len(rates)-1)]
 	fmt.Fprintf(b.out, "  warm-up: %.0f/s for %s (not reported)\n", warm, b.cfg.Step)
-	if _, err := b.step(ctx, st, orders, warm); err != nil {
+	if _, err := b.step(ctx, st, orders, warm, b.cfg.Step); err != nil {
 		return err
 	}
 	for _, rate := range rates {
-		s, err := b.step(ctx, st, orders, rate)
+		s, err := b.step(ctx, st, orders, rate, b.cfg.Step)
 		if err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 	if sustained == nil || len(b.cfg.Rates) > 0 {
 		return nil
 	}
-	half, err := b.step(ctx, st, orders, math.Round(sustained.Offered/2))
+	half, err := b.step(ctx, st, orders, math.Round(sustained.Offered/2), b.cfg.Step)
 	if err != nil {
 		return err
 	}
@@ -88,9 +88,9 @@ func (b *bench) printStep(s Step) {
 		s.Offered, tag, s.AcceptedPerSec, s.E2E.P50, s.E2E.P99, s.E2E.Max, s.Relayed.P50, s.Relayed.P99, s.API.P99, s.Errors, s.Lost, s.DrainSec)
 }
 
-// step offers rate orders per second for cfg.Step, waits until the sinks
+// step offers rate orders per second for d, waits until the sinks
 // have caught up, and reads what happened from the database and /proc.
-func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.Client, rate float64) (Step, error) {
+func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.Client, rate float64, d time.Duration) (Step, error) {
 	pids := processes(st)
 	before, err := b.snapshot(ctx, pids)
 	if err != nil {
@@ -98,7 +98,7 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	}
 	sampler := startRSSSampler(pids)
 	started := time.Now()
-	shots := b.fire(ctx, orders, rate, b.cfg.Step)
+	shots := b.fire(ctx, orders, rate, d)
 	offered := time.Since(started)
 	ids := acceptedIDs(shots)
 	drain, lost, err := b.waitStored(ctx, ids)

@@ -21,6 +21,8 @@ type Report struct {
 	ColdStarts []ColdStart
 	Steps      []Step
 	Sizes      Sizes
+	Compare    *Compare `json:",omitempty"`
+	Growth     *Growth  `json:",omitempty"`
 	// Headline: the sustained rate and its ratio to the bound.
 	SustainedPerSec float64
 	Ratio           float64
@@ -36,12 +38,14 @@ type Machine struct {
 	Kernel    string
 }
 
-// Bound is the database alone running an order's SQL.
+// Bound is the database alone running an order's SQL: the minimal SQL
+// (the bound), and the code's own statements beside it.
 type Bound struct {
-	OrdersPerSec      float64
-	Clients           int
-	CommitsPerOrder   float64
-	PlainCommitPerSec float64
+	OrdersPerSec        float64 // minimal.sql
+	Clients             int
+	CodeOrdersPerSec    float64 // order.sql
+	CodeCommitsPerOrder float64
+	PlainCommitPerSec   float64
 }
 
 // ColdStart is one function's start from nothing, medians.
@@ -50,6 +54,7 @@ type ColdStart struct {
 	Runs         int
 	ReadyMs      float64 // exec → readiness 200
 	FirstEventMs float64 // exec → first order or event stored
+	HeldMs       float64 // a request held by the activator: sent → answered
 	IdleRSSMiB   float64
 }
 
@@ -160,8 +165,13 @@ func (r *Report) Markdown(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "### make bench, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Machine: %d × %s, %.0f GiB, Linux %s. Run took %.0f s.\n\n", m.CPUs, m.CPU, m.MemoryGiB, m.Kernel, r.Seconds)
+	if r.Growth != nil && len(r.Steps) == 0 { // make bench-growth
+		r.Growth.Markdown(w)
+		return
+	}
 	fmt.Fprintf(w, "| headline | value |\n|---|---|\n")
-	fmt.Fprintf(w, "| bound: pgbench, an order's own SQL (%d clients) | %.0f orders/s (%.2f commits/order) |\n", r.Bound.Clients, r.Bound.OrdersPerSec, r.Bound.CommitsPerOrder)
+	fmt.Fprintf(w, "| bound: pgbench, the minimal SQL of an order (%d clients, 4 commits/order) | %.0f orders/s |\n", r.Bound.Clients, r.Bound.OrdersPerSec)
+	fmt.Fprintf(w, "| pgbench, the code's own statements (%d clients) | %.0f orders/s (%.2f commits/order) |\n", r.Bound.Clients, r.Bound.CodeOrdersPerSec, r.Bound.CodeCommitsPerOrder)
 	fmt.Fprintf(w, "| plain one-INSERT commit rate | %.0f/s |\n", r.Bound.PlainCommitPerSec)
 	fmt.Fprintf(w, "| sustained (no loss, no errors, e2e p99 < %v) | %.0f orders/s |\n", sustainedP99, r.SustainedPerSec)
 	fmt.Fprintf(w, "| **sustained ÷ bound** | **%.2f** |\n", r.Ratio)
@@ -192,12 +202,14 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| all | %.2f | |\n", total)
 		fmt.Fprintf(w, "\n(`stack` is the local platform: gateway, activators and the KafkaSource dispatchers. HTTP hops per order: client → gateway → order, dispatcher → shipping, dispatcher → invoicing.)\n")
 	}
-	fmt.Fprintf(w, "\n| function | exec → ready ms | exec → first stored ms | idle RSS MiB |\n|---|---|---|---|\n")
+	r.Compare.Markdown(w)
+	fmt.Fprintf(w, "\n| function | exec → ready ms | exec → first stored ms | held request → answered ms | idle RSS MiB |\n|---|---|---|---|---|\n")
 	for _, c := range r.ColdStarts {
-		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f |\n", c.Function, c.ReadyMs, c.FirstEventMs, c.IdleRSSMiB)
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f |\n", c.Function, c.ReadyMs, c.FirstEventMs, c.HeldMs, c.IdleRSSMiB)
 	}
-	fmt.Fprintf(w, "\nMedians of %d starts each. bin/function %.1f MiB (stripped %.1f MiB); compressed image layer %.1f MB.\n",
+	fmt.Fprintf(w, "\nMedians of %d starts each; the held request is one sent to a function scaled to zero through the stack's activator, timed by its sender (so the activator's hold, exec, readiness and the work itself). bin/function %.1f MiB (stripped %.1f MiB); compressed image layer %.1f MB.\n",
 		firstRuns(r.ColdStarts), r.Sizes.BinaryMiB, r.Sizes.StrippedMiB, r.Sizes.LayerMB)
+	r.Growth.Markdown(w)
 	if len(r.Problems) > 0 {
 		fmt.Fprintf(w, "\nNot measured:\n")
 		for _, p := range r.Problems {

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+)
+
+// Compare is one offered rate run on this checkout and on another revision
+// (-baseline), alternately in the same run, so that the CPU each process
+// spends per order is compared on the same machine at the same moment.
+type Compare struct {
+	Baseline string  // the other revision, as given
+	Rate     float64 // orders/s offered to both
+	Rounds   int     // each side ran this many measured steps
+	This     []Step
+	Base     []Step
+}
+
+// compareProcesses are the parts whose cost per order the comparison shows.
+var compareProcesses = []string{"order", "shipping", "invoicing", "stack", "postgres", "kafka"}
+
+// compare builds the baseline revision in a worktree of its own, gives it a
+// database of its own on the same server (its functions migrate their own
+// schemas), and offers the same rate to both stacks in turn: baseline,
+// this, baseline, this. Each stack gets a warm-up step first, not reported.
+func (b *bench) compare(ctx context.Context) error {
+	if b.cfg.Baseline == "" {
+		return fmt.Errorf("no -baseline revision given")
+	}
+	base, cleanup, err := b.buildBaseline(ctx, b.cfg.Baseline)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	other, err := b.baselineBench(ctx)
+	if err != nil {
+		return err
+	}
+	defer other.admin.Close()
+	c := &Compare{Baseline: b.cfg.Baseline, Rate: b.cfg.CompareRate, Rounds: 2}
+	b.report.Compare = c
+	for range c.Rounds {
+		for _, side := range []struct {
+			bench *bench
+			run   stackRun
+			steps *[]Step
+		}{{other, base, &c.Base}, {b, b.ownStack("stack-compare.log", "WARM=1"), &c.This}} {
+			s, err := side.bench.measuredStep(ctx, side.run, c.Rate)
+			if err != nil {
+				return err
+			}
+			*side.steps = append(*side.steps, s)
+		}
+		fmt.Fprintf(b.out, "  round: baseline %s, this %s\n", cpuLine(c.Base[len(c.Base)-1]), cpuLine(c.This[len(c.This)-1]))
+	}
+	return nil
+}
+
+// measuredStep starts the stack, warms it up, offers rate once and stops it.
+func (b *bench) measuredStep(ctx context.Context, run stackRun, rate float64) (Step, error) {
+	st, err := b.startStack(ctx, run)
+	if err != nil {
+		return Step{}, err
+	}
+	defer stopStack(st)
+	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
+	if _, err := b.step(ctx, st, orders, rate, b.cfg.Step); err != nil {
+		return Step{}, err
+	}
+	return b.step(ctx, st, orders, rate, b.cfg.Step)
+}
+
+func cpuLine(s Step) string {
+	var parts []string
+	for _, p := range compareProcesses {
+		parts = append(parts, fmt.Sprintf("%s %.2f", p, s.Cost.CPUSecPer1000[p]))
+	}
+	return fmt.Sprintf("CPU s/1000 orders: %s; e2e p99 %.1f ms", strings.Join(parts, ", "), s.E2E.P99)
+}
+
+// buildBaseline checks rev out into a temporary worktree and builds its
+// bin/function and bin/stack there.
+func (b *bench) buildBaseline(ctx context.Context, rev string) (stackRun, func(), error) {
+	dir, err := os.MkdirTemp("", "bench-baseline-")
+	if err != nil {
+		return stackRun{}, func() {}, err
+	}
+	cleanup := func() {
+		exec.Command("git", "-C", b.cfg.Root, "worktree", "remove", "--force", dir).Run()
+		os.RemoveAll(dir)
+	}
+	fmt.Fprintf(b.out, "  building %s in %s\n", rev, dir)
+	for _, c := range [][]string{
+		{"git", "-C", b.cfg.Root, "worktree", "add", "--detach", dir, rev},
+		{"go", "-C", dir, "build", "-o", "bin/function", "./cmd/function"},
+		{"go", "-C", filepath.Join(dir, "tools"), "build", "-o", "../bin/stack", "./stack"},
+	} {
+		cmd := exec.CommandContext(ctx, c[0], c[1:]...)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return stackRun{}, cleanup, fmt.Errorf("%s: %w: %s", strings.Join(c, " "), err, lastLines(string(out), 5))
+		}
+	}
+	return stackRun{log: "stack-baseline.log", root: dir, stack: filepath.Join(dir, "bin", "stack"), fn: filepath.Join(dir, "bin", "function"),
+		databaseURL: baselineURL(b.cfg.AdminURL), env: []string{"WARM=1"}}, cleanup, nil
+}
+
+// baselineBench is this bench reading the baseline's database: its own
+// admin pool and its own count of the bench's transactions there.
+func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
+	name := pgx.Identifier{baselineDatabase}.Sanitize()
+	b.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	if _, err := b.admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		return nil, fmt.Errorf("the baseline's database: %w", err)
+	}
+	url := baselineURL(b.cfg.AdminURL)
+	if err := db.Provision(ctx, url, db.Roles()...); err != nil {
+		return nil, fmt.Errorf("prepare the baseline's database: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", db.Redact(url), err)
+	}
+	other := *b
+	other.admin, other.own = pool, 0
+	other.cfg.AdminURL = url
+	if err := other.statementsReady(ctx); err != nil {
+		fmt.Fprintf(b.out, "  statements not counted on the baseline: %v\n", err)
+	}
+	return &other, nil
+}
+
+const baselineDatabase = "bench_baseline"
+
+func baselineURL(admin string) string {
+	i := strings.LastIndex(admin, "/")
+	j := strings.IndexByte(admin[i:], '?')
+	if j < 0 {
+		return admin[:i+1] + baselineDatabase
+	}
+	return admin[:i+1] + baselineDatabase + admin[i+j:]
+}
+
+// Markdown writes the comparison's table, if one ran.
+func (c *Compare) Markdown(w io.Writer) {
+	if c == nil || len(c.This) == 0 || len(c.Base) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nSide by side at %.0f/s offered, against %s (alternately, %d measured steps each; means):\n\n| process | CPU s / 1000 orders, %s | this | this ÷ baseline |\n|---|---|---|---|\n",
+		c.Rate, c.Baseline, c.Rounds, c.Baseline)
+	for _, p := range append(compareProcesses, "all") {
+		base, this := meanCPU(c.Base, p), meanCPU(c.This, p)
+		ratio := "–"
+		if base > 0 {
+			ratio = fmt.Sprintf("%.2f", this/base)
+		}
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %s |\n", p, base, this, ratio)
+	}
+	fmt.Fprintf(w, "| commits / order | %.2f | %.2f | |\n", meanOf(c.Base, func(s Step) float64 { return s.Cost.CommitsPerOrder }), meanOf(c.This, func(s Step) float64 { return s.Cost.CommitsPerOrder }))
+	fmt.Fprintf(w, "| e2e p99 ms | %.1f | %.1f | |\n", meanOf(c.Base, func(s Step) float64 { return s.E2E.P99 }), meanOf(c.This, func(s Step) float64 { return s.E2E.P99 }))
+}
+
+// meanCPU is the mean CPU per 1000 orders of process p ("all": of every
+// compared process).
+func meanCPU(steps []Step, p string) float64 {
+	return meanOf(steps, func(s Step) float64 {
+		if p != "all" {
+			return s.Cost.CPUSecPer1000[p]
+		}
+		sum := 0.0
+		for _, q := range compareProcesses {
+			sum += s.Cost.CPUSecPer1000[q]
+		}
+		return sum
+	})
+}
+
+func meanOf(steps []Step, f func(Step) float64) float64 {
+	sum := 0.0
+	for _, s := range steps {
+		sum += f(s)
+	}
+	return sum / float64(len(steps))
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+)
+
+// Growth is the pipeline at one fixed rate while its history grows: a
+// measured step at the start, the same rate until -growth-orders are
+// placed, and the same measured step again; with a short retention, so that
+// the tables retention trims show its bound within the run.
+type Growth struct {
+	Rate        float64
+	Retention   time.Duration
+	Orders      int // placed in all
+	Early, Late Step
+	Tables      []TableSize
+	Rounds      map[string]Percentiles // retention ping → answered, per function
+	Deletes     []Deletes
+}
+
+// TableSize is one table's rows and bytes (with its indexes) after the run.
+type TableSize struct {
+	Table string
+	Rows  int64
+	MiB   float64
+}
+
+// Deletes is what one function's retention DELETEs cost, as Postgres
+// counted them (pg_stat_statements).
+type Deletes struct {
+	Role           string
+	Calls, Rows    int64
+	TotalMs, MaxMs float64
+}
+
+// growthPing is how often the run plays the PingSources: the retention
+// rounds come every minute instead of every five or fifteen.
+const growthPing = time.Minute
+
+// growth runs the growth test.
+func (b *bench) growth(ctx context.Context) error {
+	g := &Growth{Rate: b.cfg.GrowthRate, Retention: b.cfg.GrowthRetention}
+	b.report.Growth = g
+	ret := g.Retention.String()
+	st, err := b.startStack(ctx, b.ownStack("stack-growth.log", "WARM=1",
+		"IDEMPOTENCY_KEY_RETENTION="+ret, "OUTBOX_RETENTION="+ret, "HANDLED_EVENT_RETENTION="+ret))
+	if err != nil {
+		return err
+	}
+	defer stopStack(st)
+	pings := b.playPings(ctx, st)
+	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
+	measure := time.Duration(float64(10_000) / g.Rate * float64(time.Second))
+	if g.Early, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
+		return err
+	}
+	g.Orders = g.Early.Accepted
+	fmt.Fprintf(b.out, "  early: %s\n", cpuLine(g.Early))
+	for g.Orders < b.cfg.GrowthOrders-10_000 && ctx.Err() == nil {
+		chunk := min(time.Minute, time.Duration(float64(b.cfg.GrowthOrders-10_000-g.Orders)/g.Rate*float64(time.Second))+time.Second)
+		shots := b.fire(ctx, orders, g.Rate, chunk)
+		ids := acceptedIDs(shots)
+		g.Orders += len(ids)
+		fmt.Fprintf(b.out, "  %d orders placed (%d errors in the last %s)\n", g.Orders, len(shots)-len(ids), chunk.Round(time.Second))
+	}
+	if g.Late, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
+		return err
+	}
+	g.Orders += g.Late.Accepted
+	fmt.Fprintf(b.out, "  late:  %s\n", cpuLine(g.Late))
+	g.Rounds = pings.stop()
+	if g.Tables, err = b.tableSizes(ctx); err != nil {
+		return err
+	}
+	g.Deletes, err = b.deletes(ctx)
+	return err
+}
+
+// pinger plays the retention PingSources at a shorter schedule.
+type pinger struct {
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	took  map[string][]time.Duration
+}
+
+func (b *bench) playPings(ctx context.Context, st *localstack.Stack) *pinger {
+	p := &pinger{stopc: make(chan struct{}), took: map[string][]time.Duration{}}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(growthPing)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stopc:
+				return
+			case <-t.C:
+			}
+			for _, name := range localstack.Roster() {
+				t0 := time.Now()
+				if err := b.ping(ctx, st.Activator(name)); err != nil {
+					fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
+					continue
+				}
+				p.mu.Lock()
+				p.took[name] = append(p.took[name], time.Since(t0))
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *pinger) stop() map[string]Percentiles {
+	close(p.stopc)
+	p.wg.Wait()
+	out := map[string]Percentiles{}
+	for name, ds := range p.took {
+		out[name] = percentiles(ds)
+	}
+	return out
+}
+
+// ping sends a PingSource's event, in binary mode as the adapter does.
+func (b *bench) ping(ctx context.Context, activator string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+activator+"/", strings.NewReader(`{"delete":"past retention"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Type", events.TypePing)
+	req.Header.Set("Ce-Source", "/bench/growth")
+	req.Header.Set("Ce-Id", fmt.Sprintf("growth-%d", time.Now().UnixNano()))
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// tableSizes counts the rows and bytes of every table of the functions.
+func (b *bench) tableSizes(ctx context.Context) ([]TableSize, error) {
+	rows, err := b.admin.Query(ctx, `SELECT schemaname, relname, pg_total_relation_size(relid) FROM pg_stat_user_tables
+		WHERE schemaname IN ('orders', 'shipping', 'invoicing') ORDER BY 1, 2`)
+	b.own++
+	if err != nil {
+		return nil, fmt.Errorf("table sizes: %w", err)
+	}
+	var out []TableSize
+	for rows.Next() {
+		var schema, table string
+		var bytes int64
+		if err := rows.Scan(&schema, &table, &bytes); err != nil {
+			return nil, err
+		}
+		out = append(out, TableSize{Table: schema + "." + table, MiB: mib(bytes)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		parts := strings.SplitN(out[i].Table, ".", 2)
+		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier(parts).Sanitize()).Scan(&out[i].Rows); err != nil {
+			return nil, fmt.Errorf("count %s: %w", out[i].Table, err)
+		}
+		b.own++
+	}
+	return out, nil
+}
+
+// deletes reads the retention DELETEs' cost per function from Postgres.
+func (b *bench) deletes(ctx context.Context) ([]Deletes, error) {
+	rows, err := b.admin.Query(ctx, `SELECT r.rolname, sum(s.calls)::bigint, sum(s.rows)::bigint, sum(s.total_exec_time), max(s.max_exec_time)
+		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+		WHERE r.rolname IN ('orders', 'shipping', 'invoicing') AND s.query ILIKE '%DELETE FROM%'
+		GROUP BY r.rolname ORDER BY 1`)
+	b.own++
+	if err != nil {
+		return nil, fmt.Errorf("retention statements: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Deletes])
+}
+
+// Markdown writes the growth run's tables, if one ran.
+func (g *Growth) Markdown(w io.Writer) {
+	if g == nil || g.Early.Accepted == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nGrowth at %.0f/s, retention %s, %d orders placed: the first and last %d orders measured alike.\n\n| | e2e p50 / p99 ms | API p99 ms | CPU s / 1000 orders (order, shipping, invoicing, stack, postgres, kafka) | lost | errors |\n|---|---|---|---|---|---|\n",
+		g.Rate, g.Retention, g.Orders, g.Early.Accepted)
+	for _, s := range []struct {
+		name string
+		Step
+	}{{"early", g.Early}, {"late", g.Late}} {
+		var cpu []string
+		for _, p := range compareProcesses {
+			cpu = append(cpu, fmt.Sprintf("%.2f", s.Cost.CPUSecPer1000[p]))
+		}
+		fmt.Fprintf(w, "| %s | %.1f / %.1f | %.1f | %s | %d | %d |\n", s.name, s.E2E.P50, s.E2E.P99, s.API.P99, strings.Join(cpu, " / "), s.Lost, s.Errors)
+	}
+	fmt.Fprintf(w, "\n| table | rows | MiB |\n|---|---|---|\n")
+	for _, t := range g.Tables {
+		fmt.Fprintf(w, "| %s | %d | %.1f |\n", t.Table, t.Rows, t.MiB)
+	}
+	fmt.Fprintf(w, "\n| function | retention rounds | round p50 / max ms | DELETEs | rows deleted | DELETE time total / max ms |\n|---|---|---|---|---|---|\n")
+	for _, d := range g.Deletes {
+		name := map[string]string{"orders": "order"}[d.Role]
+		if name == "" {
+			name = d.Role
+		}
+		r := g.Rounds[name]
+		fmt.Fprintf(w, "| %s | %d | %.1f / %.1f | %d | %d | %.0f / %.1f |\n", name, r.N, r.P50, r.Max, d.Calls, d.Rows, d.TotalMs, d.MaxMs)
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
+	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+)
+
+// heldIdle is the stack's idle period for the held cold starts: short, so
+// that twenty of them per function take seconds.
+const heldIdle = 200 * time.Millisecond
+
+// heldStarts measures cold start as a user meets it: a request sent to a
+// function scaled to zero, held by the stack's activator while the
+// function starts, then forwarded and answered. The sender times it, so it
+// holds the hold, exec, readiness and the request's own work. The sinks go
+// first: order's orders wake them through Kafka.
+func (b *bench) heldStarts(ctx context.Context) error {
+	st, err := b.startStack(ctx, b.ownStack("stack-cold.log", "SCALE_TO_ZERO_IDLE="+heldIdle.String()))
+	if err != nil {
+		return err
+	}
+	defer stopStack(st)
+	for _, name := range localstack.StartOrder() {
+		var held []time.Duration
+		for i := range b.cfg.ColdRuns {
+			if err := b.waitScaledToZero(ctx, st, name); err != nil {
+				return err
+			}
+			d, err := b.sendHeld(ctx, st.Activator(name), name, i)
+			if err != nil {
+				return fmt.Errorf("%s: held request: %w", name, err)
+			}
+			held = append(held, d)
+		}
+		for i := range b.report.ColdStarts {
+			if c := &b.report.ColdStarts[i]; c.Function == name {
+				c.HeldMs = median(held)
+			}
+		}
+		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, median(held), len(held))
+	}
+	return nil
+}
+
+// waitScaledToZero waits until the stack has stopped the function's last
+// instance.
+func (b *bench) waitScaledToZero(ctx context.Context, st *localstack.Stack, name string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := st.FunctionPID(name); err != nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still runs 30 s after its idle period began", name)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sendHeld sends the function its usual first piece of work at its
+// activator and times it: an order to order, a placed event to a sink (as
+// the dispatcher does).
+func (b *bench) sendHeld(ctx context.Context, activator, name string, run int) (time.Duration, error) {
+	base := "http://" + activator
+	t0 := time.Now()
+	if name == "order" {
+		p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
+		if err == nil && p.Status/100 != 2 {
+			err = fmt.Errorf("status %d", p.Status)
+		}
+		return time.Since(t0), err
+	}
+	// Ids far above any the pipeline reaches, and apart from firstEvent's.
+	resp, err := b.client.Do(placedEvent(ctx, base+"/", int64(950_000_000+run)))
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return time.Since(t0), nil
+}
