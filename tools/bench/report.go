@@ -165,10 +165,23 @@ func (r *Report) Markdown(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "### make bench, %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Machine: %d × %s, %.0f GiB, Linux %s. Run took %.0f s.\n\n", m.CPUs, m.CPU, m.MemoryGiB, m.Kernel, r.Seconds)
-	if r.Growth != nil && len(r.Steps) == 0 { // make bench-growth
-		r.Growth.Markdown(w)
-		return
+	if r.Bound.OrdersPerSec > 0 || len(r.Steps) > 0 {
+		r.headline(w)
 	}
+	r.Compare.Markdown(w)
+	r.coldStarts(w)
+	r.Growth.Markdown(w)
+	if len(r.Problems) > 0 {
+		fmt.Fprintf(w, "\nNot measured:\n")
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "- %s\n", p)
+		}
+	}
+}
+
+// headline writes the bound, the sustained rate, the steps and the cost per
+// process.
+func (r *Report) headline(w io.Writer) {
 	fmt.Fprintf(w, "| headline | value |\n|---|---|\n")
 	fmt.Fprintf(w, "| bound: pgbench, the minimal SQL of an order (%d clients, 4 commits/order) | %.0f orders/s |\n", r.Bound.Clients, r.Bound.OrdersPerSec)
 	fmt.Fprintf(w, "| pgbench, the code's own statements (%d clients) | %.0f orders/s (%.2f commits/order) |\n", r.Bound.Clients, r.Bound.CodeOrdersPerSec, r.Bound.CodeCommitsPerOrder)
@@ -202,20 +215,16 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| all | %.2f | |\n", total)
 		fmt.Fprintf(w, "\n(`stack` is the local platform: gateway, activators and the KafkaSource dispatchers. HTTP hops per order: client → gateway → order, dispatcher → shipping, dispatcher → invoicing.)\n")
 	}
-	r.Compare.Markdown(w)
+}
+
+// coldStarts writes the cold starts and the sizes.
+func (r *Report) coldStarts(w io.Writer) {
 	fmt.Fprintf(w, "\n| function | exec → ready ms | exec → first stored ms | held request → answered ms | idle RSS MiB |\n|---|---|---|---|---|\n")
 	for _, c := range r.ColdStarts {
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f |\n", c.Function, c.ReadyMs, c.FirstEventMs, c.HeldMs, c.IdleRSSMiB)
 	}
 	fmt.Fprintf(w, "\nMedians of %d starts each; the held request is one sent to a function scaled to zero through the stack's activator, timed by its sender (so the activator's hold, exec, readiness and the work itself). bin/function %.1f MiB (stripped %.1f MiB); compressed image layer %.1f MB.\n",
 		firstRuns(r.ColdStarts), r.Sizes.BinaryMiB, r.Sizes.StrippedMiB, r.Sizes.LayerMB)
-	r.Growth.Markdown(w)
-	if len(r.Problems) > 0 {
-		fmt.Fprintf(w, "\nNot measured:\n")
-		for _, p := range r.Problems {
-			fmt.Fprintf(w, "- %s\n", p)
-		}
-	}
 }
 
 func statements(n float64) string {

@@ -85,6 +85,7 @@ type instance struct {
 	tail     *tail
 	cmd      *exec.Cmd // nil until exec; guarded by Process.mu
 	stopping bool      // a stop was asked for; guarded by Process.mu
+	execAt   time.Time // just before the fork: the cold start is timed from here
 	readyAt  time.Time
 }
 
@@ -300,6 +301,7 @@ func (p *Process) exec(inst *instance) (<-chan error, error) {
 	if inst.stopping {
 		return nil, errors.New("stopped before it started")
 	}
+	inst.execAt = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", p.spec.Name, err)
 	}
@@ -311,12 +313,12 @@ func (p *Process) exec(inst *instance) (<-chan error, error) {
 
 // probe polls the readiness endpoint, as the kubelet does, and closes ready
 // on the first 200. It reports the cold start: exec to ready. The polls
-// start 1 ms apart and back off to 20 ms: a function is usually ready
-// within 10-20 ms of exec, and a fixed 20 ms step made every cold start (and
-// every request the activator held for one) wait for the next multiple of
-// it; a refused probe on loopback costs microseconds.
+// come 1 ms apart for the first 100 ms, then back off to 20 ms: a function
+// is usually ready within 10-20 ms of exec, and a coarser step made every
+// cold start (and every request the activator held for one) wait for the
+// next poll; a refused probe on loopback costs microseconds.
 func (p *Process) probe(inst *instance, exited <-chan error) {
-	began := time.Now()
+	began := inst.execAt // set before probe starts; not written again
 	wait := time.Millisecond
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.After(p.spec.StartTimeout)
@@ -341,7 +343,9 @@ func (p *Process) probe(inst *instance, exited <-chan error) {
 			signalGroup(inst.cmd, syscall.SIGKILL)
 			return
 		case <-time.After(wait):
-			wait = min(2*wait, 20*time.Millisecond)
+			if time.Since(began) > 100*time.Millisecond {
+				wait = min(2*wait, 20*time.Millisecond)
+			}
 		}
 	}
 }
