@@ -34,6 +34,10 @@ type bench struct {
 	own int64
 	// migrated is set once every function has started once (migrate).
 	migrated bool
+	// keys gives every order fire sends an Idempotency-Key of its own;
+	// fired counts fire's calls, which the keys name.
+	keys  bool
+	fired int64
 	// pgPort and kafkaPort are where Postgres and the broker listen, for
 	// counting the requests they receive (0: unknown).
 	pgPort, kafkaPort int

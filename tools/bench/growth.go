@@ -53,6 +53,11 @@ const growthPing = time.Minute
 func (b *bench) growth(ctx context.Context) error {
 	g := &Growth{Rate: b.cfg.GrowthRate, Retention: b.cfg.GrowthRetention}
 	b.report.Growth = g
+	if err := b.statementsReady(ctx); err != nil {
+		return err
+	}
+	// Keyed orders, so that the keys' table grows (and is trimmed) too.
+	b.keys = true
 	ret := g.Retention.String()
 	st, err := b.startStack(ctx, b.ownStack("stack-growth.log", "WARM=1",
 		"IDEMPOTENCY_KEY_RETENTION="+ret, "OUTBOX_RETENTION="+ret, "HANDLED_EVENT_RETENTION="+ret))

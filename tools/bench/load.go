@@ -27,11 +27,19 @@ type shot struct {
 
 // fire sends orders at rate per second for d, each at its scheduled time
 // whatever the earlier ones are doing (an open model, as users are), and
-// returns every answer.
+// returns every answer. With b.keys, each order has an Idempotency-Key.
 func (b *bench) fire(ctx context.Context, orders orderapi.Client, rate float64, d time.Duration) []shot {
 	var shots []shot
+	b.fired++
+	round := b.fired
 	loadgen.Attack(ctx, loadgen.Options{Rate: rate, Duration: d, InFlight: maxInFlight, Client: orders.HTTP},
-		func(n int) vegeta.Target { return orders.Target(orderapi.NewRequest(n, "")) },
+		func(n int) vegeta.Target {
+			key := ""
+			if b.keys {
+				key = fmt.Sprintf("bench-%d-%d", round, n)
+			}
+			return orders.Target(orderapi.NewRequest(n, key))
+		},
 		func(h loadgen.Hit) {
 			s := shot{status: h.Status, latency: h.Latency, err: h.Err}
 			if p, err := orderapi.Answer(h.Status, h.Header, h.Body); err != nil {

@@ -169,7 +169,9 @@ func (r *Report) Markdown(w io.Writer) {
 		r.headline(w)
 	}
 	r.Compare.Markdown(w)
-	r.coldStarts(w)
+	if len(r.ColdStarts) > 0 || r.Sizes.BinaryMiB > 0 {
+		r.coldStarts(w)
+	}
 	r.Growth.Markdown(w)
 	if len(r.Problems) > 0 {
 		fmt.Fprintf(w, "\nNot measured:\n")
