@@ -29,7 +29,7 @@ type Config struct {
 	// retention check and producers' clocks. Past that, a placed event sent
 	// again is still a duplicate of the record it made (an order is kept
 	// once); only its answer's outcome could tell.
-	HandledRetention time.Duration `envconfig:"HANDLED_EVENT_RETENTION" default:"216h" desc:"how long the record of a handled event is kept; at least the topic's retention.ms plus segment.ms"`
+	HandledRetention time.Duration `envconfig:"HANDLED_EVENT_RETENTION" default:"216h" desc:"how long the record of a handled event, and a recorded cancellation, is kept; at least the topic's retention.ms plus segment.ms"`
 	RetentionBatch   int           `envconfig:"RETENTION_BATCH" default:"1000" desc:"most rows one retention DELETE removes (each in its own short transaction)"`
 	// 30 s: the retention ping comes every 15 minutes, which at 600
 	// events/s brings 540,000 rows; Postgres deleted ~39,000 a second here

@@ -8,8 +8,9 @@ import (
 	"github.com/mskafka/knative-functions/shared/db"
 )
 
-// Retention is how long a sink keeps the record of an event it handled,
-// and how it deletes the older ones (Config documents the bound and why).
+// Retention is how long a sink keeps the record of an event it handled
+// and of a cancellation, and how it deletes the older ones (Config
+// documents the bound and why).
 type Retention struct {
 	Handled time.Duration
 	db.Batches
@@ -17,7 +18,8 @@ type Retention struct {
 
 // Pruned is what one round of retention deleted.
 type Pruned struct {
-	Handled int64 `json:"handledEvents"`
+	Handled       int64 `json:"handledEvents"`
+	Cancellations int64 `json:"cancellations,omitempty"`
 	// More tells that the round ran out of time with rows left to delete.
 	More bool `json:"more,omitempty"`
 }
@@ -34,23 +36,39 @@ type Pruner interface {
 const pruneHandled = `DELETE FROM handled_event WHERE ctid = ANY(ARRAY(
 	SELECT ctid FROM handled_event WHERE handled_at < $1 ORDER BY handled_at LIMIT $2)) AND handled_at < $1`
 
+// pruneCancelled deletes the oldest cancellations recorded before $1, at
+// most $2, found by the index cancellation_recorded_at; as pruneHandled.
+const pruneCancelled = `DELETE FROM cancellation WHERE ctid = ANY(ARRAY(
+	SELECT ctid FROM cancellation WHERE recorded_at < $1 ORDER BY recorded_at LIMIT $2)) AND recorded_at < $1`
+
 // WithRetention makes a store delete, when pinged, the records of events
-// handled longer ago than r.Handled.
+// handled, and the cancellations recorded, longer ago than r.Handled.
 func WithRetention(r Retention) Option {
 	return func(o *options) { o.retention = r }
 }
 
 // Prune deletes the records of events handled longer ago than the store's
 // retention: such an event is no longer on its topic, so it cannot come
-// again. Without a retention it deletes nothing.
+// again; then the cancellations recorded before it, which no placed event
+// can still overtake. Without a retention it deletes nothing.
 func (s *Postgres[R]) Prune(ctx context.Context) (Pruned, error) {
 	r := s.opts.retention
 	if r.Handled <= 0 || r.Rows <= 0 {
 		return Pruned{}, nil
 	}
-	n, more, err := r.Delete(ctx, s.pool, pruneHandled, s.opts.now().Add(-r.Handled))
-	if err != nil {
-		return Pruned{Handled: n, More: more}, fmt.Errorf("delete handled events: %w", err)
+	cutoff := s.opts.now().Add(-r.Handled)
+	var p Pruned
+	var err error
+	if p.Handled, p.More, err = r.Delete(ctx, s.pool, pruneHandled, cutoff); err != nil || p.More {
+		return p, wrapPrune("handled events", err)
 	}
-	return Pruned{Handled: n, More: more}, nil
+	p.Cancellations, p.More, err = r.Delete(ctx, s.pool, pruneCancelled, cutoff)
+	return p, wrapPrune("cancellations", err)
+}
+
+func wrapPrune(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("delete %s: %w", what, err)
 }
