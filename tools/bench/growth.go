@@ -218,6 +218,8 @@ func (g *Growth) Markdown(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %s | %.1f / %.1f | %.1f | %s | %d | %d |\n", s.name, s.E2E.P50, s.E2E.P99, s.API.P99, strings.Join(cpu, " / "), s.Lost, s.Errors)
 	}
+	fmt.Fprintf(w, "\nThe tables retention trims (order's command and outbox, the sinks' handled_event and cancellation) should hold at most the rate × (retention + the %s between pings) ≈ %.0f rows; the others hold every order.\n",
+		growthPing, g.Rate*(g.Retention+growthPing).Seconds())
 	fmt.Fprintf(w, "\n| table | rows | MiB |\n|---|---|---|\n")
 	for _, t := range g.Tables {
 		fmt.Fprintf(w, "| %s | %d | %.1f |\n", t.Table, t.Rows, t.MiB)
