@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 // Route is one HTTP route of a VirtualService, in the terms the local
@@ -87,31 +86,19 @@ type (
 	}
 )
 
-// Load reads the VirtualServices of the *.yaml files in dir (infra/mesh) and
+// Load reads the VirtualServices of the manifests in dir (infra/mesh) and
 // returns their HTTP routes in order, which is the order Istio tries them.
 func Load(dir string) ([]Route, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("load virtual services: %w", err)
-	}
 	var routes []Route
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("load virtual services: %w", err)
-		}
-		for i, doc := range regexp.MustCompile(`(?m)^---[ \t]*$`).Split(string(b), -1) {
-			rs, err := decode([]byte(doc))
-			if err != nil {
-				return nil, fmt.Errorf("load %s: document %d: %w", file, i+1, err)
-			}
-			routes = append(routes, rs...)
-		}
+	err := manifest.EachDocument(dir, func(doc []byte) error {
+		rs, err := decode(doc)
+		routes = append(routes, rs...)
+		return err
+	})
+	if err == nil && len(routes) == 0 {
+		err = fmt.Errorf("load virtual services: no HTTP route in %s", dir)
 	}
-	if len(routes) == 0 {
-		return nil, fmt.Errorf("load virtual services: no HTTP route in %s", dir)
-	}
-	return routes, nil
+	return routes, err
 }
 
 // decode returns the routes of a VirtualService document, none for another kind.
