@@ -54,14 +54,14 @@ type Config struct {
 // Stats counts what a Dispatcher did since it was made.
 type Stats struct {
 	// Delivered counts events a sink accepted.
-	Delivered int64
+	Delivered int64 `json:"delivered"`
 	// Retried counts failed attempts that were repeated.
-	Retried int64
+	Retried int64 `json:"retried"`
 	// DeadLettered counts events handed to a dead letter sink.
-	DeadLettered int64
+	DeadLettered int64 `json:"deadLettered"`
 	// Dropped counts events given up without a dead letter sink, and records
 	// that were not valid CloudEvents.
-	Dropped int64
+	Dropped int64 `json:"dropped"`
 }
 
 // Failure is the last failed attempt of a KafkaSource's delivery.
