@@ -44,7 +44,7 @@ func (p *platform) startFunctions(ctx context.Context, cfg config, srv servers, 
 			return nil, err
 		}
 		p.cleanup(proc.Down)
-		a := activator.New(proc, idle, p.report, activator.WithTracing(srv.tel.TracerProvider, srv.tel.Propagator))
+		a := activator.New(proc, idle, p.con.step, activator.WithTracing(srv.tel.TracerProvider, srv.tel.Propagator))
 		addr := layout.Activator(name)
 		// No write timeout: a held request may wait for a cold start.
 		if err := p.serve(&http.Server{Addr: addr, Handler: a, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}); err != nil {
@@ -166,7 +166,7 @@ func (p *platform) supervised(cfg config, srv servers, name, addr string, change
 	}
 	layout := localstack.Layout{FunctionPort: cfg.FirstPort}
 	return supervise.New(supervise.Spec{Name: name, Bin: bin, Env: append(env, srv.otelEnv...), Out: p.con.prefixed(name),
-		Report: p.report, Grace: gracePeriod, Addr: addr, Ports: layout.Instances(name), Changed: changed}), nil
+		Report: p.con.step, Grace: gracePeriod, Addr: addr, Ports: layout.Instances(name), Changed: changed}), nil
 }
 
 // serve runs srv until the stack stops. A server that cannot listen is an

@@ -192,15 +192,6 @@ func New(cfg Config) (*Dispatcher, error) {
 	return d, nil
 }
 
-// Run is New followed by Dispatcher.Run.
-func Run(ctx context.Context, cfg Config) error {
-	d, err := New(cfg)
-	if err != nil {
-		return err
-	}
-	return d.Run(ctx)
-}
-
 // Stats returns the counters so far.
 func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
 

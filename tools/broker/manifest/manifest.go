@@ -253,10 +253,10 @@ func (s *Set) add(doc []byte) error {
 	return nil
 }
 
-// decode decodes a manifest of the given kind whose spec is S, refusing any
+// Decode decodes a manifest of the given kind whose spec is S, refusing any
 // field S or the common metadata does not name, and returns its spec, its
-// name (required) and its namespace.
-func decode[S any](doc []byte, kind string) (spec S, name, namespace string, err error) {
+// name (required) and its namespace ("default" when none is given).
+func Decode[S any](doc []byte, kind string) (spec S, name, namespace string, err error) {
 	var o struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
@@ -287,7 +287,7 @@ type deliverySpec struct {
 }
 
 func decodeSource(doc []byte) (KafkaSource, error) {
-	spec, name, ns, err := decode[struct {
+	spec, name, ns, err := Decode[struct {
 		KafkaSource
 		DeliverySpec *deliverySpec `json:"delivery"`
 	}](doc, SourceKind)
@@ -352,7 +352,7 @@ func (d *deliverySpec) delivery() (Delivery, error) {
 }
 
 func decodeSink(doc []byte) (KafkaSink, error) {
-	spec, name, ns, err := decode[struct {
+	spec, name, ns, err := Decode[struct {
 		KafkaSink
 		// Known to the CRD, not needed here: the local Kafka's topics
 		// come from infra/kafka's KafkaTopics.
@@ -374,7 +374,7 @@ func decodeSink(doc []byte) (KafkaSink, error) {
 }
 
 func decodePing(doc []byte) (PingSource, error) {
-	p, name, ns, err := decode[PingSource](doc, PingKind)
+	p, name, ns, err := Decode[PingSource](doc, PingKind)
 	if err != nil {
 		return PingSource{}, err
 	}

@@ -40,19 +40,10 @@ type Match struct {
 // refused, so a route the cluster would apply differently cannot pass
 // silently.
 type (
-	vsDoc struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name      string            `json:"name"`
-			Namespace string            `json:"namespace"`
-			Labels    map[string]string `json:"labels"`
-		} `json:"metadata"`
-		Spec struct {
-			Gateways []string   `json:"gateways"`
-			Hosts    []string   `json:"hosts"`
-			HTTP     []routeDoc `json:"http"`
-		} `json:"spec"`
+	vsSpec struct {
+		Gateways []string   `json:"gateways"`
+		Hosts    []string   `json:"hosts"`
+		HTTP     []routeDoc `json:"http"`
 	}
 	routeDoc struct {
 		Name  string `json:"name"`
@@ -107,15 +98,15 @@ func decode(doc []byte) ([]Route, error) {
 	if err := yaml.Unmarshal(doc, &head); err != nil || head.Kind != "VirtualService" {
 		return nil, err
 	}
-	var vs vsDoc
-	if err := yaml.UnmarshalStrict(doc, &vs); err != nil {
-		return nil, fmt.Errorf("decode VirtualService: %w", err)
+	vs, name, _, err := manifest.Decode[vsSpec](doc, head.Kind)
+	if err != nil {
+		return nil, err
 	}
-	routes := make([]Route, 0, len(vs.Spec.HTTP))
-	for _, rd := range vs.Spec.HTTP {
+	routes := make([]Route, 0, len(vs.HTTP))
+	for _, rd := range vs.HTTP {
 		r, err := rd.route()
 		if err != nil {
-			return nil, fmt.Errorf("VirtualService %s: route %q: %w", vs.Metadata.Name, rd.Name, err)
+			return nil, fmt.Errorf("VirtualService %s: route %q: %w", name, rd.Name, err)
 		}
 		routes = append(routes, r)
 	}
