@@ -54,64 +54,38 @@ var poisonOutOfRange = []byte(`{"id":990000001,` +
 // it blocks its partition for the whole backoff, and every later drill
 // would wait behind it.
 func allDrills() []drill {
-	return append(killDrills(), []drill{
-		{
-			name:     "kafka-kill9",
-			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGKILL) },
-			heal:     func(ctx context.Context, e *env) error { return e.kafka.start(ctx) },
-			hold:     10 * time.Second,
-			converge: 3 * time.Minute,
-		},
-		{
-			name:     "kafka-sigterm",
-			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGTERM) },
-			heal:     func(ctx context.Context, e *env) error { return e.kafka.start(ctx) },
-			hold:     10 * time.Second,
-			converge: 3 * time.Minute,
-		},
-		{
-			name:     "kafka-down-cancel",
-			inject:   func(ctx context.Context, e *env) error { return e.kafka.signal(ctx, syscall.SIGKILL) },
-			heal:     func(ctx context.Context, e *env) error { return e.kafka.start(ctx) },
-			hold:     10 * time.Second,
-			cancel:   true,
-			converge: 3 * time.Minute,
-		},
-		{
+	kafka := func(name string, sig syscall.Signal, cancel bool) drill {
+		return drill{name: name, hold: 10 * time.Second, cancel: cancel, converge: 3 * time.Minute,
+			inject: func(ctx context.Context, e *env) error { return e.signalKafka(ctx, sig) },
+			heal:   func(ctx context.Context, e *env) error { return e.script(ctx, "kafka", "start") }}
+	}
+	poison := func(name, key string, record []byte, converge time.Duration) drill {
+		return drill{name: name, hold: 10 * time.Second, poison: record, converge: converge,
+			inject: func(ctx context.Context, e *env) error { return e.produce(ctx, events.Topic, key, record) }}
+	}
+	return append(killDrills(),
+		kafka("kafka-kill9", syscall.SIGKILL, false),
+		kafka("kafka-sigterm", syscall.SIGTERM, false),
+		kafka("kafka-down-cancel", syscall.SIGKILL, true),
+		drill{
 			name:     "postgres-immediate",
-			inject:   func(ctx context.Context, e *env) error { return e.postgres.run(ctx, "crash") },
-			heal:     func(ctx context.Context, e *env) error { return e.postgres.run(ctx, "start") },
+			inject:   func(ctx context.Context, e *env) error { return e.script(ctx, "postgres", "crash") },
+			heal:     func(ctx context.Context, e *env) error { return e.script(ctx, "postgres", "start") },
 			hold:     5 * time.Second,
 			cancel:   true,
 			converge: 3 * time.Minute,
 		},
-		{
+		drill{
 			name:     "sink-failing-30s",
-			inject:   func(ctx context.Context, e *env) error { return e.sinks.fail(ctx) },
-			heal:     func(ctx context.Context, e *env) error { return e.sinks.heal(ctx) },
+			inject:   func(ctx context.Context, e *env) error { return e.failSinks(ctx) },
+			heal:     func(ctx context.Context, e *env) error { return e.healSinks(ctx) },
 			hold:     30 * time.Second,
 			cancel:   true,
 			converge: 3 * time.Minute,
 		},
-		{
-			name: "poison-not-an-order",
-			inject: func(ctx context.Context, e *env) error {
-				return e.produce(ctx, events.Topic, "poison", poisonNotAnOrder)
-			},
-			hold:     10 * time.Second,
-			poison:   poisonNotAnOrder,
-			converge: time.Minute,
-		},
-		{
-			name: "poison-out-of-range",
-			inject: func(ctx context.Context, e *env) error {
-				return e.produce(ctx, events.Topic, "990000001", poisonOutOfRange)
-			},
-			hold:     10 * time.Second,
-			poison:   poisonOutOfRange,
-			converge: 60 * time.Second,
-		},
-	}...)
+		poison("poison-not-an-order", "poison", poisonNotAnOrder, time.Minute),
+		poison("poison-out-of-range", "990000001", poisonOutOfRange, 60*time.Second),
+	)
 }
 
 // killDrills kill -9 each function (the stack's supervisor must start it

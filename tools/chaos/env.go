@@ -33,9 +33,8 @@ type env struct {
 	orders   orderapi.Client // placements and cancellations, each retried until it has a final answer
 	http     *http.Client    // the checks' reads
 	db       *pgxpool.Pool   // admin connection: the checks read every schema
-	kafka    broker
-	postgres script
-	sinks    *sinkFault
+	// sinkLock holds shipping's table locked while the sinks fail.
+	sinkLock pgx.Tx
 }
 
 func newEnv(ctx context.Context, cfg config) (*env, error) {
@@ -52,12 +51,9 @@ func newEnv(ctx context.Context, cfg config) (*env, error) {
 	base := &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128, ResponseHeaderTimeout: 15 * time.Second}
 	return &env{
 		cfg: cfg, layout: layout, stackLog: log,
-		orders:   orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, retryFor)}},
-		http:     &http.Client{Timeout: 15 * time.Second, Transport: base},
-		db:       pool,
-		kafka:    broker{dir: cfg.KafkaDir, script: script{path: filepath.Join(cfg.Root, "infra", "local", "kafka.sh")}},
-		postgres: script{path: filepath.Join(cfg.Root, "infra", "local", "postgres.sh")},
-		sinks:    &sinkFault{adminURL: cfg.DatabaseURL},
+		orders: orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, retryFor)}},
+		http:   &http.Client{Timeout: 15 * time.Second, Transport: base},
+		db:     pool,
 	}, nil
 }
 
@@ -95,28 +91,20 @@ func (e *env) killFunction(name string) error {
 	return nil
 }
 
-// script is one of infra/local's server scripts; it reads its settings
-// (PG_DIR, KAFKA_DIR, ports) from the environment chaos.sh set.
-type script struct{ path string }
-
-func (s script) run(ctx context.Context, verb string) error {
-	cmd := exec.CommandContext(ctx, s.path, verb)
-	out, err := cmd.CombinedOutput()
+// script runs infra/local/<name>.sh verb; it reads its settings (PG_DIR,
+// KAFKA_DIR, ports) from the environment chaos.sh set.
+func (e *env) script(ctx context.Context, name, verb string) error {
+	out, err := exec.CommandContext(ctx, filepath.Join(e.cfg.Root, "infra", "local", name+".sh"), verb).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(s.path), verb, err, out)
+		return fmt.Errorf("%s.sh %s: %w\n%s", name, verb, err, out)
 	}
 	return nil
 }
 
-// broker is the Apache Kafka of infra/local/kafka.sh.
-type broker struct {
-	dir    string
-	script script
-}
-
-// signal sends sig to the broker and waits until it has exited.
-func (b broker) signal(ctx context.Context, sig syscall.Signal) error {
-	raw, err := os.ReadFile(filepath.Join(b.dir, "kafka.pid"))
+// signalKafka sends sig to the Apache Kafka of infra/local/kafka.sh and
+// waits until it has exited.
+func (e *env) signalKafka(ctx context.Context, sig syscall.Signal) error {
+	raw, err := os.ReadFile(filepath.Join(e.cfg.KafkaDir, "kafka.pid"))
 	if err != nil {
 		return fmt.Errorf("kafka pid: %w", err)
 	}
@@ -129,8 +117,6 @@ func (b broker) signal(ctx context.Context, sig syscall.Signal) error {
 	}
 	return waitExit(ctx, pid, 60*time.Second)
 }
-
-func (b broker) start(ctx context.Context) error { return b.script.run(ctx, "start") }
 
 // waitExit waits until pid is gone (or a zombie nobody reaps).
 func waitExit(ctx context.Context, pid int, limit time.Duration) error {
@@ -150,52 +136,32 @@ func waitExit(ctx context.Context, pid int, limit time.Duration) error {
 	return fmt.Errorf("pid %d still running after %v", pid, limit)
 }
 
-// sinkFault makes both sinks fail to store: shipping's table is locked by a
-// held transaction (its writes hang until the dispatcher's timeout), and
+// failSinks makes both sinks fail to store: shipping's table is locked by
+// a held transaction (its writes hang until the dispatcher's timeout), and
 // invoicing's role loses INSERT on its table (its writes fail at once).
-type sinkFault struct {
-	adminURL string
-	conn     *pgx.Conn
-	tx       pgx.Tx
-}
-
-func (f *sinkFault) fail(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, f.adminURL)
-	if err != nil {
-		return err
-	}
-	tx, err := conn.Begin(ctx)
+func (e *env) failSinks(ctx context.Context) error {
+	tx, err := e.db.Begin(ctx)
 	if err == nil {
-		_, err = tx.Exec(ctx, `LOCK TABLE shipping.shipment IN ACCESS EXCLUSIVE MODE`)
+		if _, err = tx.Exec(ctx, `LOCK TABLE shipping.shipment IN ACCESS EXCLUSIVE MODE`); err != nil {
+			tx.Rollback(ctx)
+		}
 	}
 	if err != nil {
-		conn.Close(ctx)
 		return fmt.Errorf("lock shipping.shipment: %w", err)
 	}
-	f.conn, f.tx = conn, tx
-	return adminExec(ctx, f.adminURL, `REVOKE INSERT ON invoicing.invoice FROM invoicing`)
+	e.sinkLock = tx
+	_, err = e.db.Exec(ctx, `REVOKE INSERT ON invoicing.invoice FROM invoicing`)
+	return err
 }
 
-func (f *sinkFault) heal(ctx context.Context) error {
+func (e *env) healSinks(ctx context.Context) error {
 	var errs []error
-	if f.tx != nil {
-		errs = append(errs, f.tx.Rollback(ctx), f.conn.Close(ctx))
-		f.conn, f.tx = nil, nil
+	if e.sinkLock != nil {
+		errs = append(errs, e.sinkLock.Rollback(ctx))
+		e.sinkLock = nil
 	}
-	errs = append(errs, adminExec(ctx, f.adminURL, `GRANT INSERT ON invoicing.invoice TO invoicing`))
-	return errors.Join(errs...)
-}
-
-func adminExec(ctx context.Context, url, sql string) error {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%s: %w", sql, err)
-	}
-	return nil
+	_, err := e.db.Exec(ctx, `GRANT INSERT ON invoicing.invoice TO invoicing`)
+	return errors.Join(append(errs, err)...)
 }
 
 // produce writes a plain record (no CloudEvent headers), as a producer

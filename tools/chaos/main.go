@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -142,16 +143,11 @@ func selectDrills(all []drill, names []string) ([]drill, error) {
 	}
 	var out []drill
 	for _, n := range names {
-		found := false
-		for _, d := range all {
-			if d.name == strings.TrimSpace(n) {
-				out = append(out, d)
-				found = true
-			}
-		}
-		if !found {
+		i := slices.IndexFunc(all, func(d drill) bool { return d.name == strings.TrimSpace(n) })
+		if i < 0 {
 			return nil, fmt.Errorf("CHAOS_DRILLS: no drill %q", n)
 		}
+		out = append(out, all[i])
 	}
 	return out, nil
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mskafka/knative-functions/shared/money"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
@@ -157,12 +161,7 @@ func (c *check) whole() bool {
 // machine it asks only about those whose shipment and invoice Postgres
 // already holds, as expected cancelled or not, unless all is set.
 func (c *check) poll(ctx context.Context, all bool) {
-	cancelled, err := c.cancelledInDB(ctx)
-	if err != nil {
-		c.lastErr = err // Postgres may be restarting: ask again next round
-		return
-	}
-	ready, err := c.readyInDB(ctx, cancelled)
+	cancelled, ready, err := c.inDB(ctx)
 	if err != nil {
 		c.lastErr = err // Postgres may be restarting: ask again next round
 		return
@@ -185,8 +184,8 @@ func (c *check) poll(ctx context.Context, all bool) {
 			defer wg.Done()
 			defer func() { <-slots }()
 			want := cancelled[id] || s.a.cancelled
-			shipped, why1 := c.shipment(ctx, s.a, want)
-			invoiced, why2 := c.invoice(ctx, s.a, want)
+			shipped, why1 := c.record(ctx, "shipment", "/shipping/api/shipments/%d", s.a, want, func(r record) string { return r.Shipping.Street })
+			invoiced, why2 := c.record(ctx, "invoice", "/invoicing/api/invoices/%d", s.a, want, func(r record) string { return r.Billing.Street })
 			mu.Lock()
 			defer mu.Unlock()
 			s.shipped, s.invoiced, s.why = shipped, invoiced, why1+why2
@@ -211,53 +210,30 @@ func (c *check) poll(ctx context.Context, all bool) {
 	}
 }
 
-// cancelledInDB returns which pending orders Postgres holds as cancelled:
-// a DELETE whose answer was lost may still have cancelled one.
-func (c *check) cancelledInDB(ctx context.Context) (map[int64]bool, error) {
-	ids := make([]int64, 0, len(c.pending))
-	for id := range c.pending {
-		ids = append(ids, id)
-	}
-	rows, err := c.e.db.Query(ctx, `SELECT id FROM orders.orders WHERE id = ANY($1) AND status = 'cancelled'`, ids)
+// inDB returns which pending orders Postgres holds as cancelled (a DELETE
+// whose answer was lost may still have cancelled one), and which have a
+// shipment and an invoice there, both cancelled as expected.
+func (c *check) inDB(ctx context.Context) (cancelled, ready map[int64]bool, err error) {
+	rows, err := c.e.db.Query(ctx, `SELECT o.id, o.status = 'cancelled', s.cancelled, i.cancelled FROM orders.orders o
+		LEFT JOIN shipping.shipment s ON s.order_id = o.id LEFT JOIN invoicing.invoice i ON i.order_id = o.id
+		WHERE o.id = ANY($1)`, slices.Collect(maps.Keys(c.pending)))
 	if err != nil {
-		return nil, fmt.Errorf("read cancelled orders: %w", err)
+		return nil, nil, fmt.Errorf("read orders, shipments and invoices: %w", err)
 	}
-	defer rows.Close()
-	out := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out[id] = true
-	}
-	return out, rows.Err()
-}
-
-// readyInDB returns which pending orders have a shipment and an invoice in
-// Postgres, both cancelled as expected.
-func (c *check) readyInDB(ctx context.Context, cancelled map[int64]bool) (map[int64]bool, error) {
-	ids := make([]int64, 0, len(c.pending))
-	for id := range c.pending {
-		ids = append(ids, id)
-	}
-	rows, err := c.e.db.Query(ctx, `SELECT s.order_id, s.cancelled, i.cancelled
-		FROM shipping.shipment s JOIN invoicing.invoice i USING (order_id) WHERE s.order_id = ANY($1)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read shipments and invoices: %w", err)
-	}
-	defer rows.Close()
-	out := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		var shipCancelled, invCancelled bool
-		if err := rows.Scan(&id, &shipCancelled, &invCancelled); err != nil {
-			return nil, err
-		}
-		want := cancelled[id] || c.pending[id].a.cancelled
-		out[id] = shipCancelled == want && invCancelled == want
-	}
-	return out, rows.Err()
+	cancelled, ready = map[int64]bool{}, map[int64]bool{}
+	var (
+		id          int64
+		orderCancel bool
+		shipCancel  *bool
+		invCancel   *bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &orderCancel, &shipCancel, &invCancel}, func() error {
+		want := orderCancel || c.pending[id].a.cancelled
+		cancelled[id] = orderCancel
+		ready[id] = shipCancel != nil && invCancel != nil && *shipCancel == want && *invCancel == want
+		return nil
+	})
+	return cancelled, ready, err
 }
 
 // record is what the checks read of a shipment or an invoice: a shipment
@@ -272,14 +248,6 @@ type record struct {
 	} `json:"billingAddress"`
 	Total     *money.Cents `json:"total"`
 	Cancelled bool         `json:"cancelled"`
-}
-
-func (c *check) shipment(ctx context.Context, a answer, cancelled bool) (bool, string) {
-	return c.record(ctx, "shipment", "/shipping/api/shipments/%d", a, cancelled, func(r record) string { return r.Shipping.Street })
-}
-
-func (c *check) invoice(ctx context.Context, a answer, cancelled bool) (bool, string) {
-	return c.record(ctx, "invoice", "/invoicing/api/invoices/%d", a, cancelled, func(r record) string { return r.Billing.Street })
 }
 
 // record checks a's shipment or invoice: its order, the street its key
@@ -328,17 +296,15 @@ func (c *check) exactSet(ctx context.Context, prefix string) error {
 	if err != nil {
 		return fmt.Errorf("read the drill's orders: %w", err)
 	}
-	defer rows.Close()
 	byKey := map[string][]int64{}
-	for rows.Next() {
-		var id int64
-		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			return err
-		}
+	var (
+		id  int64
+		key string
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error {
 		byKey[key] = append(byKey[key], id)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	answered := map[int64]bool{}

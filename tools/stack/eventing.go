@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/mskafka/knative-functions/shared/telemetry"
@@ -36,15 +37,16 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 	if err != nil {
 		return eventing{}, fmt.Errorf("dispatchers: %w", err)
 	}
-	ev := eventing{dispatcher: d, sources: set.Sources, pings: set.Pings, deliveries: newPingLog()}
+	ev := eventing{dispatcher: d, sources: set.Sources, pings: set.Pings, deliveries: &sync.Map{}}
 	p.background(ctx, "dispatcher", d.Run)
 	p.con.step("dispatchers: %d KafkaSources from %s", len(set.Sources), dir)
 	if h := srv.tel.MetricsHandler(); h != nil && cfg.MetricsAddr != "" {
-		if m, err := serveMetrics(cfg.MetricsAddr, h); err != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h)
+		if err := p.serve(&http.Server{Addr: cfg.MetricsAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}); err != nil {
 			// Metrics are a convenience here: a busy port must not stop the stack.
 			p.log.Warn("dispatcher metrics not served", "error", err)
 		} else {
-			p.cleanup(func() { m.Close() })
 			fns.mu.Lock()
 			fns.metrics = cfg.MetricsAddr
 			fns.mu.Unlock()
@@ -55,7 +57,7 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 	// scaled to zero as it would on a cluster.
 	p.background(ctx, "pings", func(ctx context.Context) error {
 		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: fns.urls, Every: cfg.PingInterval,
-			Client: &http.Client{Timeout: time.Minute, Transport: fns.local}, Observe: ev.deliveries.observe,
+			Client: &http.Client{Timeout: time.Minute, Transport: fns.local}, Observe: func(d ping.Delivery) { ev.deliveries.Store(d.Source, d) },
 			Logger: logs("ping", func(h slog.Handler) slog.Handler { return h })})
 	})
 	for _, ps := range set.Pings {
@@ -90,12 +92,9 @@ func (p *platform) startGateway(cfg config, fns *functions, platformPage http.Ha
 	mux.Handle(watch.Prefix+"/", http.StripPrefix(watch.Prefix, platformPage))
 	mux.Handle("/", gw)
 	srv.Handler = mux
-	go func() { p.fail(srv.ListenAndServe()) }()
-	p.cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	})
+	if err := p.serve(srv); err != nil {
+		return err
+	}
 	p.con.step("gateway: %d routes from %s", len(routes), mesh)
 	return nil
 }

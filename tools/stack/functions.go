@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -45,9 +44,10 @@ func (p *platform) startFunctions(ctx context.Context, cfg config, srv servers, 
 			return nil, err
 		}
 		p.cleanup(proc.Down)
-		a := activator.New(proc, idle, p.report, activator.WithTracing(srv.tel.TracerProvider, srv.tel.Propagator))
+		a := activator.New(proc, idle, p.con.step, activator.WithTracing(srv.tel.TracerProvider, srv.tel.Propagator))
 		addr := layout.Activator(name)
-		if err := p.serve(addr, a); err != nil {
+		// No write timeout: a held request may wait for a cold start.
+		if err := p.serve(&http.Server{Addr: addr, Handler: a, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}); err != nil {
 			return nil, fmt.Errorf("%s activator: %w", name, err)
 		}
 		fns.add(name, addr, proc, a)
@@ -123,7 +123,7 @@ func (f *functions) write(ready bool) error {
 	}
 	for name, proc := range f.procs {
 		fn := f.state.Functions[name]
-		fn.PID = proc.PID()
+		fn.PID = proc.State().PID
 		f.state.Functions[name] = fn
 	}
 	f.state.Ready = f.state.Ready || ready
@@ -166,22 +166,17 @@ func (p *platform) supervised(cfg config, srv servers, name, addr string, change
 	}
 	layout := localstack.Layout{FunctionPort: cfg.FirstPort}
 	return supervise.New(supervise.Spec{Name: name, Bin: bin, Env: append(env, srv.otelEnv...), Out: p.con.prefixed(name),
-		Report: p.report, Grace: gracePeriod, Addr: addr, Ports: layout.Instances(name), Changed: changed}), nil
+		Report: p.con.step, Grace: gracePeriod, Addr: addr, Ports: layout.Instances(name), Changed: changed}), nil
 }
 
-// serve serves h on addr until the stack stops, with the timeouts of the
-// gateway (a held request may wait for a cold start, so no write timeout).
-func (p *platform) serve(addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
+// serve runs srv until the stack stops. A server that cannot listen is an
+// error here; one that stops on its own later makes the stack fail.
+func (p *platform) serve(srv *http.Server) error {
+	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			p.report("%s: %v", addr, err)
-		}
-	}()
+	go func() { p.fail(srv.Serve(ln)) }()
 	p.cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

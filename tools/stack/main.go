@@ -185,9 +185,6 @@ func (p *platform) stop() {
 	}
 }
 
-// report prints a line of the platform's own (supervisor, activator).
-func (p *platform) report(format string, args ...any) { p.con.step(format, args...) }
-
 // fail reports that a part stopped on its own; run returns the first such error.
 func (p *platform) fail(err error) {
 	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,17 +152,4 @@ func script(ctx context.Context, cfg config, name, verb string, env ...string) (
 		return "", fmt.Errorf("%s %s: %w", name, verb, err)
 	}
 	return strings.TrimSpace(out.String()), nil
-}
-
-// serveMetrics serves h at /metrics on addr until Close.
-func serveMetrics(addr string, h http.Handler) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return srv, nil
 }

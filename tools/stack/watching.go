@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -29,34 +30,9 @@ type eventing struct {
 	dispatcher *dispatch.Dispatcher
 	sources    []manifest.KafkaSource
 	pings      []manifest.PingSource
-	deliveries *pingLog
-}
-
-// pingLog keeps each PingSource's last delivery and next ping.
-type pingLog struct {
-	mu   sync.Mutex
-	last map[string]ping.Delivery
-}
-
-func newPingLog() *pingLog { return &pingLog{last: map[string]ping.Delivery{}} }
-
-// observe is ping.Config.Observe: a schedule without a delivery keeps the
-// last delivery's outcome.
-func (l *pingLog) observe(d ping.Delivery) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if d.At.IsZero() {
-		prev := l.last[d.Source]
-		prev.Source, prev.Next = d.Source, d.Next
-		d = prev
-	}
-	l.last[d.Source] = d
-}
-
-func (l *pingLog) get(name string) ping.Delivery {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.last[name]
+	// deliveries holds each PingSource's last ping.Delivery by name: its
+	// last delivery and its next ping.
+	deliveries *sync.Map
 }
 
 // watcher reads the platform's state for the platform page: from the
@@ -99,8 +75,7 @@ func (w *watcher) read(ctx context.Context) watch.State {
 		}
 	}
 	for _, s := range w.ev.dispatcher.Sources() {
-		src := watch.Source{Name: s.Name, ConsumerGroup: s.ConsumerGroup, Delivered: s.Delivered, Retried: s.Retried,
-			DeadLettered: s.DeadLettered, Dropped: s.Dropped}
+		src := watch.Source{SourceStats: s}
 		for _, m := range w.ev.sources {
 			if m.Name == s.Name {
 				src.Sink = sinkName(m.Sink)
@@ -124,7 +99,8 @@ func (w *watcher) read(ctx context.Context) watch.State {
 		st.Sources = append(st.Sources, src)
 	}
 	for _, p := range w.ev.pings {
-		d := w.ev.deliveries.get(p.Name)
+		v, _ := w.ev.deliveries.Load(p.Name)
+		d, _ := v.(ping.Delivery)
 		pg := watch.Ping{Name: p.Name, Schedule: p.Schedule, Sink: sinkName(p.Sink), Status: d.Status, Attempts: d.Attempts}
 		if !d.At.IsZero() {
 			at := d.At.UTC()
@@ -190,13 +166,7 @@ func (w *watcher) lag(group string, topics []string) ([]watch.Partition, error) 
 		return nil, fmt.Errorf("committed offsets of %s: %w", group, committed.Err)
 	}
 	var out []watch.Partition
-	for _, t := range slices.Sorted(func(yield func(string) bool) {
-		for t := range want {
-			if !yield(t) {
-				return
-			}
-		}
-	}) {
+	for _, t := range slices.Sorted(maps.Keys(want)) {
 		for _, p := range want[t] {
 			end, err := client.GetOffset(t, p, sarama.OffsetNewest)
 			if err != nil {

@@ -34,21 +34,13 @@ type processor struct {
 	deadLetter      destination // nil: failed events are dropped
 	log             *slog.Logger
 	stats           *counters
-	tel             *telemetry.Telemetry // nil: telemetry.Noop
-}
-
-// telemetryOrNoop returns the processor's telemetry, or a no-op one.
-func (p *processor) telemetryOrNoop() *telemetry.Telemetry {
-	if p.tel == nil {
-		return telemetry.Noop()
-	}
-	return p.tel
+	tel             *telemetry.Telemetry
 }
 
 // recordDispatch records a delivery to the sink that has ended, once per
 // event as Knative's dispatcher does: the time since start, the first attempt.
 func (p *processor) recordDispatch(ctx context.Context, ev *event.Event, last outcome, start time.Time) {
-	p.telemetryOrNoop().Metrics.RecordDispatch(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace},
+	p.tel.Metrics.RecordDispatch(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace},
 		ev.Type(), last.status, time.Since(start))
 }
 
@@ -66,7 +58,7 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 		// A record that can never become an event would block its
 		// partition forever; Knative discards it, and so do we.
 		p.stats.inc(dropped)
-		p.telemetryOrNoop().Metrics.RecordDiscarded(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace})
+		p.tel.Metrics.RecordDiscarded(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace})
 		span.SetStatus(codes.Error, err.Error())
 		p.log.ErrorContext(ctx, "discard record", "source", p.name, "topic", msg.Topic,
 			"partition", msg.Partition, "offset", msg.Offset, "error", err)
@@ -111,7 +103,7 @@ func (p *processor) startSpan(ctx context.Context, msg *sarama.ConsumerMessage, 
 	if !trace.SpanContextFromContext(parent).IsValid() && ev != nil {
 		parent = telemetry.ExtractEvent(ctx, ev)
 	}
-	ctx, span := p.telemetryOrNoop().Tracer.Start(parent, "process "+msg.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := p.tel.Tracer.Start(parent, "process "+msg.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
 	if !span.IsRecording() {
 		// Tracing is off: the attributes would be built for nothing, per event.
 		return ctx, span

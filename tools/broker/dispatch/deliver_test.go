@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
@@ -271,6 +272,7 @@ func testProcessor(sink destination, retry int) *processor {
 		sink:      sink,
 		log:       slog.New(slog.DiscardHandler),
 		stats:     new(counters),
+		tel:       telemetry.Noop(),
 	}
 }
 

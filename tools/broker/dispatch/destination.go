@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -54,36 +54,10 @@ type target struct {
 	sink *manifest.KafkaSink // a KafkaSink
 }
 
-// resolve finds where a manifest's destination is locally: a Knative Service
-// at its URL in services, a KafkaSink at its topic, a URI as it is. A URI
-// beside a ref is relative to the ref's URL, as in Knative.
+// resolve finds where a manifest's destination is locally: a KafkaSink at
+// its topic, anything else at its URL (manifest.Destination.URL).
 func resolve(d manifest.Destination, services map[string]string, sinks map[string]manifest.KafkaSink) (target, error) {
-	if d.Ref == nil {
-		u, err := httpURL(d.URI)
-		if err != nil {
-			return target{}, err
-		}
-		return target{url: u.String()}, nil
-	}
-	switch r := d.Ref; {
-	case r.Kind == manifest.ServiceKind && (r.APIVersion == manifest.ServiceAPIVersion || r.APIVersion == "v1"):
-		raw, ok := services[r.Name]
-		if !ok {
-			return target{}, fmt.Errorf("resolve %s: no local URL for service %q", d, r.Name)
-		}
-		base, err := httpURL(raw)
-		if err != nil {
-			return target{}, fmt.Errorf("resolve %s: %w", d, err)
-		}
-		if d.URI != "" {
-			rel, err := url.Parse(d.URI)
-			if err != nil || rel.IsAbs() {
-				return target{}, fmt.Errorf("resolve %s: uri beside a ref must be a relative URL", d)
-			}
-			base = base.ResolveReference(rel)
-		}
-		return target{url: base.String()}, nil
-	case r.Kind == manifest.SinkKind && r.APIVersion == manifest.SinkAPIVersion:
+	if r := d.Ref; r != nil && r.Kind == manifest.SinkKind && r.APIVersion == manifest.SinkAPIVersion {
 		sink, ok := sinks[r.Name]
 		if !ok {
 			return target{}, fmt.Errorf("resolve %s: no KafkaSink %q", d, r.Name)
@@ -92,20 +66,9 @@ func resolve(d manifest.Destination, services map[string]string, sinks map[strin
 			return target{}, fmt.Errorf("resolve %s: a KafkaSink takes no uri", d)
 		}
 		return target{sink: &sink}, nil
-	default:
-		return target{}, fmt.Errorf("resolve %s: unsupported kind", d)
 	}
-}
-
-func httpURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("parse sink URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("sink URL %q: want an absolute http(s) URL", raw)
-	}
-	return u, nil
+	u, err := d.URL(services)
+	return target{url: u}, err
 }
 
 // httpSink posts events in binary mode, as Knative's dispatcher does.
@@ -198,10 +161,11 @@ func (s kafkaSink) send(ctx context.Context, ev *event.Event, key []byte) outcom
 // a dead letter sink after dest failed with last.
 func errorExtensions(dest string, last outcome) map[string]string {
 	ext := make(map[string]string)
-	// A sink can add its own details as kne-<name> response headers.
+	// A sink can add its own details as kne-<name> response headers; the
+	// name must be a legal CloudEvents attribute name.
+	legal := regexp.MustCompile(`^[a-z0-9]+$`)
 	for k, v := range last.header {
-		name, ok := cutPrefixFold(k, "kne-")
-		if ok && len(v) > 0 && validExtensionName(name) {
+		if name, ok := strings.CutPrefix(strings.ToLower(k), "kne-"); ok && len(v) > 0 && legal.MatchString(name) {
 			ext[name] = v[0]
 		}
 	}
@@ -215,25 +179,4 @@ func errorExtensions(dest string, last outcome) map[string]string {
 		ext["knativeerrordata"] = base64.StdEncoding.EncodeToString(last.body[:min(len(last.body), errorDataMax)])
 	}
 	return ext
-}
-
-func cutPrefixFold(s, prefix string) (string, bool) {
-	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
-		return s, false
-	}
-	return strings.ToLower(s[len(prefix):]), true
-}
-
-// validExtensionName reports whether name is a legal CloudEvents attribute
-// name: lower-case letters and digits.
-func validExtensionName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, r := range name {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
 }

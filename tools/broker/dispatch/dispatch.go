@@ -54,14 +54,14 @@ type Config struct {
 // Stats counts what a Dispatcher did since it was made.
 type Stats struct {
 	// Delivered counts events a sink accepted.
-	Delivered int64
+	Delivered int64 `json:"delivered"`
 	// Retried counts failed attempts that were repeated.
-	Retried int64
+	Retried int64 `json:"retried"`
 	// DeadLettered counts events handed to a dead letter sink.
-	DeadLettered int64
+	DeadLettered int64 `json:"deadLettered"`
 	// Dropped counts events given up without a dead letter sink, and records
 	// that were not valid CloudEvents.
-	Dropped int64
+	Dropped int64 `json:"dropped"`
 }
 
 // Failure is the last failed attempt of a KafkaSource's delivery.
@@ -91,22 +91,25 @@ const reasonMax = 200
 
 // counters count for one source, and into total (the Dispatcher's) too.
 type counters struct {
-	delivered, retried, deadLettered, dropped atomic.Int64
-	lastFailure                               atomic.Pointer[Failure]
-	total                                     *counters
+	n           [4]atomic.Int64 // by delivered, retried, deadLettered, dropped
+	lastFailure atomic.Pointer[Failure]
+	total       *counters
 }
 
-// inc adds one to the counter pick chooses, here and in the total.
-func (c *counters) inc(pick func(*counters) *atomic.Int64) {
+// What counters count.
+const (
+	delivered = iota
+	retried
+	deadLettered
+	dropped
+)
+
+// inc adds one to counter k, here and in the total.
+func (c *counters) inc(k int) {
 	for ; c != nil; c = c.total {
-		pick(c).Add(1)
+		c.n[k].Add(1)
 	}
 }
-
-func delivered(c *counters) *atomic.Int64    { return &c.delivered }
-func retried(c *counters) *atomic.Int64      { return &c.retried }
-func deadLettered(c *counters) *atomic.Int64 { return &c.deadLettered }
-func dropped(c *counters) *atomic.Int64      { return &c.dropped }
 
 // failed records a failed attempt as the source's last failure.
 func (c *counters) failed(id string, attempt int, o outcome) {
@@ -121,12 +124,8 @@ func (c *counters) failed(id string, attempt int, o outcome) {
 }
 
 func (c *counters) snapshot() Stats {
-	return Stats{
-		Delivered:    c.delivered.Load(),
-		Retried:      c.retried.Load(),
-		DeadLettered: c.deadLettered.Load(),
-		Dropped:      c.dropped.Load(),
-	}
+	return Stats{Delivered: c.n[delivered].Load(), Retried: c.n[retried].Load(),
+		DeadLettered: c.n[deadLettered].Load(), Dropped: c.n[dropped].Load()}
 }
 
 // Dispatcher runs the KafkaSources of a Config.
@@ -191,15 +190,6 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.routes = append(d.routes, r)
 	}
 	return d, nil
-}
-
-// Run is New followed by Dispatcher.Run.
-func Run(ctx context.Context, cfg Config) error {
-	d, err := New(cfg)
-	if err != nil {
-		return err
-	}
-	return d.Run(ctx)
 }
 
 // Stats returns the counters so far.

@@ -15,7 +15,6 @@ import (
 	"github.com/mskafka/knative-functions/shared/telemetry"
 	"github.com/mskafka/knative-functions/shared/testenv"
 	"github.com/mskafka/knative-functions/tools/broker/dispatch"
-	"github.com/mskafka/knative-functions/tools/broker/internal/kafkatest"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
@@ -32,14 +31,14 @@ func TestKafkaMetrics(t *testing.T) {
 	}
 	defer tel.Shutdown(ctx)
 
-	sink := kafkatest.NewSink(t, func(r kafkatest.Request, attempt int) kafkatest.Reply {
+	sink := newTestSink(t, func(r sinkRequest, attempt int) sinkReply {
 		switch {
 		case r.Header.Get("Ce-Subject") == "13":
-			return kafkatest.Reply{Status: http.StatusBadRequest, Body: `{"error":"unknown customer"}`}
+			return sinkReply{Status: http.StatusBadRequest, Body: `{"error":"unknown customer"}`}
 		case r.Header.Get("Ce-Subject") == "14" && attempt == 1:
-			return kafkatest.Reply{Status: http.StatusServiceUnavailable}
+			return sinkReply{Status: http.StatusServiceUnavailable}
 		}
-		return kafkatest.Reply{Status: http.StatusAccepted}
+		return sinkReply{Status: http.StatusAccepted}
 	})
 	topic := testenv.TopicName(t, "order")
 	testenv.CreateTopic(t, brokers, topic, 1)
@@ -61,7 +60,7 @@ func TestKafkaMetrics(t *testing.T) {
 			}}
 	}
 	testenv.Produce(t, testenv.Producer(t, brokers), event("12"), event("13"), event("14"))
-	d, _ := kafkatest.Run(t, dispatch.Config{Brokers: brokers, Sources: []manifest.KafkaSource{src},
+	d, _ := runDispatcher(t, dispatch.Config{Brokers: brokers, Sources: []manifest.KafkaSource{src},
 		Services: map[string]string{"sink": sink.URL}, Telemetry: tel})
 	testenv.Eventually(t, 10*time.Second, "the dispatcher to finish 3 events",
 		func() bool { s := d.Stats(); return s.Delivered+s.Dropped >= 3 })

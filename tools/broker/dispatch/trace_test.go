@@ -135,8 +135,8 @@ func TestProcessContinuesTrace(t *testing.T) {
 func TestProcessPassesTraceWithoutTelemetry(t *testing.T) {
 	var sink captured
 	p := processorFor(t, sink.server(t).URL+"/", nil)
-	if _, ok := p.telemetryOrNoop().TracerProvider.(tracenoop.TracerProvider); !ok {
-		t.Fatalf("tracer provider %T, want no-op", p.telemetryOrNoop().TracerProvider)
+	if _, ok := p.tel.TracerProvider.(tracenoop.TracerProvider); !ok {
+		t.Fatalf("tracer provider %T, want no-op", p.tel.TracerProvider)
 	}
 	raw := "00-" + producerTrace + "-" + producerSpan + "-01"
 	if !p.process(context.Background(), tracedRecord(raw, "")) {

@@ -42,12 +42,15 @@ func TestRunKeepsTryingWhileKafkaIsUnreachable(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	err := dispatch.Run(ctx, dispatch.Config{
+	d, err := dispatch.New(dispatch.Config{
 		Brokers: []string{"127.0.0.1:1"}, Sources: []manifest.KafkaSource{src},
 		Services: map[string]string{"sink": "http://127.0.0.1:1/"},
 		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(ctx); err != nil {
 		t.Fatalf("Run = %v, want nil once its context ends", err)
 	}
 	if !strings.Contains(logs.String(), "trying again") {

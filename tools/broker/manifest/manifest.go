@@ -1,20 +1,22 @@
 // Package manifest reads the Knative Eventing manifests in infra/eventing (the
-// KafkaSources and the KafkaSink for dead letters), so the local dispatcher and
-// the cluster share one definition of what is delivered where and how.
+// KafkaSources, the PingSources and the KafkaSink for dead letters), so the
+// local dispatcher and the cluster share one definition of what is delivered
+// where and how.
 //
 // Only the fields the dispatcher understands are accepted: an unknown field is
 // an error rather than a setting that silently does nothing locally.
 package manifest
 
 import (
-	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
+	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,19 +86,22 @@ type Set struct {
 	Pings      []PingSource
 }
 
+// The public types below double as the wire shapes of their specs: their
+// JSON names are the manifests'. Name and Namespace come from metadata.
+
 // KafkaSource is a sources.knative.dev/v1 KafkaSource with its defaults
 // applied.
 type KafkaSource struct {
-	Name      string
-	Namespace string
+	Name      string `json:"-"`
+	Namespace string `json:"-"`
 	// BootstrapServers are the cluster's addresses; local runs use their own.
-	BootstrapServers []string
-	Topics           []string
-	ConsumerGroup    string
-	InitialOffset    Offset
-	Ordering         Ordering
-	Delivery         Delivery
-	Sink             Destination
+	BootstrapServers []string    `json:"bootstrapServers"`
+	Topics           []string    `json:"topics"`
+	ConsumerGroup    string      `json:"consumerGroup"`
+	InitialOffset    Offset      `json:"initialOffset"`
+	Ordering         Ordering    `json:"ordering"`
+	Delivery         Delivery    `json:"-"` // decoded from a deliverySpec
+	Sink             Destination `json:"sink"`
 }
 
 // Delivery is a Knative delivery spec with its defaults applied.
@@ -114,25 +119,37 @@ type Delivery struct {
 // Destination is a Knative duck-typed destination: a reference to an
 // addressable object, a URI, or a reference with a URI relative to it.
 type Destination struct {
-	Ref *Ref
-	URI string
+	Ref *Ref   `json:"ref"`
+	URI string `json:"uri"`
 }
 
 // Ref names an addressable object.
 type Ref struct {
-	APIVersion string
-	Kind       string
-	Name       string
-	Namespace  string
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Name       string `json:"name"`
+	Namespace  string `json:"namespace"`
 }
 
 // KafkaSink is an eventing.knative.dev/v1alpha1 KafkaSink.
 type KafkaSink struct {
-	Name             string
-	Namespace        string
-	Topic            string
-	ContentMode      ContentMode
-	BootstrapServers []string
+	Name             string      `json:"-"`
+	Namespace        string      `json:"-"`
+	Topic            string      `json:"topic"`
+	ContentMode      ContentMode `json:"contentMode"`
+	BootstrapServers []string    `json:"bootstrapServers"`
+}
+
+// PingSource is a sources.knative.dev/v1 PingSource: an event with fixed
+// data sent to the sink on a cron schedule.
+type PingSource struct {
+	Name      string `json:"-"`
+	Namespace string `json:"-"`
+	// Schedule is a standard five-field cron expression, in UTC locally.
+	Schedule    string      `json:"schedule"`
+	ContentType string      `json:"contentType"`
+	Data        string      `json:"data"`
+	Sink        Destination `json:"sink"`
 }
 
 // DefaultDelivery returns Knative's delivery settings for a KafkaSource
@@ -141,17 +158,25 @@ func DefaultDelivery() Delivery {
 	return Delivery{Retry: DefaultRetry, BackoffPolicy: BackoffExponential, BackoffDelay: DefaultBackoffDelay}
 }
 
-// Load reads every *.yaml and *.yml file in dir, in name order, and returns
-// the KafkaSources and KafkaSinks they declare. Documents of other kinds are
-// skipped; a KafkaSource or KafkaSink that is malformed, has an unknown field
-// or repeats a name is an error.
+// Load reads the manifests in dir (see EachDocument) and returns the
+// KafkaSources, KafkaSinks and PingSources they declare. Documents of other
+// kinds are skipped; one of these kinds that is malformed, has an unknown
+// field or repeats a name is an error.
 func Load(dir string) (Set, error) {
+	set := Set{KafkaSinks: make(map[string]KafkaSink)}
+	return set, EachDocument(dir, set.add)
+}
+
+// EachDocument calls f with each document of every *.yaml and *.yml file in
+// dir, in name order, that holds more than comments; an error names the
+// file and the document. sigs.k8s.io/yaml decodes only the first document
+// of a stream, so the files are split at their --- lines here.
+func EachDocument(dir string, f func(doc []byte) error) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return Set{}, fmt.Errorf("load manifests: %w", err)
+		return fmt.Errorf("load manifests: %w", err)
 	}
-	set := Set{KafkaSinks: make(map[string]KafkaSink)}
-	sources := make(map[string]bool)
+	separator := regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
 	for _, e := range entries {
 		ext := filepath.Ext(e.Name())
 		if e.IsDir() || (ext != ".yaml" && ext != ".yml") {
@@ -160,69 +185,62 @@ func Load(dir string) (Set, error) {
 		path := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return Set{}, fmt.Errorf("load manifests: %w", err)
+			return fmt.Errorf("load manifests: %w", err)
 		}
 		n := 0
-		for _, doc := range splitDocuments(data) {
+		for _, doc := range separator.Split(string(data), -1) {
 			if isBlank(doc) {
 				continue
 			}
 			n++
-			if err := set.add(doc, sources); err != nil {
-				return Set{}, fmt.Errorf("load %s: document %d: %w", path, n, err)
+			if err := f([]byte(doc)); err != nil {
+				return fmt.Errorf("load %s: document %d: %w", path, n, err)
 			}
 		}
 	}
-	return set, nil
+	return nil
 }
 
-// splitDocuments splits a YAML stream at its --- lines. sigs.k8s.io/yaml
-// decodes only the first document of a stream.
-func splitDocuments(data []byte) [][]byte {
-	separator := regexp.MustCompile(`(?m)^---[ \t]*(#.*)?$`)
-	var docs [][]byte
-	for _, doc := range separator.Split(string(data), -1) {
-		docs = append(docs, []byte(doc))
+// isBlank reports whether a document holds nothing but comments and space.
+func isBlank(doc string) bool {
+	for line := range strings.Lines(doc) {
+		if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
+			return false
+		}
 	}
-	return docs
+	return true
 }
 
 // add decodes one document and adds it to s if it is a kind s holds.
-func (s *Set) add(doc []byte, sources map[string]bool) error {
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-	}
+func (s *Set) add(doc []byte) error {
+	var head struct{ APIVersion, Kind string }
 	if err := yaml.Unmarshal(doc, &head); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
+	want, ok := map[string]string{SourceKind: SourceAPIVersion, PingKind: PingAPIVersion, SinkKind: SinkAPIVersion}[head.Kind]
+	if !ok {
+		return nil
+	}
+	if head.APIVersion != want {
+		return fmt.Errorf("%s %s: unsupported apiVersion", head.APIVersion, head.Kind)
+	}
 	switch head.Kind {
 	case SourceKind:
-		if head.APIVersion != SourceAPIVersion {
-			return fmt.Errorf("%s %s: unsupported apiVersion", head.APIVersion, head.Kind)
-		}
 		src, err := decodeSource(doc)
 		if err != nil {
 			return err
 		}
-		if sources[src.Name] {
+		if slices.ContainsFunc(s.Sources, func(o KafkaSource) bool { return o.Name == src.Name }) {
 			return fmt.Errorf("KafkaSource %q declared twice", src.Name)
 		}
-		sources[src.Name] = true
 		s.Sources = append(s.Sources, src)
 	case PingKind:
-		if head.APIVersion != PingAPIVersion {
-			return fmt.Errorf("%s %s: unsupported apiVersion", head.APIVersion, head.Kind)
-		}
 		ping, err := decodePing(doc)
 		if err != nil {
 			return err
 		}
 		s.Pings = append(s.Pings, ping)
 	case SinkKind:
-		if head.APIVersion != SinkAPIVersion {
-			return fmt.Errorf("%s %s: unsupported apiVersion", head.APIVersion, head.Kind)
-		}
 		sink, err := decodeSink(doc)
 		if err != nil {
 			return err
@@ -235,81 +253,52 @@ func (s *Set) add(doc []byte, sources map[string]bool) error {
 	return nil
 }
 
-// The wire shapes: every field the dispatcher honours and the metadata a
-// manifest commonly carries. UnmarshalStrict refuses anything else.
-type (
-	objectMeta struct {
-		Name        string            `json:"name"`
-		Namespace   string            `json:"namespace"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
+// Decode decodes a manifest of the given kind whose spec is S, refusing any
+// field S or the common metadata does not name, and returns its spec, its
+// name (required) and its namespace ("default" when none is given).
+func Decode[S any](doc []byte, kind string) (spec S, name, namespace string, err error) {
+	var o struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name        string            `json:"name"`
+			Namespace   string            `json:"namespace"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+		Spec S `json:"spec"`
 	}
-	sourceDoc struct {
-		APIVersion string     `json:"apiVersion"`
-		Kind       string     `json:"kind"`
-		Metadata   objectMeta `json:"metadata"`
-		Spec       struct {
-			BootstrapServers []string        `json:"bootstrapServers"`
-			Topics           []string        `json:"topics"`
-			ConsumerGroup    string          `json:"consumerGroup"`
-			InitialOffset    Offset          `json:"initialOffset"`
-			Ordering         Ordering        `json:"ordering"`
-			Delivery         *deliveryDoc    `json:"delivery"`
-			Sink             *destinationDoc `json:"sink"`
-		} `json:"spec"`
+	if err := yaml.UnmarshalStrict(doc, &o); err != nil {
+		return spec, "", "", fmt.Errorf("decode %s: %w", kind, err)
 	}
-	deliveryDoc struct {
-		Retry          *int            `json:"retry"`
-		BackoffPolicy  BackoffPolicy   `json:"backoffPolicy"`
-		BackoffDelay   string          `json:"backoffDelay"`
-		Timeout        string          `json:"timeout"`
-		DeadLetterSink *destinationDoc `json:"deadLetterSink"`
+	if o.Metadata.Name == "" {
+		return spec, "", "", fmt.Errorf("%s without metadata.name", kind)
 	}
-	destinationDoc struct {
-		Ref *struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Name       string `json:"name"`
-			Namespace  string `json:"namespace"`
-		} `json:"ref"`
-		URI string `json:"uri"`
-	}
-	sinkDoc struct {
-		APIVersion string     `json:"apiVersion"`
-		Kind       string     `json:"kind"`
-		Metadata   objectMeta `json:"metadata"`
-		Spec       struct {
-			Topic string `json:"topic"`
-			// Known to the CRD, not needed here: the local Kafka's topics
-			// come from infra/kafka's KafkaTopics.
-			NumPartitions     int32       `json:"numPartitions"`
-			ReplicationFactor int16       `json:"replicationFactor"`
-			ContentMode       ContentMode `json:"contentMode"`
-			BootstrapServers  []string    `json:"bootstrapServers"`
-		} `json:"spec"`
-	}
-)
+	return o.Spec, o.Metadata.Name, cmp.Or(o.Metadata.Namespace, "default"), nil
+}
+
+// deliverySpec is the wire shape of a delivery spec.
+type deliverySpec struct {
+	Retry          *int          `json:"retry"`
+	BackoffPolicy  BackoffPolicy `json:"backoffPolicy"`
+	BackoffDelay   string        `json:"backoffDelay"`
+	Timeout        string        `json:"timeout"`
+	DeadLetterSink *Destination  `json:"deadLetterSink"`
+}
 
 func decodeSource(doc []byte) (KafkaSource, error) {
-	var d sourceDoc
-	if err := yaml.UnmarshalStrict(doc, &d); err != nil {
-		return KafkaSource{}, fmt.Errorf("decode KafkaSource: %w", err)
+	spec, name, ns, err := Decode[struct {
+		KafkaSource
+		DeliverySpec *deliverySpec `json:"delivery"`
+	}](doc, SourceKind)
+	if err != nil {
+		return KafkaSource{}, err
 	}
-	name := d.Metadata.Name
-	if name == "" {
-		return KafkaSource{}, errors.New("KafkaSource without metadata.name")
-	}
-	src := KafkaSource{
-		Name:             name,
-		Namespace:        cmp.Or(d.Metadata.Namespace, "default"),
-		BootstrapServers: d.Spec.BootstrapServers,
-		Topics:           d.Spec.Topics,
-		ConsumerGroup:    d.Spec.ConsumerGroup,
-		// Knative starts a new consumer group at the end of the topic.
-		InitialOffset: cmp.Or(d.Spec.InitialOffset, OffsetLatest),
-		Ordering:      cmp.Or(d.Spec.Ordering, Ordered),
-		Delivery:      DefaultDelivery(),
-	}
+	src := spec.KafkaSource
+	src.Name, src.Namespace, src.Delivery = name, ns, DefaultDelivery()
+	// Knative starts a new consumer group at the end of the topic.
+	src.InitialOffset = cmp.Or(src.InitialOffset, OffsetLatest)
+	src.Ordering = cmp.Or(src.Ordering, Ordered)
 	if len(src.Topics) == 0 || slices.Contains(src.Topics, "") {
 		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.topics: want one or more topic names", name)
 	}
@@ -318,22 +307,12 @@ func decodeSource(doc []byte) (KafkaSource, error) {
 	if src.ConsumerGroup == "" {
 		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.consumerGroup is required", name)
 	}
-	if src.InitialOffset != OffsetEarliest && src.InitialOffset != OffsetLatest {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.initialOffset %q: want earliest or latest", name, src.InitialOffset)
+	if err := cmp.Or(oneOf("spec.initialOffset", src.InitialOffset, OffsetEarliest, OffsetLatest),
+		oneOf("spec.ordering", src.Ordering, Ordered, Unordered), src.Sink.check("spec.sink")); err != nil {
+		return KafkaSource{}, fmt.Errorf("KafkaSource %s: %w", name, err)
 	}
-	if src.Ordering != Ordered && src.Ordering != Unordered {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.ordering %q: want ordered or unordered", name, src.Ordering)
-	}
-	if d.Spec.Sink == nil {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.sink is required", name)
-	}
-	sink, err := d.Spec.Sink.destination()
-	if err != nil {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.sink: %w", name, err)
-	}
-	src.Sink = sink
-	if d.Spec.Delivery != nil {
-		if src.Delivery, err = d.Spec.Delivery.delivery(); err != nil {
+	if spec.DeliverySpec != nil {
+		if src.Delivery, err = spec.DeliverySpec.delivery(); err != nil {
 			return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.delivery: %w", name, err)
 		}
 	}
@@ -343,19 +322,17 @@ func decodeSource(doc []byte) (KafkaSource, error) {
 // delivery applies Knative's semantics for a delivery spec that is present:
 // an absent retry means no retries, an absent policy is exponential. An absent
 // backoffDelay takes the same 0.3 s as an absent spec, so retries never spin.
-func (d *deliveryDoc) delivery() (Delivery, error) {
-	out := Delivery{
-		BackoffPolicy: cmp.Or(d.BackoffPolicy, BackoffExponential),
-		BackoffDelay:  DefaultBackoffDelay,
-	}
+func (d *deliverySpec) delivery() (Delivery, error) {
+	out := Delivery{BackoffPolicy: cmp.Or(d.BackoffPolicy, BackoffExponential), BackoffDelay: DefaultBackoffDelay,
+		DeadLetterSink: d.DeadLetterSink}
 	if d.Retry != nil {
 		if *d.Retry < 0 {
 			return Delivery{}, fmt.Errorf("retry %d: must not be negative", *d.Retry)
 		}
 		out.Retry = *d.Retry
 	}
-	if out.BackoffPolicy != BackoffLinear && out.BackoffPolicy != BackoffExponential {
-		return Delivery{}, fmt.Errorf("backoffPolicy %q: want linear or exponential", out.BackoffPolicy)
+	if err := oneOf("backoffPolicy", out.BackoffPolicy, BackoffLinear, BackoffExponential); err != nil {
+		return Delivery{}, err
 	}
 	var err error
 	if d.BackoffDelay != "" {
@@ -369,74 +346,148 @@ func (d *deliveryDoc) delivery() (Delivery, error) {
 		}
 	}
 	if d.DeadLetterSink != nil {
-		dls, err := d.DeadLetterSink.destination()
-		if err != nil {
-			return Delivery{}, fmt.Errorf("deadLetterSink: %w", err)
-		}
-		out.DeadLetterSink = &dls
-	}
-	return out, nil
-}
-
-func (d *destinationDoc) destination() (Destination, error) {
-	if d.Ref == nil && d.URI == "" {
-		return Destination{}, errors.New("want ref or uri")
-	}
-	out := Destination{URI: d.URI}
-	if d.Ref != nil {
-		if d.Ref.APIVersion == "" || d.Ref.Kind == "" || d.Ref.Name == "" {
-			return Destination{}, errors.New("ref needs apiVersion, kind and name")
-		}
-		out.Ref = &Ref{APIVersion: d.Ref.APIVersion, Kind: d.Ref.Kind, Name: d.Ref.Name, Namespace: d.Ref.Namespace}
+		return out, d.DeadLetterSink.check("deadLetterSink")
 	}
 	return out, nil
 }
 
 func decodeSink(doc []byte) (KafkaSink, error) {
-	var d sinkDoc
-	if err := yaml.UnmarshalStrict(doc, &d); err != nil {
-		return KafkaSink{}, fmt.Errorf("decode KafkaSink: %w", err)
+	spec, name, ns, err := Decode[struct {
+		KafkaSink
+		// Known to the CRD, not needed here: the local Kafka's topics
+		// come from infra/kafka's KafkaTopics.
+		NumPartitions     int32 `json:"numPartitions"`
+		ReplicationFactor int16 `json:"replicationFactor"`
+	}](doc, SinkKind)
+	if err != nil {
+		return KafkaSink{}, err
 	}
-	sink := KafkaSink{
-		Name:             d.Metadata.Name,
-		Namespace:        cmp.Or(d.Metadata.Namespace, "default"),
-		Topic:            d.Spec.Topic,
-		ContentMode:      cmp.Or(d.Spec.ContentMode, ContentBinary),
-		BootstrapServers: d.Spec.BootstrapServers,
-	}
-	if sink.Name == "" {
-		return KafkaSink{}, errors.New("KafkaSink without metadata.name")
-	}
+	sink := spec.KafkaSink
+	sink.Name, sink.Namespace, sink.ContentMode = name, ns, cmp.Or(sink.ContentMode, ContentBinary)
 	if sink.Topic == "" {
-		return KafkaSink{}, fmt.Errorf("KafkaSink %s: spec.topic is required", sink.Name)
+		return KafkaSink{}, fmt.Errorf("KafkaSink %s: spec.topic is required", name)
 	}
-	if sink.ContentMode != ContentBinary && sink.ContentMode != ContentStructured {
-		return KafkaSink{}, fmt.Errorf("KafkaSink %s: spec.contentMode %q: want binary or structured", sink.Name, sink.ContentMode)
+	if err := oneOf("spec.contentMode", sink.ContentMode, ContentBinary, ContentStructured); err != nil {
+		return KafkaSink{}, fmt.Errorf("KafkaSink %s: %w", name, err)
 	}
 	return sink, nil
 }
 
-// isBlank reports whether a document holds nothing but comments and space.
-func isBlank(doc []byte) bool {
-	for line := range bytes.Lines(doc) {
-		line = bytes.TrimSpace(line)
-		if len(line) > 0 && line[0] != '#' {
-			return false
-		}
+func decodePing(doc []byte) (PingSource, error) {
+	p, name, ns, err := Decode[PingSource](doc, PingKind)
+	if err != nil {
+		return PingSource{}, err
 	}
-	return true
+	p.Name, p.Namespace = name, ns
+	if p.Schedule == "" {
+		return PingSource{}, fmt.Errorf("PingSource %s: spec.schedule is required", name)
+	}
+	if err := p.Sink.check("spec.sink"); err != nil {
+		return PingSource{}, fmt.Errorf("PingSource %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// oneOf returns an error naming field unless v is one of allowed.
+func oneOf[T ~string](field string, v T, allowed ...T) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return fmt.Errorf("%s %q: want %s", field, v, strings.Join(names, " or "))
+}
+
+// check returns an error naming field unless d is a ref, a URI or both.
+func (d Destination) check(field string) error {
+	switch {
+	case d.Ref == nil && d.URI == "":
+		return fmt.Errorf("%s: want ref or uri", field)
+	case d.Ref != nil && (d.Ref.APIVersion == "" || d.Ref.Kind == "" || d.Ref.Name == ""):
+		return fmt.Errorf("%s: ref needs apiVersion, kind and name", field)
+	}
+	return nil
 }
 
 // String returns the destination as a manifest would spell it, for errors
 // and logs.
 func (d Destination) String() string {
-	var b strings.Builder
-	if d.Ref != nil {
-		fmt.Fprintf(&b, "%s %s (%s)", d.Ref.Kind, d.Ref.Name, d.Ref.APIVersion)
-		if d.URI != "" {
-			b.WriteString(" + ")
+	if d.Ref == nil {
+		return d.URI
+	}
+	s := fmt.Sprintf("%s %s (%s)", d.Ref.Kind, d.Ref.Name, d.Ref.APIVersion)
+	if d.URI != "" {
+		s += " + " + d.URI
+	}
+	return s
+}
+
+// parseDuration parses the ISO-8601 durations Knative uses in a delivery
+// spec: PT0.2S, PT1M30S, PT10S, P1DT2H. Years and months are refused because
+// their length depends on the calendar and no delivery setting needs them.
+// Any component may carry a decimal fraction (point or comma), as ISO-8601
+// allows.
+func parseDuration(s string) (time.Duration, error) {
+	const n = `(\d+(?:[.,]\d+)?)`
+	m := regexp.MustCompile(`^P(?:` + n + `W)?(?:` + n + `D)?(?:T(?:` + n + `H)?(?:` + n + `M)?(?:` + n + `S)?)?$`).FindStringSubmatch(s)
+	// The pattern lets a P or a T through with no component after it.
+	if m == nil || strings.Join(m[1:], "") == "" || strings.HasSuffix(s, "T") {
+		return 0, fmt.Errorf("parse duration %q: not an ISO-8601 duration", s)
+	}
+	var total float64 // nanoseconds
+	for i, unit := range []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		if m[i+1] != "" {
+			v, _ := strconv.ParseFloat(strings.Replace(m[i+1], ",", ".", 1), 64)
+			total += v * float64(unit)
 		}
 	}
-	b.WriteString(d.URI)
-	return b.String()
+	if total >= math.MaxInt64 {
+		return 0, fmt.Errorf("parse duration %q: out of range", s)
+	}
+	return time.Duration(math.Round(total)), nil
+}
+
+// URL returns where d is reached over HTTP locally: a Knative Service at its
+// base URL in services (by name), a URI as it is. A URI beside a ref is
+// relative to the ref's URL, as in Knative.
+func (d Destination) URL(services map[string]string) (string, error) {
+	if d.Ref == nil {
+		u, err := httpURL(d.URI)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", d, err)
+		}
+		return u.String(), nil
+	}
+	if r := d.Ref; r.Kind != ServiceKind || (r.APIVersion != ServiceAPIVersion && r.APIVersion != "v1") {
+		return "", fmt.Errorf("resolve %s: unsupported kind", d)
+	}
+	raw, ok := services[d.Ref.Name]
+	if !ok {
+		return "", fmt.Errorf("resolve %s: no local URL for service %q", d, d.Ref.Name)
+	}
+	base, err := httpURL(raw)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", d, err)
+	}
+	if d.URI != "" {
+		rel, err := url.Parse(d.URI)
+		if err != nil || rel.IsAbs() {
+			return "", fmt.Errorf("resolve %s: uri beside a ref must be a relative URL", d)
+		}
+		base = base.ResolveReference(rel)
+	}
+	return base.String(), nil
+}
+
+func httpURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse sink URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("sink URL %q: want an absolute http(s) URL", raw)
+	}
+	return u, nil
 }

@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("PingSource %s: %w", p.Name, err)
 		}
-		url, err := resolve(p.Sink, cfg.Services)
+		url, err := p.Sink.URL(cfg.Services)
 		if err != nil {
 			return fmt.Errorf("PingSource %s: %w", p.Name, err)
 		}
@@ -179,20 +179,4 @@ func (cfg Config) send(ctx context.Context, src manifest.PingSource, url, id str
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
-}
-
-// resolve returns the URL of a sink: a Knative Service by its local
-// address, or a URI as it stands.
-func resolve(d manifest.Destination, services map[string]string) (string, error) {
-	if d.Ref == nil {
-		return d.URI, nil
-	}
-	if d.Ref.APIVersion != manifest.ServiceAPIVersion || d.Ref.Kind != manifest.ServiceKind {
-		return "", fmt.Errorf("sink %s: want a Knative Service", d)
-	}
-	base, ok := services[d.Ref.Name]
-	if !ok {
-		return "", fmt.Errorf("sink %s: no such function runs locally", d)
-	}
-	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(d.URI, "/"), nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 
@@ -79,19 +80,9 @@ func (c Client) Target(r Request) vegeta.Target {
 // Place posts r once.
 func (c Client) Place(ctx context.Context, r Request) (Placed, error) {
 	t := c.Target(r)
-	req, err := http.NewRequestWithContext(ctx, t.Method, t.URL, bytes.NewReader(t.Body))
+	resp, body, err := do(ctx, c.HTTP, t.Method, t.URL, t.Body, t.Header)
 	if err != nil {
-		return Placed{}, err
-	}
-	req.Header = t.Header
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return Placed{}, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Placed{}, err // the answer was cut off: as good as none
+		return Placed{}, err // an answer cut off is as good as none
 	}
 	return Answer(resp.StatusCode, resp.Header, body)
 }
@@ -114,36 +105,41 @@ func Answer(status int, h http.Header, body []byte) (Placed, error) {
 
 // Cancel deletes order id and returns the status.
 func (c Client) Cancel(ctx context.Context, id int64) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.Base+"/api/orders/"+strconv.FormatInt(id, 10), nil)
+	resp, _, err := do(ctx, c.HTTP, http.MethodDelete, c.Base+"/api/orders/"+strconv.FormatInt(id, 10), nil, nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	return resp.StatusCode, nil
 }
 
 // ReadJSON decodes the JSON at url into v; anything but a 200 is an error
 // naming the status.
 func ReadJSON(ctx context.Context, client *http.Client, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, body, err := do(ctx, client, http.MethodGet, url, nil, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s", resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil
+}
+
+// do sends one request and reads the whole answer.
+func do(ctx context.Context, client *http.Client, method, url string, body []byte, h http.Header) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	maps.Copy(req.Header, h)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
 }

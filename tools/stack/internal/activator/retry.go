@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"syscall"
 	"time"
 )
@@ -63,18 +62,13 @@ func (t retrying) nextInstance(req *http.Request, deadline time.Time) (*http.Req
 		if err != nil {
 			return nil, err
 		}
-		u, err := url.Parse(base)
+		next, err := toInstance(req, base)
 		if err != nil {
 			return nil, err
 		}
-		if u.Host != req.URL.Host {
-			body, err := req.GetBody()
-			if err != nil {
-				return nil, err
-			}
-			next := req.Clone(req.Context())
-			next.URL.Host, next.Body = u.Host, body
-			return next, nil
+		if next.URL.Host != req.URL.Host {
+			next.Body, err = req.GetBody()
+			return next, err
 		}
 		// The supervisor has not yet seen the exit: wait a moment.
 		// Still the instance that refused: wait for the next, but not for

@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
 // Route is one HTTP route of a VirtualService, in the terms the local
@@ -41,19 +40,10 @@ type Match struct {
 // refused, so a route the cluster would apply differently cannot pass
 // silently.
 type (
-	vsDoc struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-		Metadata   struct {
-			Name      string            `json:"name"`
-			Namespace string            `json:"namespace"`
-			Labels    map[string]string `json:"labels"`
-		} `json:"metadata"`
-		Spec struct {
-			Gateways []string   `json:"gateways"`
-			Hosts    []string   `json:"hosts"`
-			HTTP     []routeDoc `json:"http"`
-		} `json:"spec"`
+	vsSpec struct {
+		Gateways []string   `json:"gateways"`
+		Hosts    []string   `json:"hosts"`
+		HTTP     []routeDoc `json:"http"`
 	}
 	routeDoc struct {
 		Name  string `json:"name"`
@@ -87,31 +77,19 @@ type (
 	}
 )
 
-// Load reads the VirtualServices of the *.yaml files in dir (infra/mesh) and
+// Load reads the VirtualServices of the manifests in dir (infra/mesh) and
 // returns their HTTP routes in order, which is the order Istio tries them.
 func Load(dir string) ([]Route, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("load virtual services: %w", err)
-	}
 	var routes []Route
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("load virtual services: %w", err)
-		}
-		for i, doc := range regexp.MustCompile(`(?m)^---[ \t]*$`).Split(string(b), -1) {
-			rs, err := decode([]byte(doc))
-			if err != nil {
-				return nil, fmt.Errorf("load %s: document %d: %w", file, i+1, err)
-			}
-			routes = append(routes, rs...)
-		}
+	err := manifest.EachDocument(dir, func(doc []byte) error {
+		rs, err := decode(doc)
+		routes = append(routes, rs...)
+		return err
+	})
+	if err == nil && len(routes) == 0 {
+		err = fmt.Errorf("load virtual services: no HTTP route in %s", dir)
 	}
-	if len(routes) == 0 {
-		return nil, fmt.Errorf("load virtual services: no HTTP route in %s", dir)
-	}
-	return routes, nil
+	return routes, err
 }
 
 // decode returns the routes of a VirtualService document, none for another kind.
@@ -120,15 +98,15 @@ func decode(doc []byte) ([]Route, error) {
 	if err := yaml.Unmarshal(doc, &head); err != nil || head.Kind != "VirtualService" {
 		return nil, err
 	}
-	var vs vsDoc
-	if err := yaml.UnmarshalStrict(doc, &vs); err != nil {
-		return nil, fmt.Errorf("decode VirtualService: %w", err)
+	vs, name, _, err := manifest.Decode[vsSpec](doc, head.Kind)
+	if err != nil {
+		return nil, err
 	}
-	routes := make([]Route, 0, len(vs.Spec.HTTP))
-	for _, rd := range vs.Spec.HTTP {
+	routes := make([]Route, 0, len(vs.HTTP))
+	for _, rd := range vs.HTTP {
 		r, err := rd.route()
 		if err != nil {
-			return nil, fmt.Errorf("VirtualService %s: route %q: %w", vs.Metadata.Name, rd.Name, err)
+			return nil, fmt.Errorf("VirtualService %s: route %q: %w", name, rd.Name, err)
 		}
 		routes = append(routes, r)
 	}

@@ -148,20 +148,14 @@ func (p *Process) Down() {
 	p.mu.Lock()
 	p.want = false
 	inst := p.cur
-	if inst != nil {
-		inst.stopping = true
-	}
-	cmd := (*exec.Cmd)(nil)
-	if inst != nil {
-		cmd = inst.cmd
-	}
-	p.mu.Unlock()
 	if inst == nil {
+		p.mu.Unlock()
 		return
 	}
-	if cmd != nil {
-		signalGroup(cmd, syscall.SIGTERM)
-	}
+	inst.stopping = true
+	cmd := inst.cmd
+	p.mu.Unlock()
+	signalGroup(cmd, syscall.SIGTERM)
 	select {
 	case <-inst.done:
 	case <-time.After(p.spec.Grace):
@@ -171,29 +165,12 @@ func (p *Process) Down() {
 	}
 }
 
-// Running reports whether an instance exists (starting, ready or stopping).
-func (p *Process) Running() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cur != nil
-}
-
 // Ready reports whether an instance is ready and not stopping: a request
 // now is served without a cold start.
 func (p *Process) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.cur != nil && !p.cur.stopping && !p.cur.readyAt.IsZero()
-}
-
-// PID returns the process id of the current instance, 0 if none runs.
-func (p *Process) PID() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cur == nil || p.cur.cmd == nil || p.cur.cmd.Process == nil {
-		return 0
-	}
-	return p.cur.cmd.Process.Pid
 }
 
 // The phases a State reports, named as the platform page shows them.

@@ -82,10 +82,10 @@ func TestKilledFunctionIsRestarted(t *testing.T) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pid := p.PID()
+	pid := p.State().PID
 	syscall.Kill(pid, syscall.SIGKILL)
 	deadline := time.Now().Add(10 * time.Second)
-	for p.PID() == pid || p.PID() == 0 {
+	for p.State().PID == pid || p.State().PID == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("not restarted; reports:\n%s", &rep)
 		}
@@ -97,11 +97,11 @@ func TestKilledFunctionIsRestarted(t *testing.T) {
 	if !strings.Contains(rep.String(), "exited unexpectedly") {
 		t.Errorf("the crash was not reported:\n%s", &rep)
 	}
-	if st := p.State(); st != (State{Phase: PhaseRunning, Instances: 1, PID: p.PID(), Restarts: 1}) {
+	if st := p.State(); st != (State{Phase: PhaseRunning, Instances: 1, PID: p.State().PID, Restarts: 1}) {
 		t.Errorf("state after a restart: %+v", st)
 	}
 	p.Down()
-	if p.Running() {
+	if p.State().Instances != 0 {
 		t.Error("running after Down")
 	}
 	if st := p.State(); st != (State{Phase: PhaseZero, Restarts: 1}) {

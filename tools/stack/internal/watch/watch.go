@@ -58,20 +58,14 @@ type Function struct {
 	IdleLeftMs *int64 `json:"idleLeftMs"`
 }
 
-// Source is one KafkaSource: its consumer group's lag, as Kafka's
-// committed offsets say, and what its dispatcher did.
+// Source is one KafkaSource: what its dispatcher did, and its consumer
+// group's lag as Kafka's committed offsets say.
 type Source struct {
-	Name          string      `json:"name"`
-	Sink          string      `json:"sink"`
-	ConsumerGroup string      `json:"consumerGroup"`
-	Partitions    []Partition `json:"partitions"`
+	dispatch.SourceStats
+	Sink       string      `json:"sink"`
+	Partitions []Partition `json:"partitions"`
 	// Lag is the sum of the partitions' lags; null when Kafka could not be read.
-	Lag          *int64            `json:"lag"`
-	Delivered    int64             `json:"delivered"`
-	Retried      int64             `json:"retried"`
-	DeadLettered int64             `json:"deadLettered"`
-	Dropped      int64             `json:"dropped"`
-	LastFailure  *dispatch.Failure `json:"lastFailure"`
+	Lag *int64 `json:"lag"`
 }
 
 // Partition is one partition of a source's topic.

@@ -1,7 +1,7 @@
-// Package kafkatest holds what the broker tests share beyond testenv's
-// Kafka handles: a recording CloudEvents sink, and a dispatcher run bound to
-// a test.
-package kafkatest
+package dispatch_test
+
+// What the Kafka tests of the dispatcher share beyond testenv's Kafka
+// handles: a recording CloudEvents sink, and a dispatcher run bound to a test.
 
 import (
 	"context"
@@ -16,50 +16,50 @@ import (
 	"github.com/mskafka/knative-functions/tools/broker/dispatch"
 )
 
-// Request is an event a Sink received.
-type Request struct {
+// sinkRequest is an event a testSink received.
+type sinkRequest struct {
 	Header http.Header
 	Body   string
 }
 
 // ID returns the event's id.
-func (r Request) ID() string { return r.Header.Get("Ce-Id") }
+func (r sinkRequest) ID() string { return r.Header.Get("Ce-Id") }
 
-// Reply is how a Sink answers.
-type Reply struct {
+// sinkReply is how a testSink answers.
+type sinkReply struct {
 	Status int
 	Body   string
 	Delay  time.Duration
 }
 
-// Sink is a recording CloudEvents sink.
-type Sink struct {
+// testSink is a recording CloudEvents sink.
+type testSink struct {
 	URL string
 
-	respond func(r Request, attempt int) Reply
+	respond func(r sinkRequest, attempt int) sinkReply
 
 	mu       sync.Mutex
-	requests []Request
+	requests []sinkRequest
 	attempts map[string]int
 	changed  chan struct{}
 }
 
-// NewSink starts a sink that answers each request with respond, told how
+// newTestSink starts a sink that answers each request with respond, told how
 // many times (from 1) it has seen that event id. A nil respond accepts all.
-func NewSink(t testing.TB, respond func(r Request, attempt int) Reply) *Sink {
+func newTestSink(t testing.TB, respond func(r sinkRequest, attempt int) sinkReply) *testSink {
 	if respond == nil {
-		respond = func(Request, int) Reply { return Reply{Status: http.StatusAccepted} }
+		respond = func(sinkRequest, int) sinkReply { return sinkReply{Status: http.StatusAccepted} }
 	}
-	s := &Sink{respond: respond, attempts: make(map[string]int), changed: make(chan struct{})}
+	s := &testSink{respond: respond, attempts: make(map[string]int), changed: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + "/"
 	return s
 }
 
-func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
+func (s *testSink) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	req := Request{Header: r.Header.Clone(), Body: string(body)}
+	req := sinkRequest{Header: r.Header.Clone(), Body: string(body)}
 	s.mu.Lock()
 	s.attempts[req.ID()]++
 	attempt := s.attempts[req.ID()]
@@ -88,21 +88,21 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // Requests returns the requests answered so far, in order.
-func (s *Sink) Requests() []Request {
+func (s *testSink) Requests() []sinkRequest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	return append([]sinkRequest(nil), s.requests...)
 }
 
 // Attempts returns how many times the sink saw an event id.
-func (s *Sink) Attempts(id string) int {
+func (s *testSink) Attempts(id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.attempts[id]
 }
 
 // WaitFor waits until the sink answered n requests and returns them.
-func (s *Sink) WaitFor(t testing.TB, n int, timeout time.Duration) []Request {
+func (s *testSink) WaitFor(t testing.TB, n int, timeout time.Duration) []sinkRequest {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -120,9 +120,9 @@ func (s *Sink) WaitFor(t testing.TB, n int, timeout time.Duration) []Request {
 	}
 }
 
-// Run runs a dispatcher until the returned stop is called or the test ends;
-// stop waits for Run to return and fails the test when that takes long.
-func Run(t testing.TB, cfg dispatch.Config) (d *dispatch.Dispatcher, stop func()) {
+// runDispatcher runs a dispatcher until the returned stop is called or the test ends;
+// stop waits for runDispatcher to return and fails the test when that takes long.
+func runDispatcher(t testing.TB, cfg dispatch.Config) (d *dispatch.Dispatcher, stop func()) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
