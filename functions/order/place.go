@@ -21,15 +21,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/group"
 )
 
-// placeTimeout bounds a group's work, which no caller can cancel: a
-// Postgres that hangs must not hold every later order behind it.
-const placeTimeout = 30 * time.Second
-
-// placements commits the orders placed while one group is being committed
-// together: one transaction, one commit (one WAL flush) for several orders
-// (see package group). A group whose transaction fails (one order's
-// statement failed) is placed again one order at a time, so a bad order
-// fails only itself.
+// placements commits orders together (see package group and placeAll).
 type placements = group.Group[*placement, Placed]
 
 // call is one order's place in a group.

@@ -33,7 +33,7 @@ type StoreOption func(*Store)
 func WithGroupCommit(max int) StoreOption {
 	return func(s *Store) {
 		if max > 1 {
-			s.group = group.New(max, placeTimeout, s.placeAlone, s.placeAll)
+			s.group = group.New(max, s.placeAlone, s.placeAll)
 		}
 	}
 }

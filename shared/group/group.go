@@ -29,6 +29,12 @@ type Call[A, R any] struct {
 	done   chan struct{}
 }
 
+// timeout bounds a group's work, which no caller can cancel: a database
+// that hangs must not hold every later call behind it. It is longer than a
+// KafkaSource waits for an answer (10 s, infra/eventing), so a caller has
+// gone (and will retry) before its group gives up.
+const timeout = 30 * time.Second
+
 // Group runs calls together. Together runs a group's calls in one
 // transaction and sets each one's Result and Err; when it fails (one call's
 // statement failed, so the transaction did: nothing of it is committed),
@@ -36,7 +42,6 @@ type Call[A, R any] struct {
 // group of one is run alone too.
 type Group[A, R any] struct {
 	max      int
-	timeout  time.Duration
 	alone    func(context.Context, A) (R, error)
 	together func(context.Context, []*Call[A, R]) error
 
@@ -45,12 +50,11 @@ type Group[A, R any] struct {
 	leading bool // a goroutine is committing groups
 }
 
-// New returns a group of at most max calls, whose work (together, and
-// alone after it) is bounded by timeout: no caller can cancel it, and a
-// database that hangs must not hold every later call behind it.
-func New[A, R any](max int, timeout time.Duration, alone func(context.Context, A) (R, error),
+// New returns a group of at most max calls. Its work, together and alone
+// after it, is bounded by 30 s.
+func New[A, R any](max int, alone func(context.Context, A) (R, error),
 	together func(context.Context, []*Call[A, R]) error) *Group[A, R] {
-	return &Group[A, R]{max: max, timeout: timeout, alone: alone, together: together}
+	return &Group[A, R]{max: max, alone: alone, together: together}
 }
 
 // Do runs arg in the next group and returns its result. A caller whose ctx
@@ -105,7 +109,7 @@ func (g *Group[A, R]) lead() {
 
 // commit runs calls, together if it can, and answers each.
 func (g *Group[A, R]) commit(calls []*Call[A, R]) {
-	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	// A caller that has gone already is left out: nobody waits for its
 	// answer.

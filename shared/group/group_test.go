@@ -104,7 +104,7 @@ func queued(t *testing.T, f *fake, g *Group[int, string], ctxs map[int]context.C
 // at most max of them; a lone call is done alone.
 func TestGroupsWhatArrivesWhileOneCommits(t *testing.T) {
 	f := &fake{}
-	g := New(3, time.Minute, f.alone, f.together)
+	g := New(3, f.alone, f.together)
 	answers := queued(t, f, g, nil, 1, 2, 3, 4)
 	// 0 alone; 1, 2, 3 together (they queued in any order, but the first
 	// three queued go first); 4 then alone.
@@ -126,7 +126,7 @@ func TestGroupsWhatArrivesWhileOneCommits(t *testing.T) {
 // its own error, the others their results.
 func TestGroupFailsAlone(t *testing.T) {
 	f := &fake{fail: func(arg int) bool { return arg == 2 }}
-	g := New(8, time.Minute, f.alone, f.together)
+	g := New(8, f.alone, f.together)
 	answers := queued(t, f, g, nil, 1, 2, 3)
 	if diff := cmp.Diff([][]int{{1, 2, 3}}, f.groups); diff != "" {
 		t.Errorf("groups (-want +got):\n%s", diff)
@@ -150,7 +150,7 @@ func TestGroupFailsAlone(t *testing.T) {
 // on, neither cancelled nor without its caller's values.
 func TestGroupCancellation(t *testing.T) {
 	f := &fake{}
-	g := New(8, time.Minute, f.alone, f.together)
+	g := New(8, f.alone, f.together)
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	answers := queued(t, f, g, map[int]context.Context{2: gone}, 1, 2, 3)
@@ -170,7 +170,7 @@ func TestGroupCancellation(t *testing.T) {
 		hasDeadline bool
 	}
 	work := make(chan seen, 1)
-	g = New(8, time.Minute, func(ctx context.Context, _ int) (string, error) {
+	g = New(8, func(ctx context.Context, _ int) (string, error) {
 		close(started)
 		<-release
 		_, ok := ctx.Deadline()

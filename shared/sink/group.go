@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,17 +13,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/group"
 )
 
-// groupTimeout bounds a group's work, which no caller can cancel: a
-// Postgres that hangs must not hold every later event behind it. It is
-// longer than a KafkaSource waits for an answer (10 s, infra/eventing), so
-// a caller has gone (and will retry) before its group gives up.
-const groupTimeout = 30 * time.Second
-
-// placements commits the placements that arrive while one is being
-// committed together, in one transaction: one commit (one WAL flush) for
-// several events instead of one each (see package group). A group that
-// fails is retried one placement at a time, so one bad event fails only
-// itself.
+// placements commits placed events together (see package group).
 type placements = group.Group[*placement, Outcome]
 
 func newPlacements(pool *pgxpool.Pool, max int) *placements {
@@ -38,7 +27,7 @@ func newPlacements(pool *pgxpool.Pool, max int) *placements {
 		}
 		return nil
 	}
-	return group.New(max, groupTimeout, alone, together)
+	return group.New(max, alone, together)
 }
 
 // placeTogether sends the placements of calls in one transaction, in one
