@@ -215,11 +215,12 @@ func TestPostgresRelayWhileKafkaIsDown(t *testing.T) {
 	}
 }
 
-// BenchmarkPostgresPlace is the cost of accepting one order: validation
+// BenchmarkPostgresPlace is the cost of accepting one order at a time, as
+// the function runs (with group commit, a group of one): validation
 // against the catalogue, the order, its lines and its outbox row in one
 // transaction.
 func BenchmarkPostgresPlace(b *testing.B) {
-	s := NewStore(testPool(b))
+	s := NewStore(testPool(b), WithGroupCommit(8))
 	ctx := context.Background()
 	req := validRequest()
 	req.Lines = []RequestLine{{ItemID: 1, Count: 2}, {ItemID: 3, Count: 1}}
