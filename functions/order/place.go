@@ -36,8 +36,8 @@ type placement struct {
 
 	order Order
 	rec   OutboxRecord
-	// claimed is whether the insert claimed the key (always, without a
-	// key): if not, the key was there before and nothing was written.
+	// claimed is whether its claim took the key (always, without a key):
+	// if not, the key was there before, and nothing of it is written.
 	claimed bool
 }
 
