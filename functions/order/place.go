@@ -52,7 +52,7 @@ func (s *Store) placeAlone(ctx context.Context, p *placement) (Placed, error) {
 
 // placeAll places the orders of calls, whatever their number, in one
 // transaction of two round trips. BEGIN travels with each key's claim, the
-// catalogue look-ups of them all and their order ids (taken from the
+// catalogue look-ups of them all and each one's order id (taken from the
 // sequence, so that each event's payload can be made before the insert);
 // then each order, its lines, its outbox row and its key's link go in one
 // statement each, with COMMIT. Each call gets its own result: an unknown
