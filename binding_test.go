@@ -303,7 +303,7 @@ func startBinding(t *testing.T) []bindingFunction {
 	config := func() order.Config {
 		url, schema := testenv.Schema(t, "order")
 		return order.Config{DatabaseURL: url, DatabaseSchema: schema, DBMaxConns: 4,
-			KafkaBrokers: brokers, KafkaTopic: topic, OutboxInterval: time.Hour}
+			KafkaBrokers: brokers, KafkaTopic: topic, OutboxInterval: time.Hour, GroupCommit: 8}
 	}
 	orderURL := startOrder(config())
 	pingedCfg := config()

@@ -23,7 +23,7 @@ func TestConfigDefaultTopic(t *testing.T) {
 func TestConfigValidateRetention(t *testing.T) {
 	valid := Config{DatabaseURL: "postgres://nobody@127.0.0.1:1/none", DBMaxConns: 8, KafkaBrokers: []string{"k:9092"},
 		KafkaTopic: "order", OutboxInterval: time.Second, KeyRetention: 216 * time.Hour, OutboxRetention: 216 * time.Hour,
-		RetentionBatch: 1000, RetentionTime: 10 * time.Second}
+		RetentionBatch: 1000, RetentionTime: 10 * time.Second, GroupCommit: 8}
 	if err := valid.Validate(); err != nil {
 		t.Fatalf("Validate(valid) = %v", err)
 	}
@@ -36,6 +36,7 @@ func TestConfigValidateRetention(t *testing.T) {
 		{"outbox shorter than keys", func(c *Config) { c.OutboxRetention = time.Hour }, "OUTBOX_RETENTION=1h0m0s: want at least"},
 		{"empty batches", func(c *Config) { c.RetentionBatch = -1 }, "RETENTION_BATCH"},
 		{"no time to delete", func(c *Config) { c.RetentionTime = 0 }, "RETENTION_TIME"},
+		{"no group", func(c *Config) { c.GroupCommit = 0 }, "GROUP_COMMIT"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := valid

@@ -49,6 +49,7 @@ type Config struct {
 	OutboxRetention time.Duration `envconfig:"OUTBOX_RETENTION" default:"216h" desc:"how long a sent outbox row is kept after it was sent; at least IDEMPOTENCY_KEY_RETENTION (a repeated command is answered with its event)"`
 	RetentionBatch  int           `envconfig:"RETENTION_BATCH" default:"1000" desc:"most rows one retention DELETE removes (each in its own short transaction)"`
 	RetentionTime   time.Duration `envconfig:"RETENTION_TIME" default:"10s" desc:"most time one ping spends deleting per table; the rest waits for the next ping"`
+	GroupCommit     int           `envconfig:"GROUP_COMMIT" default:"8" desc:"most orders committed together in one transaction (those placed while one commits); 1: each alone"`
 }
 
 // retention is the retention part of the configuration.
@@ -83,6 +84,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("OUTBOX_RETENTION=%v: want at least IDEMPOTENCY_KEY_RETENTION (%v): a repeated command is answered with its event, read from the outbox",
 			c.OutboxRetention, c.KeyRetention))
 	}
+	if c.GroupCommit < 1 {
+		errs = append(errs, fmt.Errorf("GROUP_COMMIT=%d: want 1 (each order alone) or more", c.GroupCommit))
+	}
 	errs = append(errs, c.retention().Check())
 	return errors.Join(errs...)
 }
@@ -94,7 +98,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("topic", c.KafkaTopic), slog.String("outbox_interval", c.OutboxInterval.String()),
 		slog.String("trace_query_url", c.TraceQueryURL),
 		slog.String("key_retention", c.KeyRetention.String()), slog.String("outbox_retention", c.OutboxRetention.String()),
-		slog.Int("retention_batch", c.RetentionBatch), slog.String("retention_time", c.RetentionTime.String()))
+		slog.Int("retention_batch", c.RetentionBatch), slog.String("retention_time", c.RetentionTime.String()),
+		slog.Int("group_commit", c.GroupCommit))
 }
 
 // Function is a started order function.
@@ -128,7 +133,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Tel
 		return nil, err
 	}
 	traces := newTraceReader(strings.TrimSuffix(cfg.TraceQueryURL, "/"))
-	store := NewStore(pool)
+	store := NewStore(pool, WithGroupCommit(cfg.GroupCommit))
 	prune := func(ctx context.Context) (Pruned, error) { return store.Prune(ctx, cfg.retention(), time.Now()) }
 	f, err := newFunction(pool, counted{store, tel.Metrics}, relay, traces, prune, log)
 	if err != nil {

@@ -10,21 +10,42 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/events"
+	"github.com/mskafka/knative-functions/shared/group"
 )
 
 // Store keeps orders and their outbox in the order function's schema.
 type Store struct {
 	pool *pgxpool.Pool
+	// group commits concurrent placements together (WithGroupCommit).
+	group *placements
+}
+
+// StoreOption changes a Store.
+type StoreOption func(*Store)
+
+// WithGroupCommit makes a store commit the orders placed while one group
+// is being committed together, up to max in one transaction (see
+// placements); 1 places each alone.
+func WithGroupCommit(max int) StoreOption {
+	return func(s *Store) {
+		if max > 1 {
+			s.group = group.New(max, s.placeAlone, s.placeAll)
+		}
+	}
 }
 
 // NewStore wraps a pool whose search_path is the order schema.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool, opts ...StoreOption) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // CommandKey makes placing an order idempotent: a command is identified by
 // its CloudEvent source and id; a request of the JSON API by its
@@ -67,185 +88,22 @@ type Placed struct {
 // outbox row in one transaction. With a key, the key and a digest of the
 // request are stored in that transaction too: a key seen before with the
 // same request returns the first result and changes nothing; with a
-// different request it fails with a *ReusedError.
+// different request it fails with a *ReusedError. A request that names an
+// unknown customer or item fails with an *InvalidError, whatever its key.
 //
-// The transaction is two round trips: BEGIN travels with the key's claim,
-// the catalogue look-ups and the order id (taken from its sequence, so that
-// the event's payload can be made before the insert), and the order, its
-// lines, its outbox row and the key's link go in one statement with COMMIT.
+// It is two round trips (see placeAll); with WithGroupCommit the orders
+// placed while one group commits share the next group's two round trips
+// and its commit, and each is answered after that commit with its own
+// result.
 func (s *Store) Place(ctx context.Context, req Request, cmd *CommandKey) (Placed, error) {
 	if bad := req.Check(); bad.orNil() != nil {
 		return Placed{}, bad
 	}
-	digest := req.Digest()
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return Placed{}, fmt.Errorf("acquire: %w", err)
+	p := &placement{req: req, cmd: cmd, digest: req.Digest()}
+	if s.group != nil {
+		return s.group.Do(ctx, p)
 	}
-	// A connection left inside a transaction (a failure between the two
-	// round trips) is closed by the pool on release, which rolls it back.
-	defer conn.Release()
-
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	if cmd != nil {
-		// Claiming the key first makes a concurrent duplicate wait on our
-		// row lock instead of racing us: it sees the conflict once we commit.
-		b.Queue(`INSERT INTO command (source, id, digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-			cmd.Source, cmd.ID, digest)
-	}
-	b.Queue(`SELECT id, name, firstname, email FROM customer WHERE id = $1`, req.CustomerID)
-	b.Queue(`SELECT id, name, (price * 100)::bigint FROM item WHERE id = ANY($1)`, itemIDs(req.Lines))
-	b.Queue(`SELECT nextval(pg_get_serial_sequence('orders', 'id')), now()`)
-	o, claimed, err := s.priced(ctx, conn.SendBatch(ctx, b), req, cmd != nil)
-	if err != nil || !claimed {
-		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-		if err != nil {
-			return Placed{}, err
-		}
-		return s.repeated(ctx, *cmd, digest)
-	}
-	o.Updated = events.Time{Time: o.Created}
-	rec, err := placedRecord(ctx, o)
-	if err != nil {
-		return Placed{}, err
-	}
-	if err := insertOrder(ctx, conn, o, &rec, cmd); err != nil {
-		return Placed{}, err
-	}
-	o.EventID = rec.ID
-	return Placed{Order: o, Event: rec}, nil
-}
-
-// placedRecord is the outbox row that announces o, carrying the trace
-// context of ctx for the relay to continue.
-func placedRecord(ctx context.Context, o Order) (OutboxRecord, error) {
-	payload, err := json.Marshal(o.Order)
-	if err != nil {
-		return OutboxRecord{}, fmt.Errorf("encode %s of order %d: %w", events.TypePlaced, o.ID, err)
-	}
-	rec := OutboxRecord{ID: uuid.NewString(), OrderID: o.ID, Type: events.TypePlaced, Payload: payload,
-		Created: o.Created, Trace: propagation.MapCarrier{}}
-	propagation.TraceContext{}.Inject(ctx, rec.Trace)
-	return rec, nil
-}
-
-// insertOrder is Place's second round trip: the order, its lines, the key's
-// link and the outbox row in one statement, then COMMIT. It sets rec.Seq.
-func insertOrder(ctx context.Context, conn *pgxpool.Conn, o Order, rec *OutboxRecord, cmd *CommandKey) error {
-	items := make([]int64, len(o.OrderLine))
-	counts := make([]int64, len(o.OrderLine))
-	prices := make([]pgtype.Numeric, len(o.OrderLine))
-	for i, l := range o.OrderLine {
-		items[i], counts[i], prices[i] = l.Item.ItemID, int64(l.Count), db.Numeric(l.Item.Price)
-	}
-	var source, id *string
-	if cmd != nil {
-		source, id = &cmd.Source, &cmd.ID
-	}
-	b := &pgx.Batch{}
-	b.Queue(`WITH o AS (
-			INSERT INTO orders (id, customer_id, shipping_street, shipping_zip, shipping_city,
-				billing_street, billing_zip, billing_city)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
-		), l AS (
-			INSERT INTO order_line (order_id, line_no, item_id, count, price)
-			SELECT o.id, l.line_no, l.item_id, l.count, l.price
-			FROM o, unnest($9::bigint[], $10::integer[], $11::numeric[]) WITH ORDINALITY AS l(item_id, count, price, line_no)
-		), c AS (
-			UPDATE command SET order_id = o.id FROM o WHERE source = $12 AND command.id = $13
-		)
-		INSERT INTO outbox (id, order_id, type, payload, traceparent, tracestate)
-		SELECT $14, o.id, $15, $16, nullif($17, ''), nullif($18, '') FROM o RETURNING seq`,
-		o.ID, o.Customer.CustomerID, o.ShippingAddress.Street, o.ShippingAddress.Zip, o.ShippingAddress.City,
-		o.BillingAddress.Street, o.BillingAddress.Zip, o.BillingAddress.City,
-		items, counts, prices, source, id,
-		rec.ID, rec.Type, rec.Payload, rec.Trace["traceparent"], rec.Trace["tracestate"]).QueryRow(func(r pgx.Row) error {
-		return r.Scan(&rec.Seq)
-	})
-	b.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("insert order %d: %w", o.ID, err)
-	}
-	if conn.Conn().PgConn().TxStatus() != 'I' {
-		return fmt.Errorf("commit order %d: still in a transaction", o.ID)
-	}
-	return nil
-}
-
-func itemIDs(lines []RequestLine) []int64 {
-	ids := make([]int64, len(lines))
-	for i, l := range lines {
-		ids[i] = l.ItemID
-	}
-	return ids
-}
-
-// priced reads the results of the first round trip of Place: whether the
-// key was claimed (always, without a key), then the customer and items,
-// filling names and prices from the catalogue and reporting unknown ids
-// against the fields that hold them, then the order's id and time.
-func (s *Store) priced(ctx context.Context, br pgx.BatchResults, req Request, keyed bool) (o Order, claimed bool, err error) {
-	defer func() {
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("place order: %w", cerr)
-		}
-	}()
-	if _, err := br.Exec(); err != nil {
-		return Order{}, false, fmt.Errorf("begin: %w", err)
-	}
-	if keyed {
-		tag, err := br.Exec()
-		if err != nil {
-			return Order{}, false, fmt.Errorf("record command: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return Order{}, false, nil
-		}
-	}
-	o = Order{Status: StatusPlaced, Order: events.Order{
-		ShippingAddress: req.ShippingAddress,
-		BillingAddress:  req.BillingAddress,
-		OrderLine:       make([]events.Line, len(req.Lines)),
-		NumberOfLines:   len(req.Lines),
-	}}
-	bad := &InvalidError{}
-	err = br.QueryRow().Scan(&o.Customer.CustomerID, &o.Customer.Name, &o.Customer.Firstname, &o.Customer.Email)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		bad.add("customer", "unknown customer %d", req.CustomerID)
-	case err != nil:
-		return Order{}, false, fmt.Errorf("look up customer %d: %w", req.CustomerID, err)
-	}
-	rows, _ := br.Query()
-	items := make(map[int64]events.Item, len(req.Lines))
-	_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
-		var it events.Item
-		err := r.Scan(&it.ItemID, &it.Name, &it.Price)
-		items[it.ItemID] = it
-		return struct{}{}, err
-	})
-	if err != nil {
-		return Order{}, false, fmt.Errorf("look up items: %w", err)
-	}
-	if err := br.QueryRow().Scan(&o.ID, &o.Created); err != nil {
-		return Order{}, false, fmt.Errorf("take order id: %w", err)
-	}
-	for i, l := range req.Lines {
-		it, ok := items[l.ItemID]
-		if !ok {
-			bad.add(fmt.Sprintf("orderLine[%d].item", i), "unknown item %d", l.ItemID)
-			continue
-		}
-		o.OrderLine[i] = events.Line{Count: l.Count, Item: it}
-		o.Total += it.Price.Times(l.Count)
-	}
-	if err := bad.orNil(); err != nil {
-		return Order{}, false, err
-	}
-	return o, true, nil
+	return s.placeAlone(ctx, p)
 }
 
 func (s *Store) repeated(ctx context.Context, cmd CommandKey, digest []byte) (Placed, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,11 +215,12 @@ func TestPostgresRelayWhileKafkaIsDown(t *testing.T) {
 	}
 }
 
-// BenchmarkPostgresPlace is the cost of accepting one order: validation
+// BenchmarkPostgresPlace is the cost of accepting one order at a time, as
+// the function runs (with group commit, a group of one): validation
 // against the catalogue, the order, its lines and its outbox row in one
 // transaction.
 func BenchmarkPostgresPlace(b *testing.B) {
-	s := NewStore(testPool(b))
+	s := NewStore(testPool(b), WithGroupCommit(8))
 	ctx := context.Background()
 	req := validRequest()
 	req.Lines = []RequestLine{{ItemID: 1, Count: 2}, {ItemID: 3, Count: 1}}
@@ -227,5 +229,45 @@ func BenchmarkPostgresPlace(b *testing.B) {
 		if _, err := s.Place(ctx, req, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// placeInFlight is how many orders the benchmarks place at once: as many
+// as the order function has Postgres connections (DB_MAX_CONNS).
+const placeInFlight = 8
+
+// BenchmarkPostgresPlaceConcurrently places orders placeInFlight at once,
+// each with its own idempotency key (as every form and command has), each
+// committed alone and with group commit. Besides the time per order it
+// reports the commits, the Postgres CPU, this process's CPU and the WAL
+// per order.
+func BenchmarkPostgresPlaceConcurrently(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		group int
+	}{{"alone", 1}, {"grouped", 8}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := NewStore(testPool(b), WithGroupCommit(tc.group))
+			req := validRequest()
+			req.Lines = []RequestLine{{ItemID: 1, Count: 2}, {ItemID: 3, Count: 1}}
+			var next atomic.Int64
+			b.ReportAllocs()
+			before := testenv.ServerUsage(b, s.pool)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range placeInFlight {
+				wg.Go(func() {
+					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+						if _, err := s.Place(context.Background(), req, IdempotencyKey(fmt.Sprint("bench-", i))); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			testenv.ServerUsage(b, s.pool).ReportSince(b, before)
+		})
 	}
 }

@@ -172,7 +172,7 @@ func TestOrderPageTrace(t *testing.T) {
 
 func TestConfigTraceQueryURL(t *testing.T) {
 	base := Config{DatabaseURL: "postgres://order@127.0.0.1/db", DBMaxConns: 1, KafkaBrokers: []string{"k:9092"}, KafkaTopic: "order", OutboxInterval: time.Second,
-		KeyRetention: time.Hour, OutboxRetention: time.Hour, RetentionBatch: 1, RetentionTime: time.Second}
+		KeyRetention: time.Hour, OutboxRetention: time.Hour, RetentionBatch: 1, RetentionTime: time.Second, GroupCommit: 1}
 	for _, tt := range []struct {
 		url string
 		ok  bool

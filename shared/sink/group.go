@@ -5,136 +5,48 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/shared/group"
 )
 
-// group commits the placements that arrive while one is being committed
-// together, in one transaction: one commit (one WAL flush) for several
-// events instead of one each. Each caller is answered once the transaction
-// that holds its placement has committed, with its own outcome. A group
-// that fails (a statement of one of them failed, so the transaction did) is
-// retried one placement at a time, so one bad event fails only itself.
-//
-// There is no timer: a group is whatever came while the previous one was
-// being committed, so a lone event waits for nothing.
-type group struct {
-	pool *pgxpool.Pool
-	max  int // most placements in one transaction
+// placements commits placed events together (see package group).
+type placements = group.Group[*placement, Outcome]
 
-	mu      sync.Mutex
-	waiting []*pending
-	leading bool // a goroutine is committing groups
-}
-
-type pending struct {
-	// ctx is the caller's, without its cancellation: the placement's
-	// statements trace in its caller's trace even when run in a group.
-	ctx     context.Context
-	p       *placement
-	outcome Outcome
-	err     error
-	done    chan struct{}
-}
-
-// place commits p in the next group and returns its outcome.
-func (g *group) place(ctx context.Context, p *placement) (Outcome, error) {
-	w := &pending{ctx: context.WithoutCancel(ctx), p: p, done: make(chan struct{})}
-	g.mu.Lock()
-	g.waiting = append(g.waiting, w)
-	lead := !g.leading
-	g.leading = true
-	g.mu.Unlock()
-	if lead {
-		// The groups run on beyond this request's own (the next may hold
-		// others' events), so not under its cancellation, and outside its
-		// trace: each placement's statements trace in its own caller's.
-		go g.lead(context.Background())
-	}
-	select {
-	case <-w.done:
-		return w.outcome, w.err
-	case <-ctx.Done():
-		// Answered as failed (retried); if its group commits, the retry
-		// finds a duplicate.
-		return "", ctx.Err()
-	}
-}
-
-// lead commits groups until none is waiting.
-func (g *group) lead(ctx context.Context) {
-	for {
-		g.mu.Lock()
-		n := min(len(g.waiting), g.max)
-		if n == 0 {
-			g.leading = false
-			g.mu.Unlock()
-			return
+func newPlacements(pool *pgxpool.Pool, max int) *placements {
+	alone := func(ctx context.Context, p *placement) (Outcome, error) { return placeOnce(ctx, pool, p) }
+	together := func(ctx context.Context, calls []*group.Call[*placement, Outcome]) error {
+		if err := placeTogether(ctx, pool, calls); err != nil {
+			return err
 		}
-		batch := slices.Clone(g.waiting[:n])
-		g.waiting = slices.Delete(g.waiting, 0, n)
-		g.mu.Unlock()
-		g.commit(ctx, batch)
+		for _, c := range calls {
+			c.Result, c.Err = c.Arg.outcome(c.Ctx, pool)
+		}
+		return nil
 	}
+	return group.New(max, alone, together)
 }
 
-// groupTimeout bounds a group's work, which no caller can cancel: a
-// Postgres that hangs must not hold every later event behind it. It is
-// longer than a KafkaSource waits for an answer (10 s, infra/eventing), so
-// a caller has gone (and will retry) before its group gives up.
-const groupTimeout = 30 * time.Second
-
-// commit runs batch in one transaction and answers each.
-func (g *group) commit(ctx context.Context, batch []*pending) {
-	defer func() {
-		for _, w := range batch {
-			close(w.done)
-		}
-	}()
-	alone := func(w *pending) {
-		ctx, cancel := context.WithTimeout(w.ctx, groupTimeout)
-		defer cancel()
-		w.outcome, w.err = placeOnce(ctx, g.pool, w.p)
-	}
-	if len(batch) == 1 {
-		alone(batch[0])
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
-	defer cancel()
-	if err := g.together(ctx, batch); err != nil {
-		for _, w := range batch {
-			alone(w)
-		}
-		return
-	}
-	for _, w := range batch {
-		w.outcome, w.err = w.p.outcome(w.ctx, g.pool)
-	}
-}
-
-// together sends the placements of batch in one transaction, in one round
-// trip. They take their order locks in order-id order, so two groups (two
-// instances of a sink) cannot deadlock.
-func (g *group) together(ctx context.Context, batch []*pending) error {
-	slices.SortFunc(batch, func(a, b *pending) int { return cmp.Compare(a.p.orderID, b.p.orderID) })
-	conn, err := g.pool.Acquire(ctx)
+// placeTogether sends the placements of calls in one transaction, in one
+// round trip. They take their order locks in order-id order, so two groups
+// (two instances of a sink) cannot deadlock.
+func placeTogether(ctx context.Context, pool *pgxpool.Pool, calls []*group.Call[*placement, Outcome]) error {
+	slices.SortFunc(calls, func(a, b *group.Call[*placement, Outcome]) int { return cmp.Compare(a.Arg.orderID, b.Arg.orderID) })
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire: %w", err)
 	}
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	callers := make([]context.Context, len(batch))
+	callers := make([]context.Context, len(calls))
 	owner := []int{-1}
-	for i, w := range batch {
-		callers[i] = w.ctx
-		w.p.queue(b)
+	for i, c := range calls {
+		callers[i] = c.Ctx
+		c.Arg.queue(b)
 		for len(owner) < b.Len() {
 			owner = append(owner, i)
 		}
@@ -149,11 +61,11 @@ func (g *group) together(ctx context.Context, batch []*pending) error {
 			conn.Conn().Close(ctx)
 		}
 		if err == nil {
-			err = fmt.Errorf("commit %d placements: still in a transaction", len(batch))
+			err = fmt.Errorf("commit %d placements: still in a transaction", len(calls))
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("place %d orders together: %w", len(batch), err)
+		return fmt.Errorf("place %d orders together: %w", len(calls), err)
 	}
 	return nil
 }

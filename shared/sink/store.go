@@ -129,7 +129,7 @@ type Postgres[R any] struct {
 	proj Projection[R]
 	opts options
 	// group commits concurrent placements together (WithGroupCommit).
-	group *group
+	group *placements
 }
 
 var _ Store = (*Postgres[struct{}])(nil)
@@ -146,7 +146,8 @@ type options struct {
 }
 
 // WithGroupCommit makes a store commit the placements that arrive while
-// one is being committed together, up to max in one transaction (see group).
+// one is being committed together, up to max in one transaction (see
+// newPlacements).
 func WithGroupCommit(max int) Option {
 	return func(o *options) { o.groupMax = max }
 }
@@ -159,7 +160,7 @@ func NewPostgres[R any](pool *pgxpool.Pool, proj Projection[R], opts ...Option) 
 		o(&s.opts)
 	}
 	if s.opts.groupMax > 1 {
-		s.group = &group{pool: pool, max: s.opts.groupMax}
+		s.group = newPlacements(pool, s.opts.groupMax)
 	}
 	return s
 }
@@ -183,7 +184,7 @@ func (s *Postgres[R]) Placed(ctx context.Context, ref Ref, o events.Order) (Outc
 	}
 	p := &placement{table: s.proj.Table(), ref: ref, digest: Digest(rec), orderID: o.ID, row: s.proj.Insert(rec)}
 	if s.group != nil {
-		return s.group.place(ctx, p)
+		return s.group.Do(ctx, p)
 	}
 	return placeOnce(ctx, s.pool, p)
 }
