@@ -50,13 +50,8 @@ func readStructured(r *http.Request) (*event.Event, error) {
 	}
 	delete(members, "data")
 	delete(members, "data_base64")
-	if t, err := stringMember(members, "time"); err != nil {
+	if err := normaliseTime(members); err != nil {
 		return nil, err
-	} else if t != "" {
-		if t, err = rfc3339(t); err != nil {
-			return nil, err
-		}
-		members["time"], _ = json.Marshal(t)
 	}
 	attributes, err := json.Marshal(members)
 	if err != nil {
@@ -68,25 +63,58 @@ func readStructured(r *http.Request) (*event.Event, error) {
 	}
 	switch {
 	case hasBase64:
-		var s string
-		if err := json.Unmarshal(b64, &s); err != nil {
-			return nil, fmt.Errorf("%w: structured mode: data_base64 must be a JSON string", ErrMalformed)
-		}
-		if ev.DataEncoded, err = base64.StdEncoding.DecodeString(s); err != nil {
-			return nil, fmt.Errorf("%w: structured mode: data_base64 is not base64: %w", ErrMalformed, err)
-		}
-		ev.DataBase64 = true
-	case hasData && dataIsJSON(ev.DataContentType()):
-		ev.DataEncoded = data
+		err = setBase64Data(&ev, b64)
 	case hasData:
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return nil, fmt.Errorf("%w: structured mode: the data of datacontenttype %q must be a JSON string (or use data_base64)",
-				ErrMalformed, ev.DataContentType())
-		}
-		ev.DataEncoded = []byte(s)
+		err = setData(&ev, data)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &ev, nil
+}
+
+// normaliseTime rewrites a structured event's time member as the SDK
+// reads it (RFC 3339 allows a lower-case t and z; the SDK does not).
+func normaliseTime(members map[string]json.RawMessage) error {
+	t, err := stringMember(members, "time")
+	if err != nil || t == "" {
+		return err
+	}
+	if t, err = rfc3339(t); err != nil {
+		return err
+	}
+	members["time"], _ = json.Marshal(t)
+	return nil
+}
+
+// setBase64Data sets the event's data from a structured event's data_base64.
+func setBase64Data(ev *event.Event, b64 json.RawMessage) error {
+	var s string
+	if err := json.Unmarshal(b64, &s); err != nil {
+		return fmt.Errorf("%w: structured mode: data_base64 must be a JSON string", ErrMalformed)
+	}
+	decoded, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("%w: structured mode: data_base64 is not base64: %w", ErrMalformed, err)
+	}
+	ev.DataEncoded, ev.DataBase64 = decoded, true
+	return nil
+}
+
+// setData sets the event's data from a structured event's data member: JSON
+// as it is when the content type is JSON, else the string it must be.
+func setData(ev *event.Event, data json.RawMessage) error {
+	if dataIsJSON(ev.DataContentType()) {
+		ev.DataEncoded = data
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("%w: structured mode: the data of datacontenttype %q must be a JSON string (or use data_base64)",
+			ErrMalformed, ev.DataContentType())
+	}
+	ev.DataEncoded = []byte(s)
+	return nil
 }
 
 // stringMember returns the member name of a structured event, "" when it is
