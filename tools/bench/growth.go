@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -141,21 +140,8 @@ func (p *pinger) stop() map[string]Percentiles {
 
 // ping sends a PingSource's event, in binary mode as the adapter does.
 func (b *bench) ping(ctx context.Context, activator string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+activator+"/", strings.NewReader(`{"delete":"past retention"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Ce-Specversion", "1.0")
-	req.Header.Set("Ce-Type", events.TypePing)
-	req.Header.Set("Ce-Source", "/bench/growth")
-	req.Header.Set("Ce-Id", fmt.Sprintf("growth-%d", time.Now().UnixNano()))
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
+	return b.post(cloudEvent(ctx, "http://"+activator+"/", events.TypePing, "/bench/growth",
+		fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`))
 }
 
 // tableSizes counts the rows and bytes of every table of the functions.

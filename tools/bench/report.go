@@ -90,16 +90,7 @@ func (s Step) saturated() bool {
 	return s.Errors > 0 || s.Lost > 0 || s.E2E.P99 > 1000 || s.AcceptedPerSec < 0.9*s.Offered
 }
 
-func (r *Report) sustained() *Step {
-	var best *Step
-	for i := range r.Steps {
-		s := &r.Steps[i]
-		if !s.Half && s.ok() && (best == nil || s.Offered > best.Offered) {
-			best = s
-		}
-	}
-	return best
-}
+func (r *Report) sustained() *Step { return r.highest(Step.ok) }
 
 // costStep is the step whose per-process cost the report shows: the
 // sustained one, or else the highest that lost and failed nothing.
@@ -107,10 +98,16 @@ func (r *Report) costStep() *Step {
 	if s := r.sustained(); s != nil {
 		return s
 	}
+	return r.highest(func(s Step) bool { return s.Errors == 0 && s.Lost == 0 })
+}
+
+// highest is the step at the highest offered rate, leaving out the half
+// step, that ok accepts.
+func (r *Report) highest(ok func(Step) bool) *Step {
 	var best *Step
 	for i := range r.Steps {
 		s := &r.Steps[i]
-		if !s.Half && s.Errors == 0 && s.Lost == 0 && (best == nil || s.Offered > best.Offered) {
+		if !s.Half && ok(*s) && (best == nil || s.Offered > best.Offered) {
 			best = s
 		}
 	}
