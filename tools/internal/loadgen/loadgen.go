@@ -5,7 +5,9 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -71,6 +73,19 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 		}
 		hit(h)
 	}
+}
+
+// Failure says what went wrong with the hit when want was the answer
+// expected: nothing (""), another status ("HTTP 503 Service Unavailable")
+// or why there was no answer.
+func (h Hit) Failure(want int) string {
+	switch {
+	case h.Status == want:
+		return ""
+	case h.Status != 0:
+		return fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status))
+	}
+	return cmp.Or(h.Err, "no answer")
 }
 
 // lockedTargeter serialises calls of t: vegeta's workers call it at once.
