@@ -24,7 +24,6 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rcrowley/go-metrics"
 
-	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/profile"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/stack/internal/watch"
@@ -128,7 +127,10 @@ func runAll(ctx context.Context, p *platform, cfg config) (*functions, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{fns: fns, ev: ev, brokers: srv.brokers, adminURL: srv.adminURL, schema: db.Role("order")}
+	w, err := newWatcher(fns, ev, srv)
+	if err != nil {
+		return nil, fmt.Errorf("platform page: %w", err)
+	}
 	p.cleanup(w.close)
 	if err := p.startGateway(cfg, fns, watch.Handler(w.read, p.log)); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
