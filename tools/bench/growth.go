@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,7 +83,7 @@ func (b *bench) growth(ctx context.Context) error {
 	}
 	g.Orders += g.Late.Accepted
 	fmt.Fprintf(b.out, "  late:  %s\n", cpuLine(g.Late))
-	g.Rounds = pings.stop()
+	g.Rounds = pings.rounds()
 	if g.Tables, err = b.tableSizes(ctx); err != nil {
 		return err
 	}
@@ -94,43 +93,28 @@ func (b *bench) growth(ctx context.Context) error {
 
 // pinger plays the retention PingSources at a shorter schedule.
 type pinger struct {
-	stopc chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	took  map[string][]time.Duration
+	took map[string][]time.Duration // written by the pings alone, read after stop
+	stop func()
 }
 
 func (b *bench) playPings(ctx context.Context, st *localstack.Stack) *pinger {
-	p := &pinger{stopc: make(chan struct{}), took: map[string][]time.Duration{}}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		t := time.NewTicker(growthPing)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stopc:
-				return
-			case <-t.C:
+	p := &pinger{took: map[string][]time.Duration{}}
+	p.stop = every(growthPing, func() {
+		for _, name := range localstack.Roster() {
+			t0 := time.Now()
+			if err := b.ping(ctx, st.Activator(name)); err != nil {
+				fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
+				continue
 			}
-			for _, name := range localstack.Roster() {
-				t0 := time.Now()
-				if err := b.ping(ctx, st.Activator(name)); err != nil {
-					fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
-					continue
-				}
-				p.mu.Lock()
-				p.took[name] = append(p.took[name], time.Since(t0))
-				p.mu.Unlock()
-			}
+			p.took[name] = append(p.took[name], time.Since(t0))
 		}
-	}()
+	})
 	return p
 }
 
-func (p *pinger) stop() map[string]Percentiles {
-	close(p.stopc)
-	p.wg.Wait()
+// rounds ends the pings and returns how long each function's rounds took.
+func (p *pinger) rounds() map[string]Percentiles {
+	p.stop()
 	out := map[string]Percentiles{}
 	for name, ds := range p.took {
 		out[name] = percentiles(ds)
