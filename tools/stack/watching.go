@@ -113,15 +113,8 @@ func (w *watcher) read(ctx context.Context) watch.State {
 	for _, p := range w.ev.pings {
 		v, _ := w.ev.deliveries.Load(p.Name)
 		d, _ := v.(ping.Delivery)
-		pg := watch.Ping{Name: p.Name, Schedule: p.Schedule, Sink: sinkName(p.Sink), Status: d.Status, Attempts: d.Attempts}
-		if !d.At.IsZero() {
-			at := d.At.UTC()
-			pg.Last = &at
-		}
-		if !d.Next.IsZero() {
-			next := d.Next.UTC()
-			pg.Next = &next
-		}
+		pg := watch.Ping{Name: p.Name, Schedule: p.Schedule, Sink: sinkName(p.Sink), Status: d.Status, Attempts: d.Attempts,
+			Last: utc(d.At), Next: utc(d.Next)}
 		if d.Err != nil {
 			pg.Error = d.Err.Error()
 		}
@@ -133,6 +126,15 @@ func (w *watcher) read(ctx context.Context) watch.State {
 		st.Outbox = &o
 	}
 	return st
+}
+
+// utc is t in UTC, nil when t is zero.
+func utc(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // reason is the message of a sink's JSON error answer ({"error": "…"},
@@ -242,12 +244,12 @@ func (w *watcher) outbox(ctx context.Context) (watch.Outbox, error) {
 // watch reports one function as its supervisor and activator see it.
 func (f *functions) watch(name string) (watch.Function, bool) {
 	f.mu.Lock()
-	proc, a := f.procs[name], f.activators[name]
+	s, ok := f.started[name]
 	f.mu.Unlock()
-	if proc == nil {
+	if !ok {
 		return watch.Function{}, false
 	}
-	ps := proc.State()
+	ps, a := s.proc.State(), s.act
 	out := watch.Function{Name: name, State: ps.Phase, Instances: ps.Instances, Restarts: ps.Restarts, ColdStartsMs: []int64{}}
 	if a != nil {
 		as := a.State()
