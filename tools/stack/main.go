@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,9 +83,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if cfg.Only != "" && !localstack.Known(cfg.Only) {
 		return fmt.Errorf("ONLY=%q: want order, shipping or invoicing", cfg.Only)
 	}
-	if cfg.StateFile == "" {
-		cfg.StateFile = dataPath(cfg.Root, cfg.DataDir, "stack.json")
-	}
+	cfg.StateFile = cmp.Or(cfg.StateFile, dataPath(cfg.Root, cfg.DataDir, "stack.json"))
 	p := &platform{con: &console{out: out}, failed: make(chan error, 4),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer p.stop()

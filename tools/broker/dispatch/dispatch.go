@@ -8,6 +8,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -153,13 +154,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("new dispatcher: no Kafka brokers")
 	}
-	d := &Dispatcher{brokers: cfg.Brokers, log: cfg.Logger, tel: cfg.Telemetry}
-	if d.log == nil {
-		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.tel == nil {
-		d.tel = telemetry.Noop()
-	}
+	d := &Dispatcher{brokers: cfg.Brokers, log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		tel: cmp.Or(cfg.Telemetry, telemetry.Noop())}
 	client := http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: unorderedInFlight,

@@ -5,6 +5,7 @@
 package ping
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,9 +62,7 @@ type Delivery struct {
 // Run delivers the pings until ctx ends. A PingSource whose schedule or
 // sink cannot be resolved is an error before anything is sent.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: time.Minute}
-	}
+	cfg.Client = cmp.Or(cfg.Client, &http.Client{Timeout: time.Minute})
 	type job struct {
 		src   manifest.PingSource
 		sched cron.Schedule
