@@ -359,10 +359,14 @@ func (c *check) fill(r *row) {
 		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
 	}
 	sort.Strings(lost)
-	r.details = append(r.details, prefixAll("lost ", lost)...)
-	r.details = append(r.details, prefixAll("doubled ", c.doubled)...)
-	r.details = append(r.details, prefixAll("phantom ", c.phantom)...)
-	r.details = append(r.details, prefixAll("no 201 ", r.unanswered)...)
+	for _, d := range []struct {
+		what string
+		keys []string
+	}{{"lost", lost}, {"doubled", c.doubled}, {"phantom", c.phantom}, {"no 201", r.unanswered}} {
+		for _, k := range d.keys {
+			r.details = append(r.details, d.what+" "+k)
+		}
+	}
 	if len(c.pending) > 0 && c.lastErr != nil {
 		r.details = append(r.details, "last error: "+c.lastErr.Error())
 	}
@@ -378,12 +382,4 @@ func (c *check) fill(r *row) {
 	if retried > 0 {
 		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, r.replayed))
 	}
-}
-
-func prefixAll(p string, list []string) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = p + s
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,20 +224,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // error only when it cannot connect.
 func (d *Dispatcher) session(ctx context.Context) error {
 	var producer sarama.SyncProducer
-	for _, r := range d.routes {
-		if r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil) {
-			p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
-			if err != nil {
-				return fmt.Errorf("run dispatcher: producer: %w", err)
-			}
-			defer func() {
-				if err := p.Close(); err != nil {
-					d.log.Warn("close producer", "error", err)
-				}
-			}()
-			producer = p
-			break
+	if slices.ContainsFunc(d.routes, func(r route) bool {
+		return r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil)
+	}) {
+		p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
+		if err != nil {
+			return fmt.Errorf("run dispatcher: producer: %w", err)
 		}
+		defer func() {
+			if err := p.Close(); err != nil {
+				d.log.Warn("close producer", "error", err)
+			}
+		}()
+		producer = p
 	}
 
 	groups := make([]sarama.ConsumerGroup, 0, len(d.routes))
