@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -81,10 +82,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		jobs = append(jobs, job{p, sched, url})
 	}
-	done := make(chan struct{}, len(jobs))
+	var wg sync.WaitGroup
 	for _, j := range jobs {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
 			next := cfg.next(j.sched, time.Now())
 			cfg.observe(Delivery{Source: j.src.Name, Next: next})
 			for ; sleepUntil(ctx, next); next = cfg.next(j.sched, next) {
@@ -92,11 +92,9 @@ func Run(ctx context.Context, cfg Config) error {
 				d.Next = cfg.next(j.sched, next)
 				cfg.observe(d)
 			}
-		}()
+		})
 	}
-	for range jobs {
-		<-done
-	}
+	wg.Wait()
 	return ctx.Err()
 }
 
@@ -121,13 +119,14 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// deliver sends one ping, retrying network errors and 5xx with backoff.
+// observe tells cfg.Observe of d, unless the stack is stopping.
 func (cfg Config) observe(d Delivery) {
 	if cfg.Observe != nil && !errors.Is(d.Err, context.Canceled) {
 		cfg.Observe(d)
 	}
 }
 
+// deliver sends one ping, retrying network errors and 5xx with backoff.
 func (cfg Config) deliver(ctx context.Context, src manifest.PingSource, url string) Delivery {
 	at := time.Now()
 	id := uuid.NewString()

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -48,9 +49,12 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 		opts = append(opts, vegeta.MaxWorkers(o.InFlight), vegeta.Workers(min(o.InFlight, 10)))
 	}
 	n := 0
+	var mu sync.Mutex // vegeta's workers call the targeter at once
 	// vegeta records each result's target URL: the fragment, which is
 	// never sent, carries the request's number back to it.
 	targeter := func(t *vegeta.Target) error {
+		mu.Lock()
+		defer mu.Unlock()
 		*t = target(n)
 		t.URL += "#" + strconv.Itoa(n)
 		n++
@@ -61,7 +65,7 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 	stop := context.AfterFunc(ctx, func() { attacker.Stop() }) // no new requests; those in flight go on
 	defer stop()
 	began := time.Now()
-	for r := range attacker.Attack(lockedTargeter(targeter), pacer, o.Duration, "") {
+	for r := range attacker.Attack(targeter, pacer, o.Duration, "") {
 		h := Hit{Status: int(r.Code), Header: r.Headers, Body: r.Body, Latency: r.Latency}
 		if u, err := url.Parse(r.URL); err == nil {
 			h.N, _ = strconv.Atoi(u.Fragment)
@@ -86,16 +90,6 @@ func (h Hit) Failure(want int) string {
 		return fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status))
 	}
 	return cmp.Or(h.Err, "no answer")
-}
-
-// lockedTargeter serialises calls of t: vegeta's workers call it at once.
-func lockedTargeter(t vegeta.Targeter) vegeta.Targeter {
-	mu := make(chan struct{}, 1)
-	return func(tgt *vegeta.Target) error {
-		mu <- struct{}{}
-		defer func() { <-mu }()
-		return t(tgt)
-	}
 }
 
 // stopping paces at a constant rate and stops after max hits or when ctx ends.
