@@ -48,9 +48,15 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	if d.cancel {
 		step("  cancelling %d more orders during the fault", l.cancelSome(ctx))
 	}
-	healed, err := heal(ctx, e, d, injected, step)
-	if err != nil {
-		return r, err
+	// Convergence counts from the heal, or from the inject for a fault
+	// that ends by itself.
+	healed := injected
+	if d.heal != nil {
+		step("  heal")
+		if err := d.heal(ctx, e); err != nil {
+			return r, fmt.Errorf("heal: %w", err)
+		}
+		healed = time.Now()
 	}
 	if err := sleep(ctx, e.cfg.Tail); err != nil {
 		return r, err
@@ -72,19 +78,6 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	}
 	c.fill(&r)
 	return r, nil
-}
-
-// heal ends the drill's fault and returns when convergence is counted
-// from: the heal, or the inject for a fault that ends by itself.
-func heal(ctx context.Context, e *env, d drill, injected time.Time, step func(string, ...any)) (time.Time, error) {
-	if d.heal == nil {
-		return injected, nil
-	}
-	step("  heal")
-	if err := d.heal(ctx, e); err != nil {
-		return time.Time{}, fmt.Errorf("heal: %w", err)
-	}
-	return time.Now(), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
