@@ -63,7 +63,7 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	}
 	stopLoad()
 	<-loaded
-	l.waitCancels()
+	l.cancels.Wait()
 	answers := l.snapshot()
 	step("  load done: %d requests; waiting for convergence (at most %v from the heal)", len(answers), d.converge)
 
@@ -247,8 +247,8 @@ type record struct {
 // names, its total (an invoice's), whether it is cancelled.
 func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
 	var r record
-	if why := c.get(ctx, fmt.Sprintf(path, a.ID), &r); why != "" {
-		return false, what + ": " + why + "; "
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+fmt.Sprintf(path, a.ID), &r); err != nil {
+		return false, what + ": " + err.Error() + "; "
 	}
 	switch {
 	case r.ID != a.ID || street(r) != a.Key:
@@ -261,14 +261,6 @@ func (c *check) record(ctx context.Context, what, path string, a answer, cancell
 		return false, fmt.Sprintf("%s cancelled=%v, want %v; ", what, r.Cancelled, cancelled)
 	}
 	return true, ""
-}
-
-// get reads a JSON answer through the gateway; it returns why it could not.
-func (c *check) get(ctx context.Context, path string, v any) string {
-	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path, v); err != nil {
-		return err.Error()
-	}
-	return ""
 }
 
 func (c *check) poisonDeadLettered() int {
