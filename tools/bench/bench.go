@@ -79,22 +79,17 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 
 func (b *bench) close() { b.admin.Close() }
 
-// databaseURL is the URL function connects with: as its own role.
-func (b *bench) databaseURL(function string) string {
-	u, err := db.WithUser(b.cfg.AdminURL, db.Role(function), "")
+// functionEnv is the environment of one function process, as the stack
+// gives it: it connects to the database as its own role.
+func (b *bench) functionEnv(name, addr string) []string {
+	dbURL, err := db.WithUser(b.cfg.AdminURL, db.Role(name), "")
 	if err != nil {
 		panic(err) // the admin URL parsed when the pool was made
 	}
-	return u
-}
-
-// functionEnv is the environment of one function process, as the stack
-// gives it.
-func (b *bench) functionEnv(name, addr string) []string {
 	return append(os.Environ(),
 		"FUNCTION="+name,
 		"LISTEN_ADDRESS="+addr,
-		"DATABASE_URL="+b.databaseURL(name),
+		"DATABASE_URL="+dbURL,
 		"KAFKA_BROKERS="+b.cfg.Brokers,
 		"LOG_LEVEL=warn",
 	)

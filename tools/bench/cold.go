@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
@@ -59,7 +61,7 @@ func (b *bench) coldStarts(ctx context.Context) error {
 		}
 		c := ColdStart{
 			Function: name, Runs: b.cfg.ColdRuns,
-			ReadyMs: median(ready), FirstEventMs: median(first), IdleRSSMiB: mib(medianInt(rss)),
+			ReadyMs: ms(median(ready)), FirstEventMs: ms(median(first)), IdleRSSMiB: mib(median(rss)),
 		}
 		b.report.ColdStarts = append(b.report.ColdStarts, c)
 		fmt.Fprintf(b.out, "  %-9s exec → ready %.1f ms, exec → first event stored %.1f ms, idle RSS %.1f MiB (medians of %d)\n",
@@ -125,21 +127,39 @@ func (b *bench) probeReady(ctx context.Context, base string) bool {
 }
 
 // firstEvent returns a probe that sends the function its first piece of
-// work: an order to order, an order event to a sink. A 2xx means stored.
+// work; a 2xx means stored.
 func (b *bench) firstEvent(name string, run int) func(context.Context, string) bool {
 	return func(ctx context.Context, base string) bool {
-		if name == "order" {
-			p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
-			return err == nil && p.Status/100 == 2
-		}
 		// Ids far above any the pipeline reaches keep these apart from its orders.
-		resp, err := b.client.Do(placedEvent(ctx, base+"/", int64(900_000_000+run)))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode/100 == 2
+		return b.firstWork(ctx, base, name, run, int64(900_000_000+run)) == nil
 	}
+}
+
+// firstWork sends the function at base its usual first piece of work: an
+// order to order, a placed event for order id to a sink (as the dispatcher
+// does). It fails unless the answer is a 2xx.
+func (b *bench) firstWork(ctx context.Context, base, name string, run int, id int64) error {
+	if name == "order" {
+		p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
+		if err == nil && p.Status/100 != 2 {
+			err = fmt.Errorf("status %d", p.Status)
+		}
+		return err
+	}
+	return b.post(placedEvent(ctx, base+"/", id))
+}
+
+// post sends req and fails unless the answer is a 2xx.
+func (b *bench) post(req *http.Request) error {
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }
 
 func lastLines(s string, n int) string {
@@ -150,18 +170,11 @@ func lastLines(s string, n int) string {
 	return string(bytes.Join(lines, []byte(" | ")))
 }
 
-func median(ds []time.Duration) float64 {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return ms(s[len(s)/2])
-}
-
-func medianInt(xs []int64) int64 {
+// median is the middle of xs; zero when there are none.
+func median[T cmp.Ordered](xs []T) T {
 	if len(xs) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -180,12 +193,19 @@ func placedEvent(ctx context.Context, url string, id int64) *http.Request {
 "billingAddress":{"street":"Ohlauer Str. 43","zip":"10999","city":"Berlin"},
 "orderLine":[{"count":1,"item":{"itemId":1,"name":"iPod","price":42.0}}],"numberOfLines":1}`,
 		id, time.Now().UTC().Format(time.RFC3339))
+	req := cloudEvent(ctx, url, events.TypePlaced, "/bench", fmt.Sprintf("bench-%d", id), body)
+	req.Header.Set("Ce-Subject", fmt.Sprint(id))
+	return req
+}
+
+// cloudEvent is a binary-mode CloudEvent with a JSON body, as the
+// dispatcher and the PingSource adapter send them.
+func cloudEvent(ctx context.Context, url, typ, source, id, body string) *http.Request {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Ce-Specversion", "1.0")
-	req.Header.Set("Ce-Type", "com.example.order.placed")
-	req.Header.Set("Ce-Source", "/bench")
-	req.Header.Set("Ce-Id", fmt.Sprintf("bench-%d", id))
-	req.Header.Set("Ce-Subject", fmt.Sprint(id))
+	req.Header.Set("Ce-Type", typ)
+	req.Header.Set("Ce-Source", source)
+	req.Header.Set("Ce-Id", id)
 	return req
 }

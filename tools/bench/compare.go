@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,13 +144,11 @@ func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
 
 const baselineDatabase = "bench_baseline"
 
+// baselineURL is the admin URL naming the baseline's database.
 func baselineURL(admin string) string {
-	i := strings.LastIndex(admin, "/")
-	j := strings.IndexByte(admin[i:], '?')
-	if j < 0 {
-		return admin[:i+1] + baselineDatabase
-	}
-	return admin[:i+1] + baselineDatabase + admin[i+j:]
+	u, _ := url.Parse(admin) // it parsed when the pool was made
+	u.Path = "/" + baselineDatabase
+	return u.String()
 }
 
 // Markdown writes the comparison's table, if one ran.

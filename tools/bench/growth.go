@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,7 +83,7 @@ func (b *bench) growth(ctx context.Context) error {
 	}
 	g.Orders += g.Late.Accepted
 	fmt.Fprintf(b.out, "  late:  %s\n", cpuLine(g.Late))
-	g.Rounds = pings.stop()
+	g.Rounds = pings.rounds()
 	if g.Tables, err = b.tableSizes(ctx); err != nil {
 		return err
 	}
@@ -95,43 +93,28 @@ func (b *bench) growth(ctx context.Context) error {
 
 // pinger plays the retention PingSources at a shorter schedule.
 type pinger struct {
-	stopc chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	took  map[string][]time.Duration
+	took map[string][]time.Duration // written by the pings alone, read after stop
+	stop func()
 }
 
 func (b *bench) playPings(ctx context.Context, st *localstack.Stack) *pinger {
-	p := &pinger{stopc: make(chan struct{}), took: map[string][]time.Duration{}}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		t := time.NewTicker(growthPing)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stopc:
-				return
-			case <-t.C:
+	p := &pinger{took: map[string][]time.Duration{}}
+	p.stop = every(growthPing, func() {
+		for _, name := range localstack.Roster() {
+			t0 := time.Now()
+			if err := b.ping(ctx, st.Activator(name)); err != nil {
+				fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
+				continue
 			}
-			for _, name := range localstack.Roster() {
-				t0 := time.Now()
-				if err := b.ping(ctx, st.Activator(name)); err != nil {
-					fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
-					continue
-				}
-				p.mu.Lock()
-				p.took[name] = append(p.took[name], time.Since(t0))
-				p.mu.Unlock()
-			}
+			p.took[name] = append(p.took[name], time.Since(t0))
 		}
-	}()
+	})
 	return p
 }
 
-func (p *pinger) stop() map[string]Percentiles {
-	close(p.stopc)
-	p.wg.Wait()
+// rounds ends the pings and returns how long each function's rounds took.
+func (p *pinger) rounds() map[string]Percentiles {
+	p.stop()
 	out := map[string]Percentiles{}
 	for name, ds := range p.took {
 		out[name] = percentiles(ds)
@@ -141,21 +124,8 @@ func (p *pinger) stop() map[string]Percentiles {
 
 // ping sends a PingSource's event, in binary mode as the adapter does.
 func (b *bench) ping(ctx context.Context, activator string) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+activator+"/", strings.NewReader(`{"delete":"past retention"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Ce-Specversion", "1.0")
-	req.Header.Set("Ce-Type", events.TypePing)
-	req.Header.Set("Ce-Source", "/bench/growth")
-	req.Header.Set("Ce-Id", fmt.Sprintf("growth-%d", time.Now().UnixNano()))
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return nil
+	return b.post(cloudEvent(ctx, "http://"+activator+"/", events.TypePing, "/bench/growth",
+		fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`))
 }
 
 // tableSizes counts the rows and bytes of every table of the functions.

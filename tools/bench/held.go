@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
-	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
 
 // heldIdle is the stack's idle period for the held cold starts: short, so
@@ -30,18 +29,19 @@ func (b *bench) heldStarts(ctx context.Context) error {
 			if err := b.waitScaledToZero(ctx, st, name); err != nil {
 				return err
 			}
-			d, err := b.sendHeld(ctx, st.Activator(name), name, i)
-			if err != nil {
+			// Ids far above any the pipeline reaches, and apart from firstEvent's.
+			t0 := time.Now()
+			if err := b.firstWork(ctx, "http://"+st.Activator(name), name, i, int64(950_000_000+i)); err != nil {
 				return fmt.Errorf("%s: held request: %w", name, err)
 			}
-			held = append(held, d)
+			held = append(held, time.Since(t0))
 		}
 		for i := range b.report.ColdStarts {
 			if c := &b.report.ColdStarts[i]; c.Function == name {
-				c.HeldMs = median(held)
+				c.HeldMs = ms(median(held))
 			}
 		}
-		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, median(held), len(held))
+		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, ms(median(held)), len(held))
 	}
 	return nil
 }
@@ -63,29 +63,4 @@ func (b *bench) waitScaledToZero(ctx context.Context, st *localstack.Stack, name
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// sendHeld sends the function its usual first piece of work at its
-// activator and times it: an order to order, a placed event to a sink (as
-// the dispatcher does).
-func (b *bench) sendHeld(ctx context.Context, activator, name string, run int) (time.Duration, error) {
-	base := "http://" + activator
-	t0 := time.Now()
-	if name == "order" {
-		p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
-		if err == nil && p.Status/100 != 2 {
-			err = fmt.Errorf("status %d", p.Status)
-		}
-		return time.Since(t0), err
-	}
-	// Ids far above any the pipeline reaches, and apart from firstEvent's.
-	resp, err := b.client.Do(placedEvent(ctx, base+"/", int64(950_000_000+run)))
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return time.Since(t0), nil
 }

@@ -22,7 +22,7 @@ type shot struct {
 	status  int   // 0: no answer
 	id      int64 // the order's id, from a 201
 	latency time.Duration
-	err     string
+	err     string // what went wrong; empty when the order was placed
 }
 
 // fire sends orders at rate per second for d, each at its scheduled time
@@ -41,7 +41,7 @@ func (b *bench) fire(ctx context.Context, orders orderapi.Client, rate float64, 
 			return orders.Target(orderapi.NewRequest(n, key))
 		},
 		func(h loadgen.Hit) {
-			s := shot{status: h.Status, latency: h.Latency, err: h.Err}
+			s := shot{status: h.Status, latency: h.Latency, err: h.Failure(http.StatusCreated)}
 			if p, err := orderapi.Answer(h.Status, h.Header, h.Body); err != nil {
 				s.err = "undecodable 201: " + err.Error()
 			} else {
@@ -76,11 +76,7 @@ func latencies(shots []shot) []time.Duration {
 func errorKinds(shots []shot) map[string]int {
 	kinds := map[string]int{}
 	for _, s := range shots {
-		switch {
-		case s.status == http.StatusCreated && s.err == "":
-		case s.status != 0:
-			kinds[fmt.Sprintf("HTTP %d", s.status)]++
-		default:
+		if s.err != "" {
 			kinds[s.err]++
 		}
 	}

@@ -215,41 +215,50 @@ func (b *bench) delays(ctx context.Context, ids []int64) (e2e, relayed []time.Du
 
 // rssSampler keeps the largest resident set seen of each process.
 type rssSampler struct {
-	stopc chan struct{}
-	wg    sync.WaitGroup
-	max   map[string]int64
+	max  map[string]int64
+	stop func()
 }
 
 func startRSSSampler(pids map[string]int) *rssSampler {
-	s := &rssSampler{stopc: make(chan struct{}), max: map[string]int64{}}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			for name, pid := range pids {
-				if p, err := readProc(pid); err == nil && p.RSS > s.max[name] {
-					s.max[name] = p.RSS
-				}
-			}
-			select {
-			case <-s.stopc:
-				return
-			case <-t.C:
+	s := &rssSampler{max: map[string]int64{}}
+	sample := func() {
+		for name, pid := range pids {
+			if p, err := readProc(pid); err == nil && p.RSS > s.max[name] {
+				s.max[name] = p.RSS
 			}
 		}
-	}()
+	}
+	sample()
+	s.stop = every(250*time.Millisecond, sample)
 	return s
 }
 
-// stop ends the sampling and returns the peaks in MiB.
-func (s *rssSampler) stop() map[string]float64 {
-	close(s.stopc)
-	s.wg.Wait()
+// peaks ends the sampling and returns the peaks in MiB.
+func (s *rssSampler) peaks() map[string]float64 {
+	s.stop()
 	out := map[string]float64{}
 	for name, b := range s.max {
 		out[name] = mib(b)
 	}
 	return out
+}
+
+// every runs f every d until stop is called; stop returns once f has
+// finished.
+func every(d time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				f()
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
 }

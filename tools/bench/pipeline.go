@@ -105,7 +105,7 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	if err != nil {
 		return Step{}, err
 	}
-	rss := sampler.stop()
+	rss := sampler.peaks()
 	after, err := b.snapshot(ctx, pids)
 	if err != nil {
 		return Step{}, err

@@ -90,16 +90,7 @@ func (s Step) saturated() bool {
 	return s.Errors > 0 || s.Lost > 0 || s.E2E.P99 > 1000 || s.AcceptedPerSec < 0.9*s.Offered
 }
 
-func (r *Report) sustained() *Step {
-	var best *Step
-	for i := range r.Steps {
-		s := &r.Steps[i]
-		if !s.Half && s.ok() && (best == nil || s.Offered > best.Offered) {
-			best = s
-		}
-	}
-	return best
-}
+func (r *Report) sustained() *Step { return r.highest(Step.ok) }
 
 // costStep is the step whose per-process cost the report shows: the
 // sustained one, or else the highest that lost and failed nothing.
@@ -107,10 +98,16 @@ func (r *Report) costStep() *Step {
 	if s := r.sustained(); s != nil {
 		return s
 	}
+	return r.highest(func(s Step) bool { return s.Errors == 0 && s.Lost == 0 })
+}
+
+// highest is the step at the highest offered rate, leaving out the half
+// step, that ok accepts.
+func (r *Report) highest(ok func(Step) bool) *Step {
 	var best *Step
 	for i := range r.Steps {
 		s := &r.Steps[i]
-		if !s.Half && s.Errors == 0 && s.Lost == 0 && (best == nil || s.Offered > best.Offered) {
+		if !s.Half && ok(*s) && (best == nil || s.Offered > best.Offered) {
 			best = s
 		}
 	}
@@ -221,12 +218,16 @@ func (r *Report) headline(w io.Writer) {
 
 // coldStarts writes the cold starts and the sizes.
 func (r *Report) coldStarts(w io.Writer) {
+	runs := 0
+	for _, c := range r.ColdStarts {
+		runs = c.Runs
+	}
 	fmt.Fprintf(w, "\n| function | exec → ready ms | exec → first stored ms | held request → answered ms | idle RSS MiB |\n|---|---|---|---|---|\n")
 	for _, c := range r.ColdStarts {
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.1f |\n", c.Function, c.ReadyMs, c.FirstEventMs, c.HeldMs, c.IdleRSSMiB)
 	}
 	fmt.Fprintf(w, "\nMedians of %d starts each; the held request is one sent to a function scaled to zero through the stack's activator, timed by its sender (so the activator's hold, exec, readiness and the work itself). bin/function %.1f MiB (stripped %.1f MiB); compressed image layer %.1f MB.\n",
-		firstRuns(r.ColdStarts), r.Sizes.BinaryMiB, r.Sizes.StrippedMiB, r.Sizes.LayerMB)
+		runs, r.Sizes.BinaryMiB, r.Sizes.StrippedMiB, r.Sizes.LayerMB)
 }
 
 func statements(n float64) string {
@@ -234,13 +235,6 @@ func statements(n float64) string {
 		return "not counted"
 	}
 	return fmt.Sprintf("%.1f", n)
-}
-
-func firstRuns(cs []ColdStart) int {
-	if len(cs) == 0 {
-		return 0
-	}
-	return cs[0].Runs
 }
 
 // SVG plots the latencies against the offered rate: end-to-end p50 and p99,

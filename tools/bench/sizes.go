@@ -2,10 +2,11 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 )
@@ -42,34 +43,24 @@ func (b *bench) sizes(ctx context.Context) error {
 	return nil
 }
 
-type countingWriter struct{ n int64 }
-
-func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
-
+// gzippedTarSize is the size of a gzip'd tar holding the file at path.
 func gzippedTarSize(path string) (int64, error) {
-	f, err := os.Open(path)
+	bin, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	var cw countingWriter
-	gz := gzip.NewWriter(&cw)
+	var layer bytes.Buffer
+	gz := gzip.NewWriter(&layer)
 	tw := tar.NewWriter(gz)
-	if err := tw.WriteHeader(&tar.Header{Name: "function", Mode: 0o755, Size: st.Size()}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: "function", Mode: 0o755, Size: int64(len(bin))}); err != nil {
 		return 0, err
 	}
-	if _, err := io.Copy(tw, f); err != nil {
+	if _, err := tw.Write(bin); err != nil {
 		return 0, err
 	}
-	if err := tw.Close(); err != nil {
+	// The tar's end, then the gzip's: in this order.
+	if err := errors.Join(tw.Close(), gz.Close()); err != nil {
 		return 0, err
 	}
-	if err := gz.Close(); err != nil {
-		return 0, err
-	}
-	return cw.n, nil
+	return int64(layer.Len()), nil
 }

@@ -76,7 +76,7 @@ func (l *load) snapshot() []answer {
 }
 
 // cancelSome starts cancelling every fourth accepted order not picked yet,
-// each DELETE retried like a placement; waitCancels waits for them. It
+// each DELETE retried like a placement; l.cancels waits for them. It
 // returns how many it picked.
 func (l *load) cancelSome(ctx context.Context) int {
 	var todo []*answer
@@ -102,8 +102,6 @@ func (l *load) cancelSome(ctx context.Context) int {
 	}
 	return len(todo)
 }
-
-func (l *load) waitCancels() { l.cancels.Wait() }
 
 // describe says how a request that was not accepted ended.
 func (a answer) describe() string {

@@ -97,7 +97,7 @@ func run(ctx context.Context, out io.Writer) error {
 			return fmt.Errorf("drill %s: %w", d.name, err)
 		}
 		rows = append(rows, r)
-		step("%s", r.summary())
+		step("  %s", r.tableRow())
 	}
 
 	table := render(rows, cfg)

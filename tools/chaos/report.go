@@ -52,9 +52,10 @@ func (r row) converge() string {
 	return fmt.Sprintf("> %.0f", r.seconds)
 }
 
-func (r row) summary() string {
-	return fmt.Sprintf("  %s: accepted %d (%d replayed), shipped %d, invoiced %d, lost %d, doubled %d, phantom %d, dead-lettered %d, converged in %s s: %s",
-		r.drill, r.accepted, r.replayed, r.shipped, r.invoiced, r.lost, r.doubled, r.phantom, r.deadLettered, r.converge(), r.verdict())
+// tableRow is the drill's row of the table, shown on the console too.
+func (r row) tableRow() string {
+	return fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %d | %d | %s | %s |",
+		r.drill, r.accepted, r.shipped, r.invoiced, r.lost, r.doubled, r.phantom, r.deadLettered, r.converge(), r.verdict())
 }
 
 // failures names the failed drills.
@@ -82,8 +83,7 @@ func render(rows []row, cfg config) string {
 	b.WriteString("| drill | accepted | shipped | invoiced | lost | doubled | phantom | dead-lettered | seconds to converge | result |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
-			r.drill, r.accepted, r.shipped, r.invoiced, r.lost, r.doubled, r.phantom, r.deadLettered, r.converge(), r.verdict())
+		b.WriteString(r.tableRow() + "\n")
 	}
 	for _, r := range rows {
 		if len(r.details)+len(r.notes) == 0 {

@@ -48,16 +48,22 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	if d.cancel {
 		step("  cancelling %d more orders during the fault", l.cancelSome(ctx))
 	}
-	healed, err := heal(ctx, e, d, injected, step)
-	if err != nil {
-		return r, err
+	// Convergence counts from the heal, or from the inject for a fault
+	// that ends by itself.
+	healed := injected
+	if d.heal != nil {
+		step("  heal")
+		if err := d.heal(ctx, e); err != nil {
+			return r, fmt.Errorf("heal: %w", err)
+		}
+		healed = time.Now()
 	}
 	if err := sleep(ctx, e.cfg.Tail); err != nil {
 		return r, err
 	}
 	stopLoad()
 	<-loaded
-	l.waitCancels()
+	l.cancels.Wait()
 	answers := l.snapshot()
 	step("  load done: %d requests; waiting for convergence (at most %v from the heal)", len(answers), d.converge)
 
@@ -72,19 +78,6 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	}
 	c.fill(&r)
 	return r, nil
-}
-
-// heal ends the drill's fault and returns when convergence is counted
-// from: the heal, or the inject for a fault that ends by itself.
-func heal(ctx context.Context, e *env, d drill, injected time.Time, step func(string, ...any)) (time.Time, error) {
-	if d.heal == nil {
-		return injected, nil
-	}
-	step("  heal")
-	if err := d.heal(ctx, e); err != nil {
-		return time.Time{}, fmt.Errorf("heal: %w", err)
-	}
-	return time.Now(), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -254,8 +247,8 @@ type record struct {
 // names, its total (an invoice's), whether it is cancelled.
 func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
 	var r record
-	if why := c.get(ctx, fmt.Sprintf(path, a.ID), &r); why != "" {
-		return false, what + ": " + why + "; "
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+fmt.Sprintf(path, a.ID), &r); err != nil {
+		return false, what + ": " + err.Error() + "; "
 	}
 	switch {
 	case r.ID != a.ID || street(r) != a.Key:
@@ -268,14 +261,6 @@ func (c *check) record(ctx context.Context, what, path string, a answer, cancell
 		return false, fmt.Sprintf("%s cancelled=%v, want %v; ", what, r.Cancelled, cancelled)
 	}
 	return true, ""
-}
-
-// get reads a JSON answer through the gateway; it returns why it could not.
-func (c *check) get(ctx context.Context, path string, v any) string {
-	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path, v); err != nil {
-		return err.Error()
-	}
-	return ""
 }
 
 func (c *check) poisonDeadLettered() int {
@@ -359,10 +344,14 @@ func (c *check) fill(r *row) {
 		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
 	}
 	sort.Strings(lost)
-	r.details = append(r.details, prefixAll("lost ", lost)...)
-	r.details = append(r.details, prefixAll("doubled ", c.doubled)...)
-	r.details = append(r.details, prefixAll("phantom ", c.phantom)...)
-	r.details = append(r.details, prefixAll("no 201 ", r.unanswered)...)
+	for _, d := range []struct {
+		what string
+		keys []string
+	}{{"lost", lost}, {"doubled", c.doubled}, {"phantom", c.phantom}, {"no 201", r.unanswered}} {
+		for _, k := range d.keys {
+			r.details = append(r.details, d.what+" "+k)
+		}
+	}
 	if len(c.pending) > 0 && c.lastErr != nil {
 		r.details = append(r.details, "last error: "+c.lastErr.Error())
 	}
@@ -378,12 +367,4 @@ func (c *check) fill(r *row) {
 	if retried > 0 {
 		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, r.replayed))
 	}
-}
-
-func prefixAll(p string, list []string) []string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = p + s
-	}
-	return out
 }

@@ -15,11 +15,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -82,8 +82,8 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 
 // result is the outcome of one request.
 type result struct {
-	status  int // 0: no answer
-	err     string
+	status  int    // 0: no answer
+	failure string // what went wrong; empty when the order was created
 	latency time.Duration
 	late    bool // started later than scheduled: every worker was busy
 }
@@ -107,70 +107,53 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	loadgen.Attack(ctx, loadgen.Options{Rate: c.Rate, Max: c.N, InFlight: uint64(c.Concurrency), Client: api.HTTP},
 		func(n int) vegeta.Target { return api.Target(orderapi.NewRequest(n, "")) },
 		func(h loadgen.Hit) {
-			results = append(results, result{status: h.Status, err: h.Err, latency: h.Latency, late: h.Late > interval})
+			results = append(results, result{status: h.Status, failure: h.Failure(http.StatusCreated), latency: h.Latency, late: h.Late > interval})
 		})
 	elapsed := time.Since(start)
-	report(out, results, len(results), c.N, elapsed)
-	if failed := len(results) - count(results, isCreated); failed > 0 || len(results) < c.N {
+	if failed := report(out, results, c.N, elapsed); failed > 0 || len(results) < c.N {
 		return fmt.Errorf("%d of %d orders failed", failed+c.N-len(results), c.N)
 	}
 	return nil
 }
 
-func isCreated(r result) bool { return r.status == http.StatusCreated }
-
-func count(rs []result, ok func(result) bool) int {
-	n := 0
-	for _, r := range rs {
-		if ok(r) {
-			n++
-		}
-	}
-	return n
-}
-
-// report prints throughput, latency percentiles and errors.
-func report(out io.Writer, rs []result, sent, planned int, elapsed time.Duration) {
-	created := count(rs, isCreated)
-	fmt.Fprintf(out, "  sent        %d of %d in %.2fs: %.1f orders/s, %d created (201)\n",
-		sent, planned, elapsed.Seconds(), float64(len(rs))/elapsed.Seconds(), created)
+// report prints throughput, latency percentiles and errors, and returns
+// how many orders failed.
+func report(out io.Writer, rs []result, planned int, elapsed time.Duration) (failed int) {
 	var lat []time.Duration
+	errs, late := map[string]int{}, 0
 	for _, r := range rs {
 		if r.status != 0 {
 			lat = append(lat, r.latency)
 		}
+		if r.failure != "" {
+			errs[r.failure]++
+			failed++
+		}
+		if r.late {
+			late++
+		}
 	}
+	fmt.Fprintf(out, "  sent        %d of %d in %.2fs: %.1f orders/s, %d created (201)\n",
+		len(rs), planned, elapsed.Seconds(), float64(len(rs))/elapsed.Seconds(), len(rs)-failed)
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		fmt.Fprintf(out, "  latency     p50 %v  p90 %v  p99 %v  max %v\n",
 			percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), percentile(lat, 100))
 	}
-	if late := count(rs, func(r result) bool { return r.late }); late > 0 {
+	if late > 0 {
 		fmt.Fprintf(out, "  late starts %d (every worker was busy: raise CONCURRENCY or lower RATE)\n", late)
-	}
-	errs := map[string]int{}
-	for _, r := range rs {
-		switch {
-		case r.status == http.StatusCreated:
-		case r.status != 0:
-			errs[fmt.Sprintf("HTTP %d %s", r.status, http.StatusText(r.status))]++
-		default:
-			errs[r.err]++
-		}
 	}
 	if len(errs) == 0 {
 		fmt.Fprintln(out, "  errors      none")
-		return
+		return failed
 	}
-	kinds := make([]string, 0, len(errs))
-	for k := range errs {
-		kinds = append(kinds, k)
-	}
-	sort.Slice(kinds, func(i, j int) bool { return errs[kinds[i]] > errs[kinds[j]] })
+	kinds := slices.Collect(maps.Keys(errs))
+	slices.SortFunc(kinds, func(a, b string) int { return errs[b] - errs[a] })
 	fmt.Fprintln(out, "  errors")
 	for _, k := range kinds {
 		fmt.Fprintf(out, "    %6d  %s\n", errs[k], k)
 	}
+	return failed
 }
 
 // percentile is loadgen's, rounded for reading.

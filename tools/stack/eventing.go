@@ -48,7 +48,7 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 			p.log.Warn("dispatcher metrics not served", "error", err)
 		} else {
 			fns.mu.Lock()
-			fns.metrics = cfg.MetricsAddr
+			fns.state.Metrics = cfg.MetricsAddr
 			fns.mu.Unlock()
 			p.con.step("dispatchers: metrics on http://%s/metrics", cfg.MetricsAddr)
 		}

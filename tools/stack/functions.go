@@ -71,17 +71,20 @@ type functions struct {
 	urls  map[string]string // each function's base URL
 	local inProcess         // how the gateway, dispatchers and pings reach those URLs
 
-	mu         sync.Mutex
-	procs      map[string]*supervise.Process
-	activators map[string]*activator.Activator
-	state      localstack.State
-	path       string // the state file; empty once removed
-	metrics    string // where the dispatcher's metrics are served, once they are
+	mu      sync.Mutex
+	started map[string]started
+	state   localstack.State // the PIDs are filled in as it is written
+	path    string           // the state file; empty once removed
+}
+
+// started is one function's supervisor and activator (nil when it runs alone).
+type started struct {
+	proc *supervise.Process
+	act  *activator.Activator
 }
 
 func newFunctions(cfg config, layout localstack.Layout) *functions {
-	return &functions{urls: map[string]string{}, local: inProcess{}, procs: map[string]*supervise.Process{},
-		activators: map[string]*activator.Activator{}, path: cfg.StateFile,
+	return &functions{urls: map[string]string{}, local: inProcess{}, started: map[string]started{}, path: cfg.StateFile,
 		state: localstack.State{PID: os.Getpid(), Gateway: layout.Gateway, Functions: map[string]localstack.Function{}}}
 }
 
@@ -92,10 +95,7 @@ func (f *functions) add(name, addr string, proc *supervise.Process, a *activator
 		f.local[addr] = a
 	}
 	f.mu.Lock()
-	f.procs[name] = proc
-	if a != nil {
-		f.activators[name] = a
-	}
+	f.started[name] = started{proc, a}
 	f.state.Functions[name] = localstack.Function{Addr: addr}
 	f.mu.Unlock()
 	f.changed()
@@ -121,13 +121,12 @@ func (f *functions) write(ready bool) error {
 	if f.path == "" {
 		return nil
 	}
-	for name, proc := range f.procs {
+	for name, s := range f.started {
 		fn := f.state.Functions[name]
-		fn.PID = proc.State().PID
+		fn.PID = s.proc.State().PID
 		f.state.Functions[name] = fn
 	}
 	f.state.Ready = f.state.Ready || ready
-	f.state.Metrics = f.metrics
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,6 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/rcrowley/go-metrics"
 
-	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/shared/profile"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/stack/internal/watch"
@@ -83,9 +83,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if cfg.Only != "" && !localstack.Known(cfg.Only) {
 		return fmt.Errorf("ONLY=%q: want order, shipping or invoicing", cfg.Only)
 	}
-	if cfg.StateFile == "" {
-		cfg.StateFile = dataPath(cfg.Root, cfg.DataDir, "stack.json")
-	}
+	cfg.StateFile = cmp.Or(cfg.StateFile, dataPath(cfg.Root, cfg.DataDir, "stack.json"))
 	p := &platform{con: &console{out: out}, failed: make(chan error, 4),
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer p.stop()
@@ -128,7 +126,10 @@ func runAll(ctx context.Context, p *platform, cfg config) (*functions, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{fns: fns, ev: ev, brokers: srv.brokers, adminURL: srv.adminURL, schema: db.Role("order")}
+	w, err := newWatcher(fns, ev, srv)
+	if err != nil {
+		return nil, fmt.Errorf("platform page: %w", err)
+	}
 	p.cleanup(w.close)
 	if err := p.startGateway(cfg, fns, watch.Handler(w.read, p.log)); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -116,18 +116,8 @@ func (p *platform) startTelemetry(ctx context.Context, cfg config) (*telemetry.T
 		defer cancel()
 		tel.Shutdown(sctx)
 	})
-	p.con.step("telemetry: %s", summary(tcfg))
+	p.con.step("telemetry: %v %v, %v %v", tcfg.Summary()...) // traces …, metrics …
 	return tel, otelEnv, nil
-}
-
-// summary describes the telemetry configuration in one line.
-func summary(c telemetry.Config) string {
-	kv := c.Summary()
-	parts := make([]string, 0, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		parts = append(parts, fmt.Sprintf("%v %v", kv[i], kv[i+1]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // jaeger runs infra/local/jaeger.sh start or stop, with its state beside

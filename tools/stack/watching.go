@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/tools/broker/dispatch"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 	"github.com/mskafka/knative-functions/tools/broker/ping"
@@ -40,16 +41,29 @@ type eventing struct {
 // Kafka's committed offsets and order's outbox in Postgres. It asks no
 // function anything, so that watching keeps none warm.
 type watcher struct {
-	fns      *functions
-	ev       eventing
-	brokers  []string
-	adminURL string
-	schema   string // order's schema
+	fns     *functions
+	ev      eventing
+	brokers []string
+	db      *pgxpool.Pool // connects on the page's first reading
+	outboxQ string        // order's backlog
 
 	mu    sync.Mutex
 	kafka sarama.Client
 	admin sarama.ClusterAdmin
-	db    *pgxpool.Pool
+}
+
+func newWatcher(fns *functions, ev eventing, srv servers) (*watcher, error) {
+	cfg, err := pgxpool.ParseConfig(srv.adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &watcher{fns: fns, ev: ev, brokers: srv.brokers, db: pool, outboxQ: fmt.Sprintf(
+		`SELECT count(*), min(created) FROM %s.outbox WHERE sent_at IS NULL`, pgx.Identifier{db.Role("order")}.Sanitize())}, nil
 }
 
 // close releases the connections the page opened.
@@ -59,9 +73,7 @@ func (w *watcher) close() {
 	if w.admin != nil {
 		w.admin.Close() // closes the client too
 	}
-	if w.db != nil {
-		w.db.Close()
-	}
+	w.db.Close()
 }
 
 // read is the platform now.
@@ -101,15 +113,8 @@ func (w *watcher) read(ctx context.Context) watch.State {
 	for _, p := range w.ev.pings {
 		v, _ := w.ev.deliveries.Load(p.Name)
 		d, _ := v.(ping.Delivery)
-		pg := watch.Ping{Name: p.Name, Schedule: p.Schedule, Sink: sinkName(p.Sink), Status: d.Status, Attempts: d.Attempts}
-		if !d.At.IsZero() {
-			at := d.At.UTC()
-			pg.Last = &at
-		}
-		if !d.Next.IsZero() {
-			next := d.Next.UTC()
-			pg.Next = &next
-		}
+		pg := watch.Ping{Name: p.Name, Schedule: p.Schedule, Sink: sinkName(p.Sink), Status: d.Status, Attempts: d.Attempts,
+			Last: utc(d.At), Next: utc(d.Next)}
 		if d.Err != nil {
 			pg.Error = d.Err.Error()
 		}
@@ -121,6 +126,15 @@ func (w *watcher) read(ctx context.Context) watch.State {
 		st.Outbox = &o
 	}
 	return st
+}
+
+// utc is t in UTC, nil when t is zero.
+func utc(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // reason is the message of a sink's JSON error answer ({"error": "…"},
@@ -214,27 +228,11 @@ func (w *watcher) kafkaClients() (sarama.Client, sarama.ClusterAdmin, error) {
 // outbox reads order's outbox backlog from Postgres as the stack's admin
 // role: order is not asked, so it stays at zero if it is.
 func (w *watcher) outbox(ctx context.Context) (watch.Outbox, error) {
-	w.mu.Lock()
-	if w.db == nil {
-		cfg, err := pgxpool.ParseConfig(w.adminURL)
-		if err != nil {
-			w.mu.Unlock()
-			return watch.Outbox{}, fmt.Errorf("database URL: %w", err)
-		}
-		cfg.MaxConns = 1
-		if w.db, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
-			w.mu.Unlock()
-			return watch.Outbox{}, fmt.Errorf("connect: %w", err)
-		}
-	}
-	db := w.db
-	w.mu.Unlock()
 	var (
 		o      watch.Outbox
 		oldest *time.Time
 	)
-	q := fmt.Sprintf(`SELECT count(*), min(created) FROM %s.outbox WHERE sent_at IS NULL`, pgx.Identifier{w.schema}.Sanitize())
-	if err := db.QueryRow(ctx, q).Scan(&o.Unsent, &oldest); err != nil {
+	if err := w.db.QueryRow(ctx, w.outboxQ).Scan(&o.Unsent, &oldest); err != nil {
 		return watch.Outbox{}, fmt.Errorf("read backlog: %w", err)
 	}
 	if oldest != nil {
@@ -246,12 +244,12 @@ func (w *watcher) outbox(ctx context.Context) (watch.Outbox, error) {
 // watch reports one function as its supervisor and activator see it.
 func (f *functions) watch(name string) (watch.Function, bool) {
 	f.mu.Lock()
-	proc, a := f.procs[name], f.activators[name]
+	s, ok := f.started[name]
 	f.mu.Unlock()
-	if proc == nil {
+	if !ok {
 		return watch.Function{}, false
 	}
-	ps := proc.State()
+	ps, a := s.proc.State(), s.act
 	out := watch.Function{Name: name, State: ps.Phase, Instances: ps.Instances, Restarts: ps.Restarts, ColdStartsMs: []int64{}}
 	if a != nil {
 		as := a.State()

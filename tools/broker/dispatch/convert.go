@@ -49,13 +49,7 @@ func toEvent(msg *sarama.ConsumerMessage, name, ns string) (*event.Event, error)
 
 func structured(msg *sarama.ConsumerMessage) (*event.Event, error) {
 	ev := event.New()
-	if err := ev.UnmarshalJSON(msg.Value); err != nil {
-		return nil, fmt.Errorf("%w: structured: %w", errNotEvent, err)
-	}
-	if err := ev.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: structured: %w", errNotEvent, err)
-	}
-	return &ev, nil
+	return valid(&ev, "structured", ev.UnmarshalJSON(msg.Value))
 }
 
 func binaryEvent(msg *sarama.ConsumerMessage, contentType string) (*event.Event, error) {
@@ -69,11 +63,16 @@ func binaryEvent(msg *sarama.ConsumerMessage, contentType string) (*event.Event,
 		}
 	}
 	ev, err := binding.ToEvent(context.Background(), kafka_sarama.NewMessage(msg.Value, contentType, headers))
-	if err != nil {
-		return nil, fmt.Errorf("%w: binary: %w", errNotEvent, err)
+	return valid(ev, "binary", err)
+}
+
+// valid returns ev if it was read (err nil) and is a valid CloudEvent.
+func valid(ev *event.Event, mode string, err error) (*event.Event, error) {
+	if err == nil {
+		err = ev.Validate()
 	}
-	if err := ev.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: binary: %w", errNotEvent, err)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", errNotEvent, mode, err)
 	}
 	return ev, nil
 }

@@ -8,11 +8,13 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,13 +155,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("new dispatcher: no Kafka brokers")
 	}
-	d := &Dispatcher{brokers: cfg.Brokers, log: cfg.Logger, tel: cfg.Telemetry}
-	if d.log == nil {
-		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.tel == nil {
-		d.tel = telemetry.Noop()
-	}
+	d := &Dispatcher{brokers: cfg.Brokers, log: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		tel: cmp.Or(cfg.Telemetry, telemetry.Noop())}
 	client := http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		MaxIdleConnsPerHost: unorderedInFlight,
@@ -227,20 +224,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // error only when it cannot connect.
 func (d *Dispatcher) session(ctx context.Context) error {
 	var producer sarama.SyncProducer
-	for _, r := range d.routes {
-		if r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil) {
-			p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
-			if err != nil {
-				return fmt.Errorf("run dispatcher: producer: %w", err)
-			}
-			defer func() {
-				if err := p.Close(); err != nil {
-					d.log.Warn("close producer", "error", err)
-				}
-			}()
-			producer = p
-			break
+	if slices.ContainsFunc(d.routes, func(r route) bool {
+		return r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil)
+	}) {
+		p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
+		if err != nil {
+			return fmt.Errorf("run dispatcher: producer: %w", err)
 		}
+		defer func() {
+			if err := p.Close(); err != nil {
+				d.log.Warn("close producer", "error", err)
+			}
+		}()
+		producer = p
 	}
 
 	groups := make([]sarama.ConsumerGroup, 0, len(d.routes))

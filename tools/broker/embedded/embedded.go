@@ -11,6 +11,7 @@
 package embedded
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,10 +68,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	topics := cfg.Topics
 	if topics == nil {
 		topics = DefaultTopics()
@@ -122,9 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 // the broker advertises the address it listens on, and a wildcard would
 // send clients to an address they cannot reach.
 func dialable(addr string) (string, error) {
-	if addr == "" {
-		addr = DefaultAddr
-	}
+	addr = cmp.Or(addr, DefaultAddr)
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", err

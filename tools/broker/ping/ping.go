@@ -5,12 +5,14 @@
 package ping
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -61,9 +63,7 @@ type Delivery struct {
 // Run delivers the pings until ctx ends. A PingSource whose schedule or
 // sink cannot be resolved is an error before anything is sent.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: time.Minute}
-	}
+	cfg.Client = cmp.Or(cfg.Client, &http.Client{Timeout: time.Minute})
 	type job struct {
 		src   manifest.PingSource
 		sched cron.Schedule
@@ -82,10 +82,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		jobs = append(jobs, job{p, sched, url})
 	}
-	done := make(chan struct{}, len(jobs))
+	var wg sync.WaitGroup
 	for _, j := range jobs {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
 			next := cfg.next(j.sched, time.Now())
 			cfg.observe(Delivery{Source: j.src.Name, Next: next})
 			for ; sleepUntil(ctx, next); next = cfg.next(j.sched, next) {
@@ -93,11 +92,9 @@ func Run(ctx context.Context, cfg Config) error {
 				d.Next = cfg.next(j.sched, next)
 				cfg.observe(d)
 			}
-		}()
+		})
 	}
-	for range jobs {
-		<-done
-	}
+	wg.Wait()
 	return ctx.Err()
 }
 
@@ -122,13 +119,14 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// deliver sends one ping, retrying network errors and 5xx with backoff.
+// observe tells cfg.Observe of d, unless the stack is stopping.
 func (cfg Config) observe(d Delivery) {
 	if cfg.Observe != nil && !errors.Is(d.Err, context.Canceled) {
 		cfg.Observe(d)
 	}
 }
 
+// deliver sends one ping, retrying network errors and 5xx with backoff.
 func (cfg Config) deliver(ctx context.Context, src manifest.PingSource, url string) Delivery {
 	at := time.Now()
 	id := uuid.NewString()

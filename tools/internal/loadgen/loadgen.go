@@ -5,11 +5,14 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -46,9 +49,12 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 		opts = append(opts, vegeta.MaxWorkers(o.InFlight), vegeta.Workers(min(o.InFlight, 10)))
 	}
 	n := 0
+	var mu sync.Mutex // vegeta's workers call the targeter at once
 	// vegeta records each result's target URL: the fragment, which is
 	// never sent, carries the request's number back to it.
 	targeter := func(t *vegeta.Target) error {
+		mu.Lock()
+		defer mu.Unlock()
 		*t = target(n)
 		t.URL += "#" + strconv.Itoa(n)
 		n++
@@ -59,7 +65,7 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 	stop := context.AfterFunc(ctx, func() { attacker.Stop() }) // no new requests; those in flight go on
 	defer stop()
 	began := time.Now()
-	for r := range attacker.Attack(lockedTargeter(targeter), pacer, o.Duration, "") {
+	for r := range attacker.Attack(targeter, pacer, o.Duration, "") {
 		h := Hit{Status: int(r.Code), Header: r.Headers, Body: r.Body, Latency: r.Latency}
 		if u, err := url.Parse(r.URL); err == nil {
 			h.N, _ = strconv.Atoi(u.Fragment)
@@ -73,14 +79,17 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 	}
 }
 
-// lockedTargeter serialises calls of t: vegeta's workers call it at once.
-func lockedTargeter(t vegeta.Targeter) vegeta.Targeter {
-	mu := make(chan struct{}, 1)
-	return func(tgt *vegeta.Target) error {
-		mu <- struct{}{}
-		defer func() { <-mu }()
-		return t(tgt)
+// Failure says what went wrong with the hit when want was the answer
+// expected: nothing (""), another status ("HTTP 503 Service Unavailable")
+// or why there was no answer.
+func (h Hit) Failure(want int) string {
+	switch {
+	case h.Status == want:
+		return ""
+	case h.Status != 0:
+		return fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status))
 	}
+	return cmp.Or(h.Err, "no answer")
 }
 
 // stopping paces at a constant rate and stops after max hits or when ctx ends.

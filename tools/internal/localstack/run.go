@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,21 +46,15 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.cmd = exec.Command(o.Bin)
 	s.cmd.Dir = o.Dir
 	s.cmd.Env = append(append(append([]string(nil), o.Env...), o.Layout.Env()...), StateEnv+"="+s.state)
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	s.cmd.Stdout, s.cmd.Stderr = o.Out, o.Out
+	s.cmd.Stdout = cmp.Or(o.Out, io.Writer(io.Discard))
+	s.cmd.Stderr = s.cmd.Stdout
 	s.cmd.SysProcAttr = sysProcAttr()
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start %s: %w", o.Bin, err)
 	}
 	go func() { s.err = s.cmd.Wait(); os.RemoveAll(dir); close(s.done) }()
-	limit := o.Ready
-	if limit == 0 {
-		limit = 2 * time.Minute
-	}
-	if err := s.WaitServing(ctx, limit); err != nil {
+	if err := s.WaitServing(ctx, cmp.Or(o.Ready, 2*time.Minute)); err != nil {
 		s.Stop(10 * time.Second)
 		return nil, err
 	}

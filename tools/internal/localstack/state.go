@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // StateEnv names the file a stack keeps its State in.
@@ -28,24 +27,16 @@ type Function struct {
 }
 
 // Write replaces the file at path with s, whole: a reader never sees half.
+// The stack is the file's one writer.
 func (s State) Write(path string) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".stack-state-*")
-	if err != nil {
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return os.Rename(path+".tmp", path)
 }
 
 // ReadState reads the state a stack wrote to path.

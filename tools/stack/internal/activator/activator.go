@@ -6,6 +6,7 @@
 package activator
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -237,9 +238,7 @@ func toInstance(req *http.Request, base string) (*http.Request, error) {
 		return nil, err
 	}
 	out := req.Clone(req.Context())
-	if out.Host == "" {
-		out.Host = req.URL.Host
-	}
+	out.Host = cmp.Or(out.Host, req.URL.Host)
 	out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
 	return out, nil
 }

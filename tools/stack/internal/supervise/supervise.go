@@ -5,6 +5,7 @@
 package supervise
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,12 +95,8 @@ func New(spec Spec) *Process {
 	if spec.Report == nil {
 		spec.Report = func(string, ...any) {}
 	}
-	if spec.Grace == 0 {
-		spec.Grace = 30 * time.Second
-	}
-	if spec.StartTimeout == 0 {
-		spec.StartTimeout = 60 * time.Second
-	}
+	spec.Grace = cmp.Or(spec.Grace, 30*time.Second)
+	spec.StartTimeout = cmp.Or(spec.StartTimeout, 60*time.Second)
 	if spec.Changed == nil {
 		spec.Changed = func() {}
 	}
