@@ -15,8 +15,9 @@ import (
 const sustainedP99 = 100 * time.Millisecond
 
 // rateSteps are the offered rates, as fractions of the bound: stepped up
-// until the pipeline saturates.
-var rateSteps = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6}
+// until the pipeline saturates. Finer below half the bound, where the
+// pipeline on two cores saturates against the minimal SQL's bound.
+var rateSteps = []float64{0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.6}
 
 // pipeline offers the stack stepped open-model load until it saturates, then
 // once more half the sustained rate.
