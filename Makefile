@@ -60,7 +60,7 @@ unit: ## only the tests that need no servers
 bench: ## the pipeline against the minimal SQL of an order, cold starts, memory, sizes; BASELINE=<rev> adds a side-by-side run (bench/results/)
 	@infra/local/bench.sh
 
-# make bench-growth: one rate while 300,000 orders pile up, with a short retention (~15 min).
+# make bench-growth: one rate while 300,000 orders pile up, with a short retention (~20 min).
 .PHONY: bench-growth
 bench-growth: ## p99, CPU per order and table sizes early and late in 300,000 orders (bench/results/growth/)
 	@infra/local/bench.sh -only growth

@@ -78,7 +78,7 @@ func parse(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.Only, "only", "", "run only these steps, comma-separated: cold, bound, pipeline, compare, sizes, growth (growth runs only when named)")
 	fs.StringVar(&c.Baseline, "baseline", os.Getenv("BASELINE"), "a git revision to compare with at one rate, side by side (env BASELINE; empty: no comparison)")
 	fs.Float64Var(&c.CompareRate, "compare-rate", 0, "orders/s offered to both sides of the comparison; 0: this run's sustained rate (300 without one)")
-	fs.Float64Var(&c.GrowthRate, "growth-rate", 400, "orders/s of the growth run")
+	fs.Float64Var(&c.GrowthRate, "growth-rate", 300, "orders/s of the growth run")
 	fs.IntVar(&c.GrowthOrders, "growth-orders", 300_000, "orders the growth run places in all")
 	fs.DurationVar(&c.GrowthRetention, "growth-retention", 5*time.Minute, "the functions' retention of keys, sent outbox rows and handled events during the growth run")
 	if err := fs.Parse(args); err != nil {
