@@ -38,7 +38,7 @@ type config struct {
 	EmbeddedAddr string        `envconfig:"EMBEDDED_KAFKA_ADDR" default:"127.0.0.1:9092" desc:"where the embedded Kafka listens"`
 	FirstPort    int           `envconfig:"FUNCTION_PORT" default:"8081" desc:"order's activator listens here, shipping's and invoicing's on the next two ports"`
 	Warm         bool          `envconfig:"WARM" desc:"1: keep the functions running instead of scaling them to zero when idle"`
-	Idle         time.Duration `envconfig:"SCALE_TO_ZERO_IDLE" desc:"idle period before a function is stopped; empty: the retention period in infra/functions/scale-to-zero.yaml"`
+	Idle         time.Duration `envconfig:"SCALE_TO_ZERO_IDLE" desc:"idle period before a function is stopped; empty: the retention period in infra/functions/revision-template.yaml"`
 	PingInterval time.Duration `envconfig:"PING_INTERVAL" desc:"tests: deliver every PingSource at this interval instead of on its schedule"`
 	DataDir      string        `envconfig:"DATA_DIR" default:".data" desc:"where Postgres and the embedded Kafka keep their data"`
 	Bin          string        `envconfig:"FUNCTION_BIN" default:"bin/function" desc:"the function binary, relative to REPO_ROOT"`
