@@ -119,11 +119,11 @@ func Handler(store Store, log *slog.Logger, tel *telemetry.Telemetry) http.Handl
 func prune(ctx context.Context, w http.ResponseWriter, log *slog.Logger, p Pruner) {
 	pruned, err := p.Prune(ctx)
 	if err != nil {
-		log.WarnContext(ctx, "retention failed", "handled_deleted", pruned.Handled, "error", err)
+		log.WarnContext(ctx, "retention failed", "handled_deleted", pruned.Handled, "cancellations_deleted", pruned.Cancellations, "error", err)
 		web.Error(w, http.StatusInternalServerError, "retention: "+err.Error())
 		return
 	}
-	log.InfoContext(ctx, "retention", "handled_deleted", pruned.Handled, "more", pruned.More)
+	log.InfoContext(ctx, "retention", "handled_deleted", pruned.Handled, "cancellations_deleted", pruned.Cancellations, "more", pruned.More)
 	web.JSON(w, http.StatusOK, map[string]any{"deleted": pruned})
 }
 
