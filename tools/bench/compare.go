@@ -50,6 +50,7 @@ func (b *bench) compare(ctx context.Context) error {
 		return err
 	}
 	defer other.admin.Close()
+	base.databaseURL = other.cfg.AdminURL
 	rate := b.cfg.CompareRate
 	if s := b.report.sustained(); rate == 0 && s != nil {
 		rate = s.Offered // where this run's pipeline was last fine: groups form there
@@ -96,7 +97,7 @@ func cpuLine(s Step) string {
 }
 
 // buildBaseline checks rev out into a temporary worktree and builds its
-// bin/function and bin/stack there.
+// bin/function and bin/stack there; the caller names its database.
 func (b *bench) buildBaseline(ctx context.Context, rev string) (stackRun, func(), error) {
 	dir, err := os.MkdirTemp("", "bench-baseline-")
 	if err != nil {
@@ -119,7 +120,7 @@ func (b *bench) buildBaseline(ctx context.Context, rev string) (stackRun, func()
 		}
 	}
 	return stackRun{log: "stack-baseline.log", root: dir, stack: filepath.Join(dir, "bin", "stack"), fn: filepath.Join(dir, "bin", "function"),
-		databaseURL: baselineURL(b.cfg.AdminURL), env: []string{"WARM=1"}}, cleanup, nil
+		env: []string{"WARM=1"}}, cleanup, nil
 }
 
 // baselineBench is this bench reading the baseline's database: its own

@@ -43,6 +43,10 @@ type Deletes struct {
 	TotalMs, MaxMs float64
 }
 
+// growthMeasured is how many orders the early and the late step each
+// measure.
+const growthMeasured = 10_000
+
 // growthPing is how often the run plays the PingSources: the retention
 // rounds come every minute instead of every five or fifteen.
 const growthPing = time.Minute
@@ -64,8 +68,9 @@ func (b *bench) growth(ctx context.Context) error {
 	}
 	defer stopStack(st)
 	pings := b.playPings(ctx, st)
+	defer pings.stop() // on an early return; rounds stops them otherwise
 	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
-	measure := time.Duration(float64(10_000) / g.Rate * float64(time.Second))
+	measure := time.Duration(growthMeasured / g.Rate * float64(time.Second))
 	// A warm-up first, as before the pipeline's steps: the broker's JVM
 	// compiles its hot paths and the pools fill, which is no cost of history.
 	warm := acceptedIDs(b.fire(ctx, orders, g.Rate, b.cfg.Step))
@@ -74,8 +79,8 @@ func (b *bench) growth(ctx context.Context) error {
 	}
 	g.Orders = len(warm) + g.Early.Accepted
 	fmt.Fprintf(b.out, "  early: %s\n", cpuLine(g.Early))
-	for g.Orders < b.cfg.GrowthOrders-10_000 && ctx.Err() == nil {
-		chunk := min(time.Minute, time.Duration(float64(b.cfg.GrowthOrders-10_000-g.Orders)/g.Rate*float64(time.Second))+time.Second)
+	for fill := b.cfg.GrowthOrders - growthMeasured; g.Orders < fill && ctx.Err() == nil; {
+		chunk := min(time.Minute, time.Duration(float64(fill-g.Orders)/g.Rate*float64(time.Second))+time.Second)
 		shots := b.fire(ctx, orders, g.Rate, chunk)
 		ids := acceptedIDs(shots)
 		g.Orders += len(ids)

@@ -36,12 +36,13 @@ func (b *bench) heldStarts(ctx context.Context) error {
 			}
 			held = append(held, time.Since(t0))
 		}
+		m := ms(median(held))
 		for i := range b.report.ColdStarts {
 			if c := &b.report.ColdStarts[i]; c.Function == name {
-				c.HeldMs = ms(median(held))
+				c.HeldMs = m
 			}
 		}
-		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, ms(median(held)), len(held))
+		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, m, len(held))
 	}
 	return nil
 }

@@ -244,7 +244,7 @@ func (s *rssSampler) peaks() map[string]float64 {
 }
 
 // every runs f every d until stop is called; stop returns once f has
-// finished.
+// finished, and may be called again.
 func every(d time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -260,5 +260,5 @@ func every(d time.Duration, f func()) (stop func()) {
 			}
 		}
 	})
-	return func() { close(done); wg.Wait() }
+	return sync.OnceFunc(func() { close(done); wg.Wait() })
 }
