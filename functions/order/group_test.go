@@ -212,8 +212,9 @@ func TestPostgresPlaceGroupFailsAlone(t *testing.T) {
 }
 
 // A caller that goes while its order waits for a group is left out: its
-// order is not placed. One that goes while its group runs is answered at
-// once; its order is placed, and a retry with its key finds it.
+// order is not placed. One that goes while its order is being placed (here
+// alone, in its own goroutine, so it is answered when the work ends) gets
+// context.Canceled; its order is placed, and a retry with its key finds it.
 func TestPostgresPlaceGroupCancelled(t *testing.T) {
 	pool := testPool(t)
 	s := NewStore(pool, WithGroupCommit(8))
@@ -235,8 +236,8 @@ func TestPostgresPlaceGroupCancelled(t *testing.T) {
 		t.Error("the order of a caller gone before its group was placed")
 	}
 
-	// Gone while its group runs: the group waits for a key another
-	// transaction holds.
+	// Gone while its order is placed: the placement waits for a key
+	// another transaction holds.
 	hold, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -258,10 +259,10 @@ func TestPostgresPlaceGroupCancelled(t *testing.T) {
 		return err == nil && waiting
 	})
 	cancel()
+	hold.Rollback(ctx)
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("gone during its group: %v, want context.Canceled", err)
 	}
-	hold.Rollback(ctx)
 	testenv.Eventually(t, 10*time.Second, "the order of the caller gone during its group placed", func() bool {
 		return keyHeld(t, pool, *key)
 	})

@@ -161,24 +161,31 @@ func TestGroupCancellation(t *testing.T) {
 		t.Errorf("gone caller answered %q, %v; want context.Canceled", got.res, got.err)
 	}
 
+	// Call 1 queues behind call 0 (run alone, held at its gate), so that
+	// its own group runs in the leader's goroutine.
 	type key struct{}
 	caller, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "caller's"))
-	started, release := make(chan struct{}), make(chan struct{})
-	type seen struct {
-		err         error
-		value       any
-		hasDeadline bool
-	}
+	gate0, started, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	work := make(chan seen, 1)
-	g = New(8, func(ctx context.Context, _ int) (string, error) {
+	g = New(8, func(ctx context.Context, arg int) (string, error) {
+		if arg == 0 {
+			<-gate0
+			return "done", nil
+		}
 		close(started)
 		<-release
-		_, ok := ctx.Deadline()
-		work <- seen{ctx.Err(), ctx.Value(key{}), ok}
+		work <- seenIn(ctx, key{})
 		return "done", nil
 	}, nil)
-	go func() { <-started; cancel() }()
-	if _, err := g.Do(caller, 1); !errors.Is(err, context.Canceled) {
+	go g.Do(context.Background(), 0)
+	answered := make(chan error, 1)
+	testenv.Eventually(t, 10*time.Second, "call 0 under way", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.leading })
+	go func() { _, err := g.Do(caller, 1); answered <- err }()
+	testenv.Eventually(t, 10*time.Second, "call 1 queued", func() bool { return g.Waiting() == 1 })
+	close(gate0)
+	<-started
+	cancel()
+	if err := <-answered; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled while its group runs: err %v, want context.Canceled", err)
 	}
 	close(release)
@@ -188,5 +195,63 @@ func TestGroupCancellation(t *testing.T) {
 	}
 	if !got.hasDeadline {
 		t.Error("the work's context has no deadline: a hanging database would hold every later call")
+	}
+}
+
+// seen is what a call's work saw of its context.
+type seen struct {
+	err         error
+	value       any
+	hasDeadline bool
+}
+
+func seenIn(ctx context.Context, key any) seen {
+	_, ok := ctx.Deadline()
+	return seen{ctx.Err(), ctx.Value(key), ok}
+}
+
+// A call that finds no group running runs in its caller's goroutine, and
+// later calls queue meanwhile and run in a group of their own. When its
+// caller goes during its work, the work goes on uncancelled and the
+// caller is answered with ctx.Err() once it is done.
+func TestLoneCallRunsInline(t *testing.T) {
+	type key struct{}
+	caller, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "caller's"))
+	var inline bool
+	var got seen
+	f := &fake{}
+	others := make(chan struct{})
+	var g *Group[int, string]
+	g = New(8, func(ctx context.Context, arg int) (string, error) {
+		if arg != 0 {
+			return f.alone(ctx, arg)
+		}
+		g.mu.Lock()
+		inline = g.leading // set by Do before it runs the call here
+		g.mu.Unlock()
+		// Two calls arrive while this one runs; they go together.
+		var wg sync.WaitGroup
+		for _, a := range []int{1, 2} {
+			wg.Go(func() { g.Do(context.Background(), a) })
+		}
+		testenv.Eventually(t, 10*time.Second, "the calls queued", func() bool { return g.Waiting() == 2 })
+		cancel()
+		got = seenIn(ctx, key{})
+		go func() { wg.Wait(); close(others) }()
+		return "done", nil
+	}, f.together)
+	res, err := g.Do(caller, 0)
+	if !inline {
+		t.Error("the lone call did not run in its caller's goroutine")
+	}
+	if !errors.Is(err, context.Canceled) || res != "done" {
+		t.Errorf("lone call whose caller went: %q, %v; want its result and context.Canceled", res, err)
+	}
+	if got.err != nil || got.value != "caller's" || !got.hasDeadline {
+		t.Errorf("the lone call's context: %+v; want live, bounded, with the caller's values", got)
+	}
+	<-others
+	if diff := cmp.Diff([][]int{{1, 2}}, f.groups); diff != "" {
+		t.Errorf("the calls that came meanwhile: groups (-want +got):\n%s", diff)
 	}
 }
