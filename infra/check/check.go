@@ -8,9 +8,11 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -304,6 +306,9 @@ func (c *checker) functionRefs(file string, f FuncYAML, svc *servingv1.Service, 
 			continue
 		}
 		set[r.Name] = true
+		if r.Name == "GOMAXPROCS" {
+			continue // the Go runtime's: checkMaxProcs
+		}
 		if vars != nil {
 			if _, ok := vars[r.Name]; !ok {
 				c.addf("%s: run.envs: %s is not a variable the %s function reads", file, r.Name, f.Name)
@@ -320,6 +325,7 @@ func (c *checker) functionRefs(file string, f FuncYAML, svc *servingv1.Service, 
 			c.addf("%s: run.envs: %s is required by the %s function and not set", file, name, f.Name)
 		}
 	}
+	c.checkMaxProcs(file, f)
 	if fn, ok := c.env(f, "FUNCTION"); !ok || fn != f.Name {
 		c.addf("%s: run.envs: FUNCTION=%q: want %q, the function's name (the image's role)", file, fn, f.Name)
 	}
@@ -367,4 +373,34 @@ func (c *checker) lookup(ns, kind, name, key string) (string, error) {
 		return "", fmt.Errorf("ConfigMap %s/%s has no key %q", ns, name, key)
 	}
 	return "", fmt.Errorf("unknown kind %s", kind)
+}
+
+// checkMaxProcs checks the number of Ps the Go runtime runs in a
+// function's pod against its CPU limit: GOMAXPROCS from run.envs, else Go's
+// default, which never goes below platform.GoMaxProcs.Min.
+func (c *checker) checkMaxProcs(file string, f FuncYAML) {
+	r := f.Deploy.Options.Resources
+	if r == nil || r.Limits == nil || r.Limits.CPU == nil {
+		return // no limit: the pod may use every core of its node
+	}
+	limit, err := resource.ParseQuantity(*r.Limits.CPU)
+	if err != nil {
+		c.addf("%s: deploy.options.resources.limits.cpu %q: %v", file, *r.Limits.CPU, err)
+		return
+	}
+	cores := (limit.MilliValue() + 999) / 1000
+	v, set := c.env(f, "GOMAXPROCS")
+	if !set {
+		if cores < platform.GoMaxProcs.Min {
+			c.addf("%s: run.envs: no GOMAXPROCS, so the CPU limit %s gets %d Ps: %s", file, limit.String(), platform.GoMaxProcs.Min, platform.GoMaxProcs)
+		}
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil || n < 1:
+		c.addf("%s: run.envs: GOMAXPROCS=%q: want a whole number of at least 1", file, v)
+	case n > cores:
+		c.addf("%s: run.envs: GOMAXPROCS=%d: more Ps than the CPU limit %s keeps busy", file, n, limit.String())
+	}
 }

@@ -2,8 +2,14 @@ package check
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
 // TestReintroduced puts back, one at a time, the cluster defects the
@@ -31,6 +37,14 @@ func TestReintroduced(t *testing.T) {
 			want: []string{
 				"functions/shipping/func.yaml: deploy.labels: no networking.knative.dev/visibility=cluster-local: the function is public",
 				"pkg/reconciler/route/config/domain.go (DefaultDomain)]",
+			},
+		},
+		{
+			name: "two-ps-on-one-cpu", file: "/functions/shipping/func.yaml",
+			old: "    - name: GOMAXPROCS\n      value: \"1\"\n", new: "",
+			want: []string{
+				"functions/shipping/func.yaml: run.envs: no GOMAXPROCS, so the CPU limit 1 gets 2 Ps",
+				"[go1.26.8, src/runtime/cgroup_linux.go (defaultGOMAXPROCS, adjustCgroupGOMAXPROCS)]",
 			},
 		},
 		{
@@ -122,5 +136,21 @@ func TestReintroduced(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGoMaxProcsFact reads the fact from the Go runtime this repository is
+// built with, when its source is at hand: the rounding up to Min.
+func TestGoMaxProcsFact(t *testing.T) {
+	if v := runtime.Version(); !strings.HasPrefix(platform.GoMaxProcs.Source, v+",") {
+		t.Skipf("the fact was read from another Go than this %s: %s", v, platform.GoMaxProcs.Source)
+	}
+	src, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "src", "runtime", "cgroup_linux.go"))
+	if err != nil {
+		t.Skipf("no Go source here: %v", err)
+	}
+	want := fmt.Sprintf("limit = max(limit, %d)", platform.GoMaxProcs.Min)
+	if !strings.Contains(string(src), want) {
+		t.Errorf("src/runtime/cgroup_linux.go of %s no longer has %q: read the fact again", runtime.Version(), want)
 	}
 }
