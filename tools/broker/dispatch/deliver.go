@@ -30,6 +30,7 @@ const deadLetterMaxBackoff = 30 * time.Second
 type processor struct {
 	name, namespace string
 	delivery        manifest.Delivery
+	ordering        manifest.Ordering
 	sink            destination
 	deadLetter      destination // nil: failed events are dropped
 	log             *slog.Logger

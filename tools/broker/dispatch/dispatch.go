@@ -258,8 +258,8 @@ func (d *Dispatcher) session(ctx context.Context) error {
 
 	var consumers, logs sync.WaitGroup
 	for i, r := range d.routes {
-		h := &handler{p: d.processor(r, producer), ordering: r.src.Ordering}
-		consumers.Go(func() { d.consume(ctx, groups[i], r.src, h) })
+		p := d.processor(r, producer)
+		consumers.Go(func() { d.consume(ctx, groups[i], r.src, p) })
 		// Errors of the partition consumers arrive here rather than from
 		// Consume; the channel closes with the group.
 		logs.Go(func() {
@@ -280,6 +280,7 @@ func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor
 		name:      r.src.Name,
 		namespace: r.src.Namespace,
 		delivery:  r.src.Delivery,
+		ordering:  r.src.Ordering,
 		sink:      d.destination(r.sink, producer),
 		log:       d.log,
 		stats:     r.stats,

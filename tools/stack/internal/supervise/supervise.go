@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,8 +32,10 @@ const (
 	healthyRun = 10 * time.Second
 	// crashLoop is the number of failures in a row reported as a crash loop.
 	crashLoop = 3
-	// tailLines is how much of its output a failed start is reported with.
+	// tailLines is how much of its output a failed start is reported with;
+	// tailBytes bounds what is kept of the output to find them.
 	tailLines = 15
+	tailBytes = 16 << 10
 )
 
 // Spec says how to run one function.
@@ -227,7 +230,7 @@ func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
 
 // spawnLocked creates the next instance and starts it after the backoff.
 func (p *Process) spawnLocked() *instance {
-	inst := &instance{ready: make(chan struct{}), done: make(chan struct{}), tail: newTail(p.spec.Out, tailLines)}
+	inst := &instance{ready: make(chan struct{}), done: make(chan struct{}), tail: &tail{out: p.spec.Out}}
 	p.cur = inst
 	go p.run(inst, time.Until(p.next))
 	return inst
@@ -372,4 +375,29 @@ func (p *Process) pickPort() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("pick a port: all of %v are taken", p.spec.Ports)
+}
+
+// tail passes a process's output on and keeps its end, so a function that
+// dies during start can be reported with what it said last.
+type tail struct {
+	mu  sync.Mutex
+	out io.Writer
+	end []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	if t.end = append(t.end, b...); len(t.end) > 2*tailBytes {
+		t.end = append(t.end[:0:0], t.end[len(t.end)-tailBytes:]...)
+	}
+	t.mu.Unlock()
+	return t.out.Write(b)
+}
+
+// String returns the last tailLines lines, the unfinished one included.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSuffix(string(t.end), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-tailLines, 0):], "\n")
 }
