@@ -86,13 +86,8 @@ func (w *watcher) read(ctx context.Context) watch.State {
 			st.Functions = append(st.Functions, f)
 		}
 	}
-	for _, s := range w.ev.dispatcher.Sources() {
-		src := watch.Source{SourceStats: s}
-		for _, m := range w.ev.sources {
-			if m.Name == s.Name {
-				src.Sink = sinkName(m.Sink)
-			}
-		}
+	for i, s := range w.ev.dispatcher.Sources() { // in the order of ev.sources
+		src := watch.Source{SourceStats: s, Sink: sinkName(w.ev.sources[i].Sink)}
 		if f := s.LastFailure; f != nil {
 			last := *f
 			last.At, last.Reason = f.At.UTC(), reason(f.Reason)

@@ -36,46 +36,31 @@ const (
 	ServiceKind       = "Service"
 )
 
-// Knative's defaults for a KafkaSource without spec.delivery.
-const (
-	DefaultRetry        = 10
-	DefaultBackoffDelay = 300 * time.Millisecond
+// defaultBackoffDelay is Knative's for a KafkaSource without spec.delivery
+// or spec.delivery.backoffDelay.
+const defaultBackoffDelay = 300 * time.Millisecond
+
+// The settings of a KafkaSource and a KafkaSink that take one of a few
+// values: where a consumer group without committed offsets starts, how
+// many events of one partition may be in flight, how the delay between
+// retries grows, and how a KafkaSink writes a CloudEvent into a record.
+type (
+	Offset        string
+	Ordering      string
+	BackoffPolicy string
+	ContentMode   string
 )
 
-// Offset says where a consumer group without committed offsets starts.
-type Offset string
-
-// The offsets a KafkaSource accepts.
+// The values Knative accepts for them.
 const (
-	OffsetEarliest Offset = "earliest"
-	OffsetLatest   Offset = "latest"
-)
-
-// Ordering says how many events of one partition may be in flight.
-type Ordering string
-
-// The orderings a KafkaSource accepts.
-const (
-	Ordered   Ordering = "ordered"
-	Unordered Ordering = "unordered"
-)
-
-// BackoffPolicy says how the delay between retries grows.
-type BackoffPolicy string
-
-// The backoff policies Knative accepts.
-const (
+	OffsetEarliest     Offset        = "earliest"
+	OffsetLatest       Offset        = "latest"
+	Ordered            Ordering      = "ordered"
+	Unordered          Ordering      = "unordered"
 	BackoffLinear      BackoffPolicy = "linear"
 	BackoffExponential BackoffPolicy = "exponential"
-)
-
-// ContentMode is how a KafkaSink writes a CloudEvent into a record.
-type ContentMode string
-
-// The content modes a KafkaSink accepts.
-const (
-	ContentBinary     ContentMode = "binary"
-	ContentStructured ContentMode = "structured"
+	ContentBinary      ContentMode   = "binary"
+	ContentStructured  ContentMode   = "structured"
 )
 
 // Set is what a directory of manifests declares.
@@ -155,7 +140,7 @@ type PingSource struct {
 // DefaultDelivery returns Knative's delivery settings for a KafkaSource
 // without spec.delivery.
 func DefaultDelivery() Delivery {
-	return Delivery{Retry: DefaultRetry, BackoffPolicy: BackoffExponential, BackoffDelay: DefaultBackoffDelay}
+	return Delivery{Retry: 10, BackoffPolicy: BackoffExponential, BackoffDelay: defaultBackoffDelay}
 }
 
 // Load reads the manifests in dir (see EachDocument) and returns the
@@ -189,8 +174,9 @@ func EachDocument(dir string, f func(doc []byte) error) error {
 		}
 		n := 0
 		for _, doc := range separator.Split(string(data), -1) {
-			if isBlank(doc) {
-				continue
+			var v any
+			if yaml.Unmarshal([]byte(doc), &v) == nil && v == nil {
+				continue // nothing but comments
 			}
 			n++
 			if err := f([]byte(doc)); err != nil {
@@ -199,16 +185,6 @@ func EachDocument(dir string, f func(doc []byte) error) error {
 		}
 	}
 	return nil
-}
-
-// isBlank reports whether a document holds nothing but comments and space.
-func isBlank(doc string) bool {
-	for line := range strings.Lines(doc) {
-		if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
-			return false
-		}
-	}
-	return true
 }
 
 // add decodes one document and adds it to s if it is a kind s holds.
@@ -323,7 +299,7 @@ func decodeSource(doc []byte) (KafkaSource, error) {
 // an absent retry means no retries, an absent policy is exponential. An absent
 // backoffDelay takes the same 0.3 s as an absent spec, so retries never spin.
 func (d *deliverySpec) delivery() (Delivery, error) {
-	out := Delivery{BackoffPolicy: cmp.Or(d.BackoffPolicy, BackoffExponential), BackoffDelay: DefaultBackoffDelay,
+	out := Delivery{BackoffPolicy: cmp.Or(d.BackoffPolicy, BackoffExponential), BackoffDelay: defaultBackoffDelay,
 		DeadLetterSink: d.DeadLetterSink}
 	if d.Retry != nil {
 		if *d.Retry < 0 {
