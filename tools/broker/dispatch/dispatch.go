@@ -26,8 +26,8 @@ import (
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
-// consumeRetryDelay is the pause before rejoining a consumer group after an
-// error, such as a topic that does not exist yet.
+// consumeRetryDelay is the pause before connecting or rejoining a consumer
+// group again after an error, such as a topic that does not exist yet.
 const consumeRetryDelay = time.Second
 
 // Config is what a Dispatcher needs.
@@ -44,47 +44,43 @@ type Config struct {
 	Services map[string]string
 	// Logger receives one record per delivery outcome; nil discards them.
 	Logger *slog.Logger
-	// HTTPClient posts events to sinks; nil means a client of the
-	// dispatcher's own. Per-attempt timeouts come from the delivery specs.
-	// Its transport is wrapped to trace each attempt.
+	// HTTPClient posts events to sinks (its transport wrapped to trace each
+	// attempt); nil means a client of the dispatcher's own.
 	HTTPClient *http.Client
 	// Telemetry traces and counts the deliveries; nil means none, though
 	// the trace context of each record still travels on to its sink.
 	Telemetry *telemetry.Telemetry
 }
 
-// Stats counts what a Dispatcher did since it was made.
+// Stats counts what a Dispatcher did since it was made: the events a sink
+// accepted, the failed attempts that were repeated, the events handed to a
+// dead letter sink, and those dropped: given up without a dead letter sink,
+// or records that were no valid CloudEvent.
 type Stats struct {
-	// Delivered counts events a sink accepted.
-	Delivered int64 `json:"delivered"`
-	// Retried counts failed attempts that were repeated.
-	Retried int64 `json:"retried"`
-	// DeadLettered counts events handed to a dead letter sink.
+	Delivered    int64 `json:"delivered"`
+	Retried      int64 `json:"retried"`
 	DeadLettered int64 `json:"deadLettered"`
-	// Dropped counts events given up without a dead letter sink, and records
-	// that were not valid CloudEvents.
-	Dropped int64 `json:"dropped"`
+	Dropped      int64 `json:"dropped"`
 }
 
-// Failure is the last failed attempt of a KafkaSource's delivery.
+// Failure is the last failed attempt of a KafkaSource's delivery: the
+// CloudEvent's id, the sink's HTTP status (0 when it did not answer) and
+// the start of its answer, or the transport's error, as Reason.
 type Failure struct {
-	At time.Time `json:"at"`
-	// EventID is the CloudEvent's id.
-	EventID string `json:"eventId"`
-	Attempt int    `json:"attempt"`
-	// Status is the sink's HTTP status; 0 when it did not answer.
-	Status int `json:"status"`
-	// Reason is the start of the sink's answer, or the transport's error.
-	Reason string `json:"reason"`
+	At      time.Time `json:"at"`
+	EventID string    `json:"eventId"`
+	Attempt int       `json:"attempt"`
+	Status  int       `json:"status"`
+	Reason  string    `json:"reason"`
 }
 
-// SourceStats is what one KafkaSource did since the Dispatcher was made.
+// SourceStats is what one KafkaSource did since the Dispatcher was made;
+// LastFailure is nil until an attempt failed.
 type SourceStats struct {
 	Name          string   `json:"name"`
 	ConsumerGroup string   `json:"consumerGroup"`
 	Topics        []string `json:"topics"`
 	Stats
-	// LastFailure is nil until an attempt failed.
 	LastFailure *Failure `json:"lastFailure"`
 }
 
@@ -93,12 +89,11 @@ const reasonMax = 200
 
 // counters count for one source, and into total (the Dispatcher's) too.
 type counters struct {
-	n           [4]atomic.Int64 // by delivered, retried, deadLettered, dropped
+	n           [4]atomic.Int64 // indexed by the constants below
 	lastFailure atomic.Pointer[Failure]
 	total       *counters
 }
 
-// What counters count.
 const (
 	delivered = iota
 	retried
@@ -106,14 +101,12 @@ const (
 	dropped
 )
 
-// inc adds one to counter k, here and in the total.
 func (c *counters) inc(k int) {
 	for ; c != nil; c = c.total {
 		c.n[k].Add(1)
 	}
 }
 
-// failed records a failed attempt as the source's last failure.
 func (c *counters) failed(id string, attempt int, o outcome) {
 	f := &Failure{At: time.Now(), EventID: id, Attempt: attempt, Status: o.status, Reason: strings.TrimSpace(string(o.body))}
 	if o.err != nil {
@@ -204,10 +197,9 @@ func (d *Dispatcher) Sources() []SourceStats {
 }
 
 // Run consumes and delivers until ctx ends, then leaves the consumer groups
-// after committing the offsets of finished records, and returns nil. Kafka
-// may be unreachable when it starts: like the platform's dispatcher, it
-// keeps trying (logging each failure) rather than giving up, so a broker
-// that is down at that moment delays delivery instead of ending it. Run
+// after committing the offsets of finished records, and returns nil. Like
+// the platform's dispatcher it keeps trying to reach Kafka, logging each
+// failure: a broker that is down delays delivery instead of ending it. Run
 // once per Dispatcher.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	for {
@@ -300,8 +292,8 @@ func (d *Dispatcher) destination(t target, producer sarama.SyncProducer) destina
 	return httpSink{url: t.url, client: d.client}
 }
 
-// consume runs one consumer group until ctx ends. Consume returns at every
-// rebalance, so it is called in a loop.
+// consume runs one consumer group until ctx ends; Consume returns at every
+// rebalance.
 func (d *Dispatcher) consume(ctx context.Context, g sarama.ConsumerGroup, src manifest.KafkaSource, h sarama.ConsumerGroupHandler) {
 	for ctx.Err() == nil {
 		err := g.Consume(ctx, src.Topics, h)

@@ -29,18 +29,6 @@ import (
 // DefaultAddr is where the local stack's Kafka listens.
 const DefaultAddr = "127.0.0.1:9092"
 
-// Topic is a topic the broker makes sure exists at start.
-type Topic struct {
-	Name       string
-	Partitions int32
-}
-
-// DefaultTopics are the project's topics: the order events and their dead
-// letters.
-func DefaultTopics() []Topic {
-	return []Topic{{Name: events.Topic, Partitions: events.TopicPartitions}, {Name: events.DeadLetterTopic, Partitions: events.DeadLetterTopicPartitions}}
-}
-
 // Config configures Start.
 type Config struct {
 	// Addr is the host:port to listen on and to advertise to clients; empty
@@ -49,8 +37,6 @@ type Config struct {
 	Addr string
 	// DataDir keeps the broker's state between runs; empty keeps it in memory.
 	DataDir string
-	// Topics are created at start when missing; nil means DefaultTopics.
-	Topics []Topic
 	// Logger receives the broker's own log; nil discards it.
 	Logger *slog.Logger
 }
@@ -71,10 +57,6 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
 	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	topics := cfg.Topics
-	if topics == nil {
-		topics = DefaultTopics()
-	}
 
 	unlock := func() {}
 	opts := []kfake.Opt{
@@ -104,12 +86,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	b := &Broker{cluster: cluster, addr: cluster.ListenAddrs()[0], unlock: unlock}
 
-	for _, t := range topics {
-		if err := ctx.Err(); err != nil {
-			b.Close()
-			return nil, fmt.Errorf("start embedded kafka: %w", err)
+	// The project's topics: the order events and their dead letters.
+	for topic, partitions := range map[string]int32{events.Topic: events.TopicPartitions, events.DeadLetterTopic: events.DeadLetterTopicPartitions} {
+		err := ctx.Err()
+		if err == nil {
+			err = b.ensureTopic(topic, partitions, log)
 		}
-		if err := b.ensureTopic(t, log); err != nil {
+		if err != nil {
 			b.Close()
 			return nil, fmt.Errorf("start embedded kafka: %w", err)
 		}
@@ -133,18 +116,17 @@ func dialable(addr string) (string, error) {
 	return addr, nil
 }
 
-func (b *Broker) ensureTopic(t Topic, log *slog.Logger) error {
+func (b *Broker) ensureTopic(topic string, partitions int32, log *slog.Logger) error {
 	// Seeding topics through kfake.SeedTopics would apply only to a fresh
 	// data directory; creating what is missing works for both.
-	if info := b.cluster.TopicInfo(t.Name); info != nil {
-		if int32(len(b.cluster.PartitionInfos(t.Name))) != t.Partitions {
-			log.Warn("topic has a different partition count", "topic", t.Name,
-				"partitions", len(b.cluster.PartitionInfos(t.Name)), "want", t.Partitions)
+	if b.cluster.TopicInfo(topic) != nil {
+		if n := len(b.cluster.PartitionInfos(topic)); int32(n) != partitions {
+			log.Warn("topic has a different partition count", "topic", topic, "partitions", n, "want", partitions)
 		}
 		return nil
 	}
-	if err := b.cluster.CreateTopic(t.Name, t.Partitions, nil); err != nil {
-		return fmt.Errorf("create topic %s: %w", t.Name, err)
+	if err := b.cluster.CreateTopic(topic, partitions, nil); err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	return nil
 }

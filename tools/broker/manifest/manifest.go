@@ -40,15 +40,16 @@ const (
 // or spec.delivery.backoffDelay.
 const defaultBackoffDelay = 300 * time.Millisecond
 
-// The settings of a KafkaSource and a KafkaSink that take one of a few
-// values: where a consumer group without committed offsets starts, how
-// many events of one partition may be in flight, how the delay between
-// retries grows, and how a KafkaSink writes a CloudEvent into a record.
+// The settings that take one of a few values.
 type (
-	Offset        string
-	Ordering      string
+	// Offset says where a consumer group without committed offsets starts.
+	Offset string
+	// Ordering says how many events of one partition may be in flight.
+	Ordering string
+	// BackoffPolicy says how the delay between retries grows.
 	BackoffPolicy string
-	ContentMode   string
+	// ContentMode is how a KafkaSink writes a CloudEvent into a record.
+	ContentMode string
 )
 
 // The values Knative accepts for them.
@@ -202,31 +203,12 @@ func (s *Set) add(doc []byte) error {
 	}
 	switch head.Kind {
 	case SourceKind:
-		src, err := decodeSource(doc)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(s.Sources, func(o KafkaSource) bool { return o.Name == src.Name }) {
-			return fmt.Errorf("KafkaSource %q declared twice", src.Name)
-		}
-		s.Sources = append(s.Sources, src)
+		return s.addSource(doc)
 	case PingKind:
-		ping, err := decodePing(doc)
-		if err != nil {
-			return err
-		}
-		s.Pings = append(s.Pings, ping)
-	case SinkKind:
-		sink, err := decodeSink(doc)
-		if err != nil {
-			return err
-		}
-		if _, dup := s.KafkaSinks[sink.Name]; dup {
-			return fmt.Errorf("KafkaSink %q declared twice", sink.Name)
-		}
-		s.KafkaSinks[sink.Name] = sink
+		return s.addPing(doc)
+	default:
+		return s.addSink(doc)
 	}
-	return nil
 }
 
 // Decode decodes a manifest of the given kind whose spec is S, refusing any
@@ -262,13 +244,16 @@ type deliverySpec struct {
 	DeadLetterSink *Destination  `json:"deadLetterSink"`
 }
 
-func decodeSource(doc []byte) (KafkaSource, error) {
+func (s *Set) addSource(doc []byte) error {
 	spec, name, ns, err := Decode[struct {
 		KafkaSource
 		DeliverySpec *deliverySpec `json:"delivery"`
 	}](doc, SourceKind)
 	if err != nil {
-		return KafkaSource{}, err
+		return err
+	}
+	if slices.ContainsFunc(s.Sources, func(o KafkaSource) bool { return o.Name == name }) {
+		return fmt.Errorf("KafkaSource %q declared twice", name)
 	}
 	src := spec.KafkaSource
 	src.Name, src.Namespace, src.Delivery = name, ns, DefaultDelivery()
@@ -276,23 +261,24 @@ func decodeSource(doc []byte) (KafkaSource, error) {
 	src.InitialOffset = cmp.Or(src.InitialOffset, OffsetLatest)
 	src.Ordering = cmp.Or(src.Ordering, Ordered)
 	if len(src.Topics) == 0 || slices.Contains(src.Topics, "") {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.topics: want one or more topic names", name)
+		return fmt.Errorf("KafkaSource %s: spec.topics: want one or more topic names", name)
 	}
 	// Knative invents a group name when none is given; locally the name has
 	// to be stable across runs, or every start would begin afresh.
 	if src.ConsumerGroup == "" {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.consumerGroup is required", name)
+		return fmt.Errorf("KafkaSource %s: spec.consumerGroup is required", name)
 	}
 	if err := cmp.Or(oneOf("spec.initialOffset", src.InitialOffset, OffsetEarliest, OffsetLatest),
 		oneOf("spec.ordering", src.Ordering, Ordered, Unordered), src.Sink.check("spec.sink")); err != nil {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: %w", name, err)
+		return fmt.Errorf("KafkaSource %s: %w", name, err)
 	}
 	if spec.DeliverySpec != nil {
 		if src.Delivery, err = spec.DeliverySpec.delivery(); err != nil {
-			return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.delivery: %w", name, err)
+			return fmt.Errorf("KafkaSource %s: spec.delivery: %w", name, err)
 		}
 	}
-	return src, nil
+	s.Sources = append(s.Sources, src)
+	return nil
 }
 
 // delivery applies Knative's semantics for a delivery spec that is present:
@@ -327,7 +313,7 @@ func (d *deliverySpec) delivery() (Delivery, error) {
 	return out, nil
 }
 
-func decodeSink(doc []byte) (KafkaSink, error) {
+func (s *Set) addSink(doc []byte) error {
 	spec, name, ns, err := Decode[struct {
 		KafkaSink
 		// Known to the CRD, not needed here: the local Kafka's topics
@@ -336,32 +322,37 @@ func decodeSink(doc []byte) (KafkaSink, error) {
 		ReplicationFactor int16 `json:"replicationFactor"`
 	}](doc, SinkKind)
 	if err != nil {
-		return KafkaSink{}, err
+		return err
+	}
+	if _, dup := s.KafkaSinks[name]; dup {
+		return fmt.Errorf("KafkaSink %q declared twice", name)
 	}
 	sink := spec.KafkaSink
 	sink.Name, sink.Namespace, sink.ContentMode = name, ns, cmp.Or(sink.ContentMode, ContentBinary)
 	if sink.Topic == "" {
-		return KafkaSink{}, fmt.Errorf("KafkaSink %s: spec.topic is required", name)
+		return fmt.Errorf("KafkaSink %s: spec.topic is required", name)
 	}
 	if err := oneOf("spec.contentMode", sink.ContentMode, ContentBinary, ContentStructured); err != nil {
-		return KafkaSink{}, fmt.Errorf("KafkaSink %s: %w", name, err)
+		return fmt.Errorf("KafkaSink %s: %w", name, err)
 	}
-	return sink, nil
+	s.KafkaSinks[name] = sink
+	return nil
 }
 
-func decodePing(doc []byte) (PingSource, error) {
+func (s *Set) addPing(doc []byte) error {
 	p, name, ns, err := Decode[PingSource](doc, PingKind)
 	if err != nil {
-		return PingSource{}, err
+		return err
 	}
 	p.Name, p.Namespace = name, ns
 	if p.Schedule == "" {
-		return PingSource{}, fmt.Errorf("PingSource %s: spec.schedule is required", name)
+		return fmt.Errorf("PingSource %s: spec.schedule is required", name)
 	}
 	if err := p.Sink.check("spec.sink"); err != nil {
-		return PingSource{}, fmt.Errorf("PingSource %s: %w", name, err)
+		return fmt.Errorf("PingSource %s: %w", name, err)
 	}
-	return p, nil
+	s.Pings = append(s.Pings, p)
+	return nil
 }
 
 // oneOf returns an error naming field unless v is one of allowed.
