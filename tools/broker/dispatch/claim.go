@@ -28,7 +28,7 @@ func (p *processor) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 // in flight are abandoned then and their offsets left unmarked.
 func (p *processor) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	limit := 1
-	if p.ordering == manifest.Unordered {
+	if p.src.Ordering == manifest.Unordered {
 		limit = unorderedInFlight
 	}
 	consume(sess.Context(), claim.Messages(), func(m *sarama.ConsumerMessage) { sess.MarkMessage(m, "") }, p.process, limit)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,16 +128,12 @@ type Dispatcher struct {
 	log     *slog.Logger
 	client  *http.Client
 	tel     *telemetry.Telemetry
-	routes  []route
+	sources []*processor
 	stats   counters
-}
-
-// route is a KafkaSource with its destinations resolved.
-type route struct {
-	src        manifest.KafkaSource
-	sink       target
-	deadLetter *target
-	stats      *counters
+	// producer writes to the KafkaSinks while a session runs (nil when no
+	// source has one); it is set before the session's consumers start.
+	producer     sarama.SyncProducer
+	needProducer bool
 }
 
 // New checks cfg and resolves every sink and dead letter sink, so a reference
@@ -165,19 +160,17 @@ func New(cfg Config) (*Dispatcher, error) {
 		if len(src.Topics) == 0 || src.ConsumerGroup == "" {
 			return nil, fmt.Errorf("new dispatcher: source %s: needs topics and a consumer group", src.Name)
 		}
-		sink, err := resolve(src.Sink, cfg.Services, cfg.KafkaSinks)
-		if err != nil {
+		p := &processor{src: src, log: d.log, stats: &counters{total: &d.stats}, tel: d.tel}
+		var err error
+		if p.sink, err = d.resolve(src.Sink, cfg.Services, cfg.KafkaSinks); err != nil {
 			return nil, fmt.Errorf("new dispatcher: source %s: sink: %w", src.Name, err)
 		}
-		r := route{src: src, sink: sink, stats: &counters{total: &d.stats}}
 		if dls := src.Delivery.DeadLetterSink; dls != nil {
-			t, err := resolve(*dls, cfg.Services, cfg.KafkaSinks)
-			if err != nil {
+			if p.deadLetter, err = d.resolve(*dls, cfg.Services, cfg.KafkaSinks); err != nil {
 				return nil, fmt.Errorf("new dispatcher: source %s: dead letter sink: %w", src.Name, err)
 			}
-			r.deadLetter = &t
 		}
-		d.routes = append(d.routes, r)
+		d.sources = append(d.sources, p)
 	}
 	return d, nil
 }
@@ -188,10 +181,10 @@ func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
 // Sources returns the counters and the last failure of each KafkaSource,
 // in the order of the Config.
 func (d *Dispatcher) Sources() []SourceStats {
-	out := make([]SourceStats, 0, len(d.routes))
-	for _, r := range d.routes {
-		out = append(out, SourceStats{Name: r.src.Name, ConsumerGroup: r.src.ConsumerGroup, Topics: r.src.Topics,
-			Stats: r.stats.snapshot(), LastFailure: r.stats.lastFailure.Load()})
+	out := make([]SourceStats, 0, len(d.sources))
+	for _, p := range d.sources {
+		out = append(out, SourceStats{Name: p.src.Name, ConsumerGroup: p.src.ConsumerGroup, Topics: p.src.Topics,
+			Stats: p.stats.snapshot(), LastFailure: p.stats.lastFailure.Load()})
 	}
 	return out
 }
@@ -215,10 +208,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // session connects, consumes until ctx ends and disconnects; it returns an
 // error only when it cannot connect.
 func (d *Dispatcher) session(ctx context.Context) error {
-	var producer sarama.SyncProducer
-	if slices.ContainsFunc(d.routes, func(r route) bool {
-		return r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil)
-	}) {
+	if d.needProducer {
 		p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
 		if err != nil {
 			return fmt.Errorf("run dispatcher: producer: %w", err)
@@ -228,10 +218,10 @@ func (d *Dispatcher) session(ctx context.Context) error {
 				d.log.Warn("close producer", "error", err)
 			}
 		}()
-		producer = p
+		d.producer = p
 	}
 
-	groups := make([]sarama.ConsumerGroup, 0, len(d.routes))
+	groups := make([]sarama.ConsumerGroup, 0, len(d.sources))
 	closeGroups := func() {
 		for _, g := range groups {
 			if err := g.Close(); err != nil {
@@ -239,24 +229,23 @@ func (d *Dispatcher) session(ctx context.Context) error {
 			}
 		}
 	}
-	for _, r := range d.routes {
-		g, err := sarama.NewConsumerGroup(d.brokers, r.src.ConsumerGroup, consumerConfig(r.src))
+	for _, p := range d.sources {
+		g, err := sarama.NewConsumerGroup(d.brokers, p.src.ConsumerGroup, consumerConfig(p.src))
 		if err != nil {
 			closeGroups()
-			return fmt.Errorf("run dispatcher: source %s: %w", r.src.Name, err)
+			return fmt.Errorf("run dispatcher: source %s: %w", p.src.Name, err)
 		}
 		groups = append(groups, g)
 	}
 
 	var consumers, logs sync.WaitGroup
-	for i, r := range d.routes {
-		p := d.processor(r, producer)
-		consumers.Go(func() { d.consume(ctx, groups[i], r.src, p) })
+	for i, p := range d.sources {
+		consumers.Go(func() { d.consume(ctx, groups[i], p) })
 		// Errors of the partition consumers arrive here rather than from
 		// Consume; the channel closes with the group.
 		logs.Go(func() {
 			for err := range groups[i].Errors() {
-				d.log.Warn("consume", "source", r.src.Name, "group", r.src.ConsumerGroup, "error", err)
+				d.log.Warn("consume", "source", p.src.Name, "group", p.src.ConsumerGroup, "error", err)
 			}
 		})
 	}
@@ -267,41 +256,16 @@ func (d *Dispatcher) session(ctx context.Context) error {
 	return nil
 }
 
-func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor {
-	p := &processor{
-		name:      r.src.Name,
-		namespace: r.src.Namespace,
-		delivery:  r.src.Delivery,
-		ordering:  r.src.Ordering,
-		sink:      d.destination(r.sink, producer),
-		log:       d.log,
-		stats:     r.stats,
-		tel:       d.tel,
-	}
-	if r.deadLetter != nil {
-		p.deadLetter = d.destination(*r.deadLetter, producer)
-	}
-	return p
-}
-
-func (d *Dispatcher) destination(t target, producer sarama.SyncProducer) destination {
-	if t.sink != nil {
-		return kafkaSink{topic: t.sink.Topic, structured: t.sink.ContentMode == manifest.ContentStructured,
-			producer: producer, tracer: d.tel.Tracer}
-	}
-	return httpSink{url: t.url, client: d.client}
-}
-
 // consume runs one consumer group until ctx ends; Consume returns at every
 // rebalance.
-func (d *Dispatcher) consume(ctx context.Context, g sarama.ConsumerGroup, src manifest.KafkaSource, h sarama.ConsumerGroupHandler) {
+func (d *Dispatcher) consume(ctx context.Context, g sarama.ConsumerGroup, p *processor) {
 	for ctx.Err() == nil {
-		err := g.Consume(ctx, src.Topics, h)
+		err := g.Consume(ctx, p.src.Topics, p)
 		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			return
 		}
 		if err != nil && ctx.Err() == nil {
-			d.log.Warn("consume", "source", src.Name, "group", src.ConsumerGroup, "error", err)
+			d.log.Warn("consume", "source", p.src.Name, "group", p.src.ConsumerGroup, "error", err)
 			sleep(ctx, consumeRetryDelay)
 		}
 	}
