@@ -17,13 +17,14 @@ import (
 	"github.com/mskafka/knative-functions/tools/stack/internal/supervise"
 )
 
-// retentionAnnotation is the Knative setting that infra/ gives each function:
-// how long its last pod stays after the last request.
-const retentionAnnotation = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
-
-// gracePeriod is Knative's default terminationGracePeriodSeconds: a
-// function gets this long to drain after SIGTERM before it is killed.
-const gracePeriod = 30 * time.Second
+const (
+	// retentionAnnotation is the Knative setting that infra/ gives each
+	// function: how long its last pod stays after the last request.
+	retentionAnnotation = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+	// gracePeriod is Knative's default terminationGracePeriodSeconds: a
+	// function gets this long to drain after SIGTERM before it is killed.
+	gracePeriod = 30 * time.Second
+)
 
 // startFunctions runs each function under a supervisor with an activator
 // in front, on its layout's address. All are started once at start-up, so

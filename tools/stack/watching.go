@@ -26,13 +26,12 @@ import (
 // watchRead bounds one reading of Kafka and Postgres for the platform page.
 const watchRead = 2 * time.Second
 
-// eventing is what startEventing runs, for the platform page to read.
+// eventing is what startEventing runs, for the platform page to read;
+// deliveries holds each PingSource's last ping.Delivery by name.
 type eventing struct {
 	dispatcher *dispatch.Dispatcher
 	sources    []manifest.KafkaSource
 	pings      []manifest.PingSource
-	// deliveries holds each PingSource's last ping.Delivery by name: its
-	// last delivery and its next ping.
 	deliveries *sync.Map
 }
 
@@ -66,7 +65,6 @@ func newWatcher(fns *functions, ev eventing, srv servers) (*watcher, error) {
 		`SELECT count(*), min(created) FROM %s.outbox WHERE sent_at IS NULL`, pgx.Identifier{db.Role("order")}.Sanitize())}, nil
 }
 
-// close releases the connections the page opened.
 func (w *watcher) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -76,7 +74,6 @@ func (w *watcher) close() {
 	w.db.Close()
 }
 
-// read is the platform now.
 func (w *watcher) read(ctx context.Context) watch.State {
 	ctx, cancel := context.WithTimeout(ctx, watchRead)
 	defer cancel()

@@ -202,10 +202,7 @@ func retryable(o outcome) bool {
 
 // backoff returns the wait before retry number n (1 for the first retry):
 // delay*n when linear, delay*2^n when exponential, as Knative's data plane
-// computes it. It stays a function of n rather than a cenkalti/backoff
-// BackOff: that library has no linear policy, its exponential one carries
-// state per delivery and jitter by default, and the dead-letter retries
-// reuse the same formula under a cap.
+// computes it (cenkalti/backoff has no linear policy and adds jitter).
 func backoff(policy manifest.BackoffPolicy, delay time.Duration, n int) time.Duration {
 	var f float64
 	if policy == manifest.BackoffLinear {

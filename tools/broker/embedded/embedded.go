@@ -2,12 +2,10 @@
 // kfake cluster (github.com/twmb/franz-go/pkg/kfake) speaking the Kafka wire
 // protocol on one address, with the project's topics created at start.
 //
-// With a DataDir the broker keeps its state on disk between runs through
-// kfake's own persistence: record batches in segment files per partition,
-// and topics, committed group offsets and idempotent-producer state in JSON
-// files and append-only logs beside them. It is a development stand-in, not a
-// durable store: writes are not fsynced per batch, so a machine crash (not a
-// process crash) can lose the last records.
+// With a DataDir the broker keeps its state (records, topics, committed
+// offsets, idempotent-producer state) on disk between runs through kfake's
+// own persistence. Writes are not fsynced per batch, so a machine crash (not
+// a process crash) can lose the last records.
 package embedded
 
 import (
