@@ -43,17 +43,13 @@ func (c *console) prefixed(name string) io.Writer {
 // funcYAMLEnv returns the literal variables of a func.yaml's run.envs;
 // values that refer to secrets or config maps ({{ … }}) are for the cluster.
 func funcYAMLEnv(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
 	var f struct {
 		Run struct {
 			Envs []struct{ Name, Value string } `json:"envs"`
 		} `json:"run"`
 	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+	if err := readYAML(path, &f); err != nil {
+		return nil, err
 	}
 	var env []string
 	for _, e := range f.Run.Envs {
@@ -62,4 +58,16 @@ func funcYAMLEnv(path string) ([]string, error) {
 		}
 	}
 	return env, nil
+}
+
+// readYAML decodes the YAML file at path into v.
+func readYAML(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = yaml.Unmarshal(b, v)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
 }

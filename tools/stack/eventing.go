@@ -27,12 +27,12 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 	if err != nil {
 		return eventing{}, fmt.Errorf("dispatchers: %w", err)
 	}
-	logs := func(name string, h func(slog.Handler) slog.Handler) *slog.Logger {
-		return slog.New(h(slog.NewJSONHandler(p.con.prefixed(name), &slog.HandlerOptions{Level: cfg.LogLevel})))
+	logs := func(name string) slog.Handler {
+		return slog.NewJSONHandler(p.con.prefixed(name), &slog.HandlerOptions{Level: cfg.LogLevel})
 	}
 	d, err := dispatch.New(dispatch.Config{
 		Brokers: srv.brokers, Sources: set.Sources, KafkaSinks: set.KafkaSinks, Services: fns.urls,
-		HTTPClient: &http.Client{Transport: fns.local}, Logger: logs("dispatch", telemetry.LogHandler), Telemetry: srv.tel,
+		HTTPClient: &http.Client{Transport: fns.local}, Logger: slog.New(telemetry.LogHandler(logs("dispatch"))), Telemetry: srv.tel,
 	})
 	if err != nil {
 		return eventing{}, fmt.Errorf("dispatchers: %w", err)
@@ -58,7 +58,7 @@ func (p *platform) startEventing(ctx context.Context, cfg config, srv servers, f
 	p.background(ctx, "pings", func(ctx context.Context) error {
 		return ping.Run(ctx, ping.Config{Pings: set.Pings, Services: fns.urls, Every: cfg.PingInterval,
 			Client: &http.Client{Timeout: time.Minute, Transport: fns.local}, Observe: func(d ping.Delivery) { ev.deliveries.Store(d.Source, d) },
-			Logger: logs("ping", func(h slog.Handler) slog.Handler { return h })})
+			Logger: slog.New(logs("ping"))})
 	})
 	for _, ps := range set.Pings {
 		when := ps.Schedule + " (UTC)"

@@ -11,21 +11,20 @@ import (
 	"sync"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/mskafka/knative-functions/shared/db"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/stack/internal/activator"
 	"github.com/mskafka/knative-functions/tools/stack/internal/supervise"
 )
 
-// retentionAnnotation is the Knative setting that infra/ gives each function:
-// how long its last pod stays after the last request.
-const retentionAnnotation = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
-
-// gracePeriod is Knative's default terminationGracePeriodSeconds: a
-// function gets this long to drain after SIGTERM before it is killed.
-const gracePeriod = 30 * time.Second
+const (
+	// retentionAnnotation is the Knative setting that infra/ gives each
+	// function: how long its last pod stays after the last request.
+	retentionAnnotation = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+	// gracePeriod is Knative's default terminationGracePeriodSeconds: a
+	// function gets this long to drain after SIGTERM before it is killed.
+	gracePeriod = 30 * time.Second
+)
 
 // startFunctions runs each function under a supervisor with an activator
 // in front, on its layout's address. All are started once at start-up, so
@@ -104,9 +103,6 @@ func (f *functions) add(name, addr string, proc *supervise.Process, a *activator
 // changed rewrites the state file with each function's current PID.
 func (f *functions) changed() { f.write(false) }
 
-// ready rewrites the state file saying that the stack has started.
-func (f *functions) ready() error { return f.write(true) }
-
 // remove removes the state file: the stack is gone.
 func (f *functions) remove() {
 	f.mu.Lock()
@@ -115,6 +111,7 @@ func (f *functions) remove() {
 	f.path = ""
 }
 
+// write rewrites the state file; ready says that the stack has started.
 func (f *functions) write(ready bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -195,10 +192,6 @@ func idlePeriod(cfg config) (time.Duration, error) {
 		return cfg.Idle, nil
 	}
 	path := filepath.Join(cfg.Root, "infra", "functions", "revision-template.yaml")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("read the idle period: %w", err)
-	}
 	var patch struct {
 		Spec struct {
 			Template struct {
@@ -208,8 +201,8 @@ func idlePeriod(cfg config) (time.Duration, error) {
 			} `json:"template"`
 		} `json:"spec"`
 	}
-	if err := yaml.Unmarshal(b, &patch); err != nil {
-		return 0, fmt.Errorf("parse %s: %w", path, err)
+	if err := readYAML(path, &patch); err != nil {
+		return 0, fmt.Errorf("the idle period: %w", err)
 	}
 	v := patch.Spec.Template.Metadata.Annotations[retentionAnnotation]
 	d, err := time.ParseDuration(v)

@@ -95,7 +95,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := fns.ready(); err != nil {
+	if err := fns.write(true); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	select {

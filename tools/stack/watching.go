@@ -26,13 +26,12 @@ import (
 // watchRead bounds one reading of Kafka and Postgres for the platform page.
 const watchRead = 2 * time.Second
 
-// eventing is what startEventing runs, for the platform page to read.
+// eventing is what startEventing runs, for the platform page to read;
+// deliveries holds each PingSource's last ping.Delivery by name.
 type eventing struct {
 	dispatcher *dispatch.Dispatcher
 	sources    []manifest.KafkaSource
 	pings      []manifest.PingSource
-	// deliveries holds each PingSource's last ping.Delivery by name: its
-	// last delivery and its next ping.
 	deliveries *sync.Map
 }
 
@@ -66,7 +65,6 @@ func newWatcher(fns *functions, ev eventing, srv servers) (*watcher, error) {
 		`SELECT count(*), min(created) FROM %s.outbox WHERE sent_at IS NULL`, pgx.Identifier{db.Role("order")}.Sanitize())}, nil
 }
 
-// close releases the connections the page opened.
 func (w *watcher) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -76,7 +74,6 @@ func (w *watcher) close() {
 	w.db.Close()
 }
 
-// read is the platform now.
 func (w *watcher) read(ctx context.Context) watch.State {
 	ctx, cancel := context.WithTimeout(ctx, watchRead)
 	defer cancel()
@@ -86,13 +83,8 @@ func (w *watcher) read(ctx context.Context) watch.State {
 			st.Functions = append(st.Functions, f)
 		}
 	}
-	for _, s := range w.ev.dispatcher.Sources() {
-		src := watch.Source{SourceStats: s}
-		for _, m := range w.ev.sources {
-			if m.Name == s.Name {
-				src.Sink = sinkName(m.Sink)
-			}
-		}
+	for i, s := range w.ev.dispatcher.Sources() { // in the order of ev.sources
+		src := watch.Source{SourceStats: s, Sink: sinkName(w.ev.sources[i].Sink)}
 		if f := s.LastFailure; f != nil {
 			last := *f
 			last.At, last.Reason = f.At.UTC(), reason(f.Reason)

@@ -9,64 +9,38 @@ import (
 )
 
 // unorderedInFlight bounds the events of one partition in flight at once
-// for an unordered source.
+// for an unordered source; an ordered one has one at a time.
 const unorderedInFlight = 16
 
-// handler is the sarama.ConsumerGroupHandler of one KafkaSource. It works on
-// the records itself rather than through the CloudEvents SDK's receiver,
-// which delivers concurrently and marks each offset on its own ACK, so a
-// later success would commit past an earlier failure.
-type handler struct {
-	p        *processor
-	ordering manifest.Ordering
-}
+// The processor is the sarama.ConsumerGroupHandler of its KafkaSource. It
+// works on the records itself rather than through the CloudEvents SDK's
+// receiver, which delivers concurrently and marks each offset on its own
+// ACK, so a later success would commit past an earlier failure.
 
 // Setup is called when a session starts; there is nothing to prepare.
-func (h *handler) Setup(sarama.ConsumerGroupSession) error { return nil }
+func (p *processor) Setup(sarama.ConsumerGroupSession) error { return nil }
 
 // Cleanup is called when a session ends, after every ConsumeClaim returned.
-func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (p *processor) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
 // ConsumeClaim delivers the records of one partition until the claim is
 // released. The session's context ends at a rebalance or shutdown; deliveries
 // in flight are abandoned then and their offsets left unmarked.
-func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	mark := func(m *sarama.ConsumerMessage) { sess.MarkMessage(m, "") }
-	if h.ordering == manifest.Unordered {
-		consumeUnordered(sess.Context(), claim.Messages(), mark, h.p.process, unorderedInFlight)
-	} else {
-		consumeOrdered(sess.Context(), claim.Messages(), mark, h.p.process)
+func (p *processor) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	limit := 1
+	if p.src.Ordering == manifest.Unordered {
+		limit = unorderedInFlight
 	}
+	consume(sess.Context(), claim.Messages(), func(m *sarama.ConsumerMessage) { sess.MarkMessage(m, "") }, p.process, limit)
 	return nil
 }
 
-// processFunc delivers one record and reports whether its offset may be marked.
-type processFunc func(context.Context, *sarama.ConsumerMessage) bool
-
-// consumeOrdered delivers one record at a time, in offset order.
-func consumeOrdered(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, mark func(*sarama.ConsumerMessage), process processFunc) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case msg, ok := <-msgs:
-			if !ok {
-				return
-			}
-			// An unfinished record must stop the claim: marking any later
-			// record would commit past it.
-			if !process(ctx, msg) {
-				return
-			}
-			mark(msg)
-		}
-	}
-}
-
-// consumeUnordered delivers up to limit records at once and marks offsets only
-// for the contiguous prefix of finished records, so a crash or rebalance never
-// skips a record that is still in flight.
-func consumeUnordered(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, mark func(*sarama.ConsumerMessage), process processFunc, limit int) {
+// consume delivers up to limit records at once (one: in offset order) and
+// marks offsets only for the contiguous prefix of finished records, so a
+// crash or rebalance never skips a record that is still in flight. process
+// reports whether a record's offset may be marked.
+func consume(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, mark func(*sarama.ConsumerMessage),
+	process func(context.Context, *sarama.ConsumerMessage) bool, limit int) {
 	type result struct {
 		msg  *sarama.ConsumerMessage
 		done bool
@@ -101,7 +75,8 @@ func consumeUnordered(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, 
 			inFlight--
 			if !r.done {
 				// Left pending for good: nothing after it is marked in
-				// this claim, and ctx has ended anyway.
+				// this claim, so take no more.
+				stopped = true
 				continue
 			}
 			if m := pending.finish(r.msg); m != nil {

@@ -47,7 +47,7 @@ func TestWindow(t *testing.T) {
 	}
 }
 
-func TestConsumeOrderedStopsAtUnfinishedRecord(t *testing.T) {
+func TestConsumeInOrderStopsAtUnfinishedRecord(t *testing.T) {
 	msgs := make(chan *sarama.ConsumerMessage, 3)
 	for o := range int64(3) {
 		msgs <- &sarama.ConsumerMessage{Offset: o}
@@ -55,7 +55,7 @@ func TestConsumeOrderedStopsAtUnfinishedRecord(t *testing.T) {
 	close(msgs)
 	var marked []int64
 	process := func(_ context.Context, m *sarama.ConsumerMessage) bool { return m.Offset != 1 }
-	consumeOrdered(context.Background(), msgs, func(m *sarama.ConsumerMessage) { marked = append(marked, m.Offset) }, process)
+	consume(context.Background(), msgs, func(m *sarama.ConsumerMessage) { marked = append(marked, m.Offset) }, process, 1)
 	if diff := cmp.Diff([]int64{0}, marked); diff != "" {
 		t.Errorf("marked offsets mismatch (-want +got):\n%s", diff)
 	}
@@ -99,7 +99,7 @@ func TestConsumeUnordered(t *testing.T) {
 		return true
 	}
 	mark := func(m *sarama.ConsumerMessage) { marked = append(marked, m.Offset) }
-	consumeUnordered(context.Background(), msgs, mark, process, limit)
+	consume(context.Background(), msgs, mark, process, limit)
 
 	if peak != limit {
 		t.Errorf("peak in flight = %d, want %d", peak, limit)
@@ -135,7 +135,7 @@ func TestConsumeUnorderedCancel(t *testing.T) {
 	}
 	var marked []int64
 	time.AfterFunc(50*time.Millisecond, cancel)
-	consumeUnordered(ctx, msgs, func(m *sarama.ConsumerMessage) { marked = append(marked, m.Offset) }, process, 4)
+	consume(ctx, msgs, func(m *sarama.ConsumerMessage) { marked = append(marked, m.Offset) }, process, 4)
 	if len(marked) != 0 {
 		t.Errorf("marked %v past an unfinished record", marked)
 	}

@@ -28,19 +28,18 @@ const deadLetterMaxBackoff = 30 * time.Second
 
 // processor delivers the records of one KafkaSource.
 type processor struct {
-	name, namespace string
-	delivery        manifest.Delivery
-	sink            destination
-	deadLetter      destination // nil: failed events are dropped
-	log             *slog.Logger
-	stats           *counters
-	tel             *telemetry.Telemetry
+	src        manifest.KafkaSource
+	sink       destination
+	deadLetter destination // nil: failed events are dropped
+	log        *slog.Logger
+	stats      *counters
+	tel        *telemetry.Telemetry
 }
 
 // recordDispatch records a delivery to the sink that has ended, once per
 // event as Knative's dispatcher does: the time since start, the first attempt.
 func (p *processor) recordDispatch(ctx context.Context, ev *event.Event, last outcome, start time.Time) {
-	p.tel.Metrics.RecordDispatch(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace},
+	p.tel.Metrics.RecordDispatch(ctx, telemetry.KafkaSource{Name: p.src.Name, Namespace: p.src.Namespace},
 		ev.Type(), last.status, time.Since(start))
 }
 
@@ -51,16 +50,16 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 	if ctx.Err() != nil {
 		return false
 	}
-	ev, err := toEvent(msg, p.name, p.namespace)
+	ev, err := toEvent(msg, p.src.Name, p.src.Namespace)
 	ctx, span := p.startSpan(ctx, msg, ev)
 	defer span.End()
 	if err != nil {
 		// A record that can never become an event would block its
 		// partition forever; Knative discards it, and so do we.
 		p.stats.inc(dropped)
-		p.tel.Metrics.RecordDiscarded(ctx, telemetry.KafkaSource{Name: p.name, Namespace: p.namespace})
+		p.tel.Metrics.RecordDiscarded(ctx, telemetry.KafkaSource{Name: p.src.Name, Namespace: p.src.Namespace})
 		span.SetStatus(codes.Error, err.Error())
-		p.log.ErrorContext(ctx, "discard record", "source", p.name, "topic", msg.Topic,
+		p.log.ErrorContext(ctx, "discard record", "source", p.src.Name, "topic", msg.Topic,
 			"partition", msg.Partition, "offset", msg.Offset, "error", err)
 		return true
 	}
@@ -79,18 +78,18 @@ func (p *processor) process(ctx context.Context, msg *sarama.ConsumerMessage) bo
 			return false
 		}
 		p.stats.failed(ev.ID(), attempt, last)
-		if !retryable(last) || attempt > p.delivery.Retry {
+		if !retryable(last) || attempt > p.src.Delivery.Retry {
 			p.recordDispatch(ctx, ev, last, start)
 			p.logOutcome(ctx, slog.LevelWarn, "delivery failed", ev, msg, last, attempt)
 			break
 		}
 		p.stats.inc(retried)
 		p.logOutcome(ctx, slog.LevelWarn, "delivery failed, will retry", ev, msg, last, attempt)
-		if !sleep(ctx, backoff(p.delivery.BackoffPolicy, p.delivery.BackoffDelay, attempt)) {
+		if !sleep(ctx, backoff(p.src.Delivery.BackoffPolicy, p.src.Delivery.BackoffDelay, attempt)) {
 			return false
 		}
 	}
-	span.SetStatus(codes.Error, fmt.Sprintf("not delivered after %d attempts", p.delivery.Retry+1))
+	span.SetStatus(codes.Error, fmt.Sprintf("not delivered after %d attempts", p.src.Delivery.Retry+1))
 	return p.sendDeadLetter(ctx, msg, ev, last)
 }
 
@@ -113,7 +112,7 @@ func (p *processor) startSpan(ctx context.Context, msg *sarama.ConsumerMessage, 
 		semconv.MessagingDestinationName(msg.Topic),
 		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(msg.Partition))),
 		semconv.MessagingKafkaOffset(int(msg.Offset)),
-		attribute.String("knative.kafkasource.name", p.name),
+		attribute.String("knative.kafkasource.name", p.src.Name),
 	)
 	if msg.Key != nil {
 		span.SetAttributes(semconv.MessagingKafkaMessageKey(strings.ToValidUTF8(string(msg.Key), "\uFFFD")))
@@ -126,9 +125,9 @@ func (p *processor) startSpan(ctx context.Context, msg *sarama.ConsumerMessage, 
 
 // attempt makes one delivery attempt within the per-attempt timeout.
 func (p *processor) attempt(ctx context.Context, ev *event.Event) outcome {
-	if p.delivery.Timeout > 0 {
+	if p.src.Delivery.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.delivery.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, p.src.Delivery.Timeout)
 		defer cancel()
 	}
 	return p.sink.send(ctx, ev, nil)
@@ -159,7 +158,7 @@ func (p *processor) sendDeadLetter(ctx context.Context, msg *sarama.ConsumerMess
 		}
 		p.logOutcome(ctx, slog.LevelError, "dead-lettering failed, will retry", ev, msg, out, attempt,
 			"dead_letter_sink", p.deadLetter.String())
-		d := min(backoff(p.delivery.BackoffPolicy, p.delivery.BackoffDelay, attempt), deadLetterMaxBackoff)
+		d := min(backoff(p.src.Delivery.BackoffPolicy, p.src.Delivery.BackoffDelay, attempt), deadLetterMaxBackoff)
 		if !sleep(ctx, d) {
 			return false
 		}
@@ -172,7 +171,7 @@ func (p *processor) logOutcome(ctx context.Context, level slog.Level, msg string
 		return
 	}
 	args := append([]any{
-		"source", p.name,
+		"source", p.src.Name,
 		"ce_id", ev.ID(),
 		"ce_type", ev.Type(),
 		"topic", rec.Topic,
@@ -203,10 +202,7 @@ func retryable(o outcome) bool {
 
 // backoff returns the wait before retry number n (1 for the first retry):
 // delay*n when linear, delay*2^n when exponential, as Knative's data plane
-// computes it. It stays a function of n rather than a cenkalti/backoff
-// BackOff: that library has no linear policy, its exponential one carries
-// state per delivery and jitter by default, and the dead-letter retries
-// reuse the same formula under a cap.
+// computes it (cenkalti/backoff has no linear policy and adds jitter).
 func backoff(policy manifest.BackoffPolicy, delay time.Duration, n int) time.Duration {
 	var f float64
 	if policy == manifest.BackoffLinear {

@@ -212,7 +212,7 @@ func TestProcessStopsOnCancel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := testProcessor(tt.sink, 10)
-			p.delivery.BackoffDelay = time.Hour
+			p.src.Delivery.BackoffDelay = time.Hour
 			if tt.dl != nil {
 				p.deadLetter = tt.dl
 			}
@@ -232,7 +232,7 @@ func TestProcessStopsOnCancel(t *testing.T) {
 func TestProcessAttemptTimeout(t *testing.T) {
 	sink := &fakeDest{block: true}
 	p := testProcessor(sink, 2)
-	p.delivery.Timeout = 20 * time.Millisecond
+	p.src.Delivery.Timeout = 20 * time.Millisecond
 	p.deadLetter = &fakeDest{script: []outcome{{status: 202}}}
 	if !p.process(context.Background(), plainRecord()) {
 		t.Fatal("process() = false, want true")
@@ -266,13 +266,12 @@ func TestProcessDiscardsInvalidEvent(t *testing.T) {
 
 func testProcessor(sink destination, retry int) *processor {
 	return &processor{
-		name:      "order-to-shipping",
-		namespace: "ms-kafka",
-		delivery:  manifest.Delivery{Retry: retry, BackoffPolicy: manifest.BackoffLinear, BackoffDelay: time.Millisecond},
-		sink:      sink,
-		log:       slog.New(slog.DiscardHandler),
-		stats:     new(counters),
-		tel:       telemetry.Noop(),
+		src: manifest.KafkaSource{Name: "order-to-shipping", Namespace: "ms-kafka",
+			Delivery: manifest.Delivery{Retry: retry, BackoffPolicy: manifest.BackoffLinear, BackoffDelay: time.Millisecond}},
+		sink:  sink,
+		log:   slog.New(slog.DiscardHandler),
+		stats: new(counters),
+		tel:   telemetry.Noop(),
 	}
 }
 

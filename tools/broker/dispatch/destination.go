@@ -48,27 +48,25 @@ type destination interface {
 	String() string
 }
 
-// target is a resolved destination before Run has the clients to reach it.
-type target struct {
-	url  string              // an HTTP destination, or
-	sink *manifest.KafkaSink // a KafkaSink
-}
-
 // resolve finds where a manifest's destination is locally: a KafkaSink at
 // its topic, anything else at its URL (manifest.Destination.URL).
-func resolve(d manifest.Destination, services map[string]string, sinks map[string]manifest.KafkaSink) (target, error) {
-	if r := d.Ref; r != nil && r.Kind == manifest.SinkKind && r.APIVersion == manifest.SinkAPIVersion {
+func (d *Dispatcher) resolve(dest manifest.Destination, services map[string]string, sinks map[string]manifest.KafkaSink) (destination, error) {
+	if r := dest.Ref; r != nil && r.Kind == manifest.SinkKind && r.APIVersion == manifest.SinkAPIVersion {
 		sink, ok := sinks[r.Name]
 		if !ok {
-			return target{}, fmt.Errorf("resolve %s: no KafkaSink %q", d, r.Name)
+			return nil, fmt.Errorf("resolve %s: no KafkaSink %q", dest, r.Name)
 		}
-		if d.URI != "" {
-			return target{}, fmt.Errorf("resolve %s: a KafkaSink takes no uri", d)
+		if dest.URI != "" {
+			return nil, fmt.Errorf("resolve %s: a KafkaSink takes no uri", dest)
 		}
-		return target{sink: &sink}, nil
+		d.needProducer = true
+		return kafkaSink{topic: sink.Topic, structured: sink.ContentMode == manifest.ContentStructured, d: d}, nil
 	}
-	u, err := d.URL(services)
-	return target{url: u}, err
+	u, err := dest.URL(services)
+	if err != nil {
+		return nil, err
+	}
+	return httpSink{url: u, client: d.client}, nil
 }
 
 // httpSink posts events in binary mode, as Knative's dispatcher does.
@@ -103,12 +101,12 @@ func (s httpSink) send(ctx context.Context, ev *event.Event, _ []byte) outcome {
 	return out
 }
 
-// kafkaSink produces events to a KafkaSink's topic.
+// kafkaSink produces events to a KafkaSink's topic with the producer of
+// d's session.
 type kafkaSink struct {
 	topic      string
 	structured bool
-	producer   sarama.SyncProducer
-	tracer     trace.Tracer // nil: no spans
+	d          *Dispatcher
 }
 
 func (s kafkaSink) String() string { return "kafka:" + s.topic }
@@ -127,14 +125,11 @@ func (s kafkaSink) send(ctx context.Context, ev *event.Event, key []byte) outcom
 	if err := kafka_sarama.WriteProducerMessage(wctx, binding.ToMessage(ev), pm); err != nil {
 		return outcome{err: fmt.Errorf("deliver %s: encode: %w", s, err)}
 	}
-	if s.tracer != nil {
-		var span trace.Span
-		ctx, span = s.tracer.Start(ctx, "send "+s.topic, trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend,
-				semconv.MessagingOperationName("send"), semconv.MessagingDestinationName(s.topic),
-				semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type())))
-		defer span.End()
-	}
+	ctx, span := s.d.tel.Tracer.Start(ctx, "send "+s.topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(semconv.MessagingSystemKafka, semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("send"), semconv.MessagingDestinationName(s.topic),
+			semconv.CloudEventsEventID(ev.ID()), semconv.CloudEventsEventType(ev.Type())))
+	defer span.End()
 	// The raw header, as for the records of the order topic: a consumer of
 	// the dead letter topic continues the trace from here.
 	telemetry.InjectRecord(ctx, pm)
@@ -143,7 +138,7 @@ func (s kafkaSink) send(ctx context.Context, ev *event.Event, key []byte) outcom
 	// the price of a possible duplicate when the record lands after all.
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := s.producer.SendMessage(pm)
+		_, _, err := s.d.producer.SendMessage(pm)
 		done <- err
 	}()
 	select {

@@ -24,13 +24,13 @@ func TestResolve(t *testing.T) {
 	tests := []struct {
 		name    string
 		dest    manifest.Destination
-		want    target
+		want    string // the destination's name
 		wantErr string
 	}{
-		{name: "service", dest: manifest.Destination{Ref: service("shipping")}, want: target{url: "http://127.0.0.1:8082/"}},
-		{name: "service with path", dest: manifest.Destination{Ref: service("shipping"), URI: "events"}, want: target{url: "http://127.0.0.1:8082/events"}},
-		{name: "uri", dest: manifest.Destination{URI: "http://127.0.0.1:9000/x"}, want: target{url: "http://127.0.0.1:9000/x"}},
-		{name: "kafka sink", dest: manifest.Destination{Ref: &manifest.Ref{APIVersion: manifest.SinkAPIVersion, Kind: manifest.SinkKind, Name: "order-dead-letter"}}, want: target{sink: &dl}},
+		{name: "service", dest: manifest.Destination{Ref: service("shipping")}, want: "http://127.0.0.1:8082/"},
+		{name: "service with path", dest: manifest.Destination{Ref: service("shipping"), URI: "events"}, want: "http://127.0.0.1:8082/events"},
+		{name: "uri", dest: manifest.Destination{URI: "http://127.0.0.1:9000/x"}, want: "http://127.0.0.1:9000/x"},
+		{name: "kafka sink", dest: manifest.Destination{Ref: &manifest.Ref{APIVersion: manifest.SinkAPIVersion, Kind: manifest.SinkKind, Name: "order-dead-letter"}}, want: "kafka:order-dead-letter"},
 		{name: "unknown service", dest: manifest.Destination{Ref: service("billing")}, wantErr: `no local URL for service "billing"`},
 		{name: "service without scheme", dest: manifest.Destination{Ref: service("broken")}, wantErr: "want an absolute http(s) URL"},
 		{name: "unknown kafka sink", dest: manifest.Destination{Ref: &manifest.Ref{APIVersion: manifest.SinkAPIVersion, Kind: manifest.SinkKind, Name: "nope"}}, wantErr: `no KafkaSink "nope"`},
@@ -40,7 +40,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := resolve(tt.dest, services, sinks)
+			got, err := new(Dispatcher).resolve(tt.dest, services, sinks)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("resolve() error = %v, want one containing %q", err, tt.wantErr)
@@ -50,7 +50,7 @@ func TestResolve(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(target{})); diff != "" {
+			if diff := cmp.Diff(tt.want, got.String()); diff != "" {
 				t.Errorf("resolve() mismatch (-want +got):\n%s", diff)
 			}
 		})

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +25,8 @@ import (
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
-// consumeRetryDelay is the pause before rejoining a consumer group after an
-// error, such as a topic that does not exist yet.
+// consumeRetryDelay is the pause before connecting or rejoining a consumer
+// group again after an error, such as a topic that does not exist yet.
 const consumeRetryDelay = time.Second
 
 // Config is what a Dispatcher needs.
@@ -44,47 +43,43 @@ type Config struct {
 	Services map[string]string
 	// Logger receives one record per delivery outcome; nil discards them.
 	Logger *slog.Logger
-	// HTTPClient posts events to sinks; nil means a client of the
-	// dispatcher's own. Per-attempt timeouts come from the delivery specs.
-	// Its transport is wrapped to trace each attempt.
+	// HTTPClient posts events to sinks (its transport wrapped to trace each
+	// attempt); nil means a client of the dispatcher's own.
 	HTTPClient *http.Client
 	// Telemetry traces and counts the deliveries; nil means none, though
 	// the trace context of each record still travels on to its sink.
 	Telemetry *telemetry.Telemetry
 }
 
-// Stats counts what a Dispatcher did since it was made.
+// Stats counts what a Dispatcher did since it was made: the events a sink
+// accepted, the failed attempts that were repeated, the events handed to a
+// dead letter sink, and those dropped: given up without a dead letter sink,
+// or records that were no valid CloudEvent.
 type Stats struct {
-	// Delivered counts events a sink accepted.
-	Delivered int64 `json:"delivered"`
-	// Retried counts failed attempts that were repeated.
-	Retried int64 `json:"retried"`
-	// DeadLettered counts events handed to a dead letter sink.
+	Delivered    int64 `json:"delivered"`
+	Retried      int64 `json:"retried"`
 	DeadLettered int64 `json:"deadLettered"`
-	// Dropped counts events given up without a dead letter sink, and records
-	// that were not valid CloudEvents.
-	Dropped int64 `json:"dropped"`
+	Dropped      int64 `json:"dropped"`
 }
 
-// Failure is the last failed attempt of a KafkaSource's delivery.
+// Failure is the last failed attempt of a KafkaSource's delivery: the
+// CloudEvent's id, the sink's HTTP status (0 when it did not answer) and
+// the start of its answer, or the transport's error, as Reason.
 type Failure struct {
-	At time.Time `json:"at"`
-	// EventID is the CloudEvent's id.
-	EventID string `json:"eventId"`
-	Attempt int    `json:"attempt"`
-	// Status is the sink's HTTP status; 0 when it did not answer.
-	Status int `json:"status"`
-	// Reason is the start of the sink's answer, or the transport's error.
-	Reason string `json:"reason"`
+	At      time.Time `json:"at"`
+	EventID string    `json:"eventId"`
+	Attempt int       `json:"attempt"`
+	Status  int       `json:"status"`
+	Reason  string    `json:"reason"`
 }
 
-// SourceStats is what one KafkaSource did since the Dispatcher was made.
+// SourceStats is what one KafkaSource did since the Dispatcher was made;
+// LastFailure is nil until an attempt failed.
 type SourceStats struct {
 	Name          string   `json:"name"`
 	ConsumerGroup string   `json:"consumerGroup"`
 	Topics        []string `json:"topics"`
 	Stats
-	// LastFailure is nil until an attempt failed.
 	LastFailure *Failure `json:"lastFailure"`
 }
 
@@ -93,12 +88,11 @@ const reasonMax = 200
 
 // counters count for one source, and into total (the Dispatcher's) too.
 type counters struct {
-	n           [4]atomic.Int64 // by delivered, retried, deadLettered, dropped
+	n           [4]atomic.Int64 // indexed by the constants below
 	lastFailure atomic.Pointer[Failure]
 	total       *counters
 }
 
-// What counters count.
 const (
 	delivered = iota
 	retried
@@ -106,14 +100,12 @@ const (
 	dropped
 )
 
-// inc adds one to counter k, here and in the total.
 func (c *counters) inc(k int) {
 	for ; c != nil; c = c.total {
 		c.n[k].Add(1)
 	}
 }
 
-// failed records a failed attempt as the source's last failure.
 func (c *counters) failed(id string, attempt int, o outcome) {
 	f := &Failure{At: time.Now(), EventID: id, Attempt: attempt, Status: o.status, Reason: strings.TrimSpace(string(o.body))}
 	if o.err != nil {
@@ -136,16 +128,12 @@ type Dispatcher struct {
 	log     *slog.Logger
 	client  *http.Client
 	tel     *telemetry.Telemetry
-	routes  []route
+	sources []*processor
 	stats   counters
-}
-
-// route is a KafkaSource with its destinations resolved.
-type route struct {
-	src        manifest.KafkaSource
-	sink       target
-	deadLetter *target
-	stats      *counters
+	// producer writes to the KafkaSinks while a session runs (nil when no
+	// source has one); it is set before the session's consumers start.
+	producer     sarama.SyncProducer
+	needProducer bool
 }
 
 // New checks cfg and resolves every sink and dead letter sink, so a reference
@@ -172,19 +160,17 @@ func New(cfg Config) (*Dispatcher, error) {
 		if len(src.Topics) == 0 || src.ConsumerGroup == "" {
 			return nil, fmt.Errorf("new dispatcher: source %s: needs topics and a consumer group", src.Name)
 		}
-		sink, err := resolve(src.Sink, cfg.Services, cfg.KafkaSinks)
-		if err != nil {
+		p := &processor{src: src, log: d.log, stats: &counters{total: &d.stats}, tel: d.tel}
+		var err error
+		if p.sink, err = d.resolve(src.Sink, cfg.Services, cfg.KafkaSinks); err != nil {
 			return nil, fmt.Errorf("new dispatcher: source %s: sink: %w", src.Name, err)
 		}
-		r := route{src: src, sink: sink, stats: &counters{total: &d.stats}}
 		if dls := src.Delivery.DeadLetterSink; dls != nil {
-			t, err := resolve(*dls, cfg.Services, cfg.KafkaSinks)
-			if err != nil {
+			if p.deadLetter, err = d.resolve(*dls, cfg.Services, cfg.KafkaSinks); err != nil {
 				return nil, fmt.Errorf("new dispatcher: source %s: dead letter sink: %w", src.Name, err)
 			}
-			r.deadLetter = &t
 		}
-		d.routes = append(d.routes, r)
+		d.sources = append(d.sources, p)
 	}
 	return d, nil
 }
@@ -195,19 +181,18 @@ func (d *Dispatcher) Stats() Stats { return d.stats.snapshot() }
 // Sources returns the counters and the last failure of each KafkaSource,
 // in the order of the Config.
 func (d *Dispatcher) Sources() []SourceStats {
-	out := make([]SourceStats, 0, len(d.routes))
-	for _, r := range d.routes {
-		out = append(out, SourceStats{Name: r.src.Name, ConsumerGroup: r.src.ConsumerGroup, Topics: r.src.Topics,
-			Stats: r.stats.snapshot(), LastFailure: r.stats.lastFailure.Load()})
+	out := make([]SourceStats, 0, len(d.sources))
+	for _, p := range d.sources {
+		out = append(out, SourceStats{Name: p.src.Name, ConsumerGroup: p.src.ConsumerGroup, Topics: p.src.Topics,
+			Stats: p.stats.snapshot(), LastFailure: p.stats.lastFailure.Load()})
 	}
 	return out
 }
 
 // Run consumes and delivers until ctx ends, then leaves the consumer groups
-// after committing the offsets of finished records, and returns nil. Kafka
-// may be unreachable when it starts: like the platform's dispatcher, it
-// keeps trying (logging each failure) rather than giving up, so a broker
-// that is down at that moment delays delivery instead of ending it. Run
+// after committing the offsets of finished records, and returns nil. Like
+// the platform's dispatcher it keeps trying to reach Kafka, logging each
+// failure: a broker that is down delays delivery instead of ending it. Run
 // once per Dispatcher.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	for {
@@ -223,10 +208,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // session connects, consumes until ctx ends and disconnects; it returns an
 // error only when it cannot connect.
 func (d *Dispatcher) session(ctx context.Context) error {
-	var producer sarama.SyncProducer
-	if slices.ContainsFunc(d.routes, func(r route) bool {
-		return r.sink.sink != nil || (r.deadLetter != nil && r.deadLetter.sink != nil)
-	}) {
+	if d.needProducer {
 		p, err := sarama.NewSyncProducer(d.brokers, producerConfig())
 		if err != nil {
 			return fmt.Errorf("run dispatcher: producer: %w", err)
@@ -236,10 +218,10 @@ func (d *Dispatcher) session(ctx context.Context) error {
 				d.log.Warn("close producer", "error", err)
 			}
 		}()
-		producer = p
+		d.producer = p
 	}
 
-	groups := make([]sarama.ConsumerGroup, 0, len(d.routes))
+	groups := make([]sarama.ConsumerGroup, 0, len(d.sources))
 	closeGroups := func() {
 		for _, g := range groups {
 			if err := g.Close(); err != nil {
@@ -247,24 +229,23 @@ func (d *Dispatcher) session(ctx context.Context) error {
 			}
 		}
 	}
-	for _, r := range d.routes {
-		g, err := sarama.NewConsumerGroup(d.brokers, r.src.ConsumerGroup, consumerConfig(r.src))
+	for _, p := range d.sources {
+		g, err := sarama.NewConsumerGroup(d.brokers, p.src.ConsumerGroup, consumerConfig(p.src))
 		if err != nil {
 			closeGroups()
-			return fmt.Errorf("run dispatcher: source %s: %w", r.src.Name, err)
+			return fmt.Errorf("run dispatcher: source %s: %w", p.src.Name, err)
 		}
 		groups = append(groups, g)
 	}
 
 	var consumers, logs sync.WaitGroup
-	for i, r := range d.routes {
-		h := &handler{p: d.processor(r, producer), ordering: r.src.Ordering}
-		consumers.Go(func() { d.consume(ctx, groups[i], r.src, h) })
+	for i, p := range d.sources {
+		consumers.Go(func() { d.consume(ctx, groups[i], p) })
 		// Errors of the partition consumers arrive here rather than from
 		// Consume; the channel closes with the group.
 		logs.Go(func() {
 			for err := range groups[i].Errors() {
-				d.log.Warn("consume", "source", r.src.Name, "group", r.src.ConsumerGroup, "error", err)
+				d.log.Warn("consume", "source", p.src.Name, "group", p.src.ConsumerGroup, "error", err)
 			}
 		})
 	}
@@ -275,40 +256,16 @@ func (d *Dispatcher) session(ctx context.Context) error {
 	return nil
 }
 
-func (d *Dispatcher) processor(r route, producer sarama.SyncProducer) *processor {
-	p := &processor{
-		name:      r.src.Name,
-		namespace: r.src.Namespace,
-		delivery:  r.src.Delivery,
-		sink:      d.destination(r.sink, producer),
-		log:       d.log,
-		stats:     r.stats,
-		tel:       d.tel,
-	}
-	if r.deadLetter != nil {
-		p.deadLetter = d.destination(*r.deadLetter, producer)
-	}
-	return p
-}
-
-func (d *Dispatcher) destination(t target, producer sarama.SyncProducer) destination {
-	if t.sink != nil {
-		return kafkaSink{topic: t.sink.Topic, structured: t.sink.ContentMode == manifest.ContentStructured,
-			producer: producer, tracer: d.tel.Tracer}
-	}
-	return httpSink{url: t.url, client: d.client}
-}
-
-// consume runs one consumer group until ctx ends. Consume returns at every
-// rebalance, so it is called in a loop.
-func (d *Dispatcher) consume(ctx context.Context, g sarama.ConsumerGroup, src manifest.KafkaSource, h sarama.ConsumerGroupHandler) {
+// consume runs one consumer group until ctx ends; Consume returns at every
+// rebalance.
+func (d *Dispatcher) consume(ctx context.Context, g sarama.ConsumerGroup, p *processor) {
 	for ctx.Err() == nil {
-		err := g.Consume(ctx, src.Topics, h)
+		err := g.Consume(ctx, p.src.Topics, p)
 		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			return
 		}
 		if err != nil && ctx.Err() == nil {
-			d.log.Warn("consume", "source", src.Name, "group", src.ConsumerGroup, "error", err)
+			d.log.Warn("consume", "source", p.src.Name, "group", p.src.ConsumerGroup, "error", err)
 			sleep(ctx, consumeRetryDelay)
 		}
 	}

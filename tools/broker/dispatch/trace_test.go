@@ -68,7 +68,7 @@ func processorFor(t *testing.T, url string, tel *telemetry.Telemetry) *processor
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d.processor(d.routes[0], nil)
+	return d.sources[0]
 }
 
 // Like Knative's dispatcher, the local one continues the trace of the raw

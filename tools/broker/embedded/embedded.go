@@ -2,12 +2,10 @@
 // kfake cluster (github.com/twmb/franz-go/pkg/kfake) speaking the Kafka wire
 // protocol on one address, with the project's topics created at start.
 //
-// With a DataDir the broker keeps its state on disk between runs through
-// kfake's own persistence: record batches in segment files per partition,
-// and topics, committed group offsets and idempotent-producer state in JSON
-// files and append-only logs beside them. It is a development stand-in, not a
-// durable store: writes are not fsynced per batch, so a machine crash (not a
-// process crash) can lose the last records.
+// With a DataDir the broker keeps its state (records, topics, committed
+// offsets, idempotent-producer state) on disk between runs through kfake's
+// own persistence. Writes are not fsynced per batch, so a machine crash (not
+// a process crash) can lose the last records.
 package embedded
 
 import (
@@ -18,6 +16,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -27,18 +27,6 @@ import (
 // DefaultAddr is where the local stack's Kafka listens.
 const DefaultAddr = "127.0.0.1:9092"
 
-// Topic is a topic the broker makes sure exists at start.
-type Topic struct {
-	Name       string
-	Partitions int32
-}
-
-// DefaultTopics are the project's topics: the order events and their dead
-// letters.
-func DefaultTopics() []Topic {
-	return []Topic{{Name: events.Topic, Partitions: events.TopicPartitions}, {Name: events.DeadLetterTopic, Partitions: events.DeadLetterTopicPartitions}}
-}
-
 // Config configures Start.
 type Config struct {
 	// Addr is the host:port to listen on and to advertise to clients; empty
@@ -47,8 +35,6 @@ type Config struct {
 	Addr string
 	// DataDir keeps the broker's state between runs; empty keeps it in memory.
 	DataDir string
-	// Topics are created at start when missing; nil means DefaultTopics.
-	Topics []Topic
 	// Logger receives the broker's own log; nil discards it.
 	Logger *slog.Logger
 }
@@ -69,10 +55,6 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
 	log := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
-	topics := cfg.Topics
-	if topics == nil {
-		topics = DefaultTopics()
-	}
 
 	unlock := func() {}
 	opts := []kfake.Opt{
@@ -102,12 +84,13 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	b := &Broker{cluster: cluster, addr: cluster.ListenAddrs()[0], unlock: unlock}
 
-	for _, t := range topics {
-		if err := ctx.Err(); err != nil {
-			b.Close()
-			return nil, fmt.Errorf("start embedded kafka: %w", err)
+	// The project's topics: the order events and their dead letters.
+	for topic, partitions := range map[string]int32{events.Topic: events.TopicPartitions, events.DeadLetterTopic: events.DeadLetterTopicPartitions} {
+		err := ctx.Err()
+		if err == nil {
+			err = b.ensureTopic(topic, partitions, log)
 		}
-		if err := b.ensureTopic(t, log); err != nil {
+		if err != nil {
 			b.Close()
 			return nil, fmt.Errorf("start embedded kafka: %w", err)
 		}
@@ -131,18 +114,17 @@ func dialable(addr string) (string, error) {
 	return addr, nil
 }
 
-func (b *Broker) ensureTopic(t Topic, log *slog.Logger) error {
+func (b *Broker) ensureTopic(topic string, partitions int32, log *slog.Logger) error {
 	// Seeding topics through kfake.SeedTopics would apply only to a fresh
 	// data directory; creating what is missing works for both.
-	if info := b.cluster.TopicInfo(t.Name); info != nil {
-		if int32(len(b.cluster.PartitionInfos(t.Name))) != t.Partitions {
-			log.Warn("topic has a different partition count", "topic", t.Name,
-				"partitions", len(b.cluster.PartitionInfos(t.Name)), "want", t.Partitions)
+	if b.cluster.TopicInfo(topic) != nil {
+		if n := len(b.cluster.PartitionInfos(topic)); int32(n) != partitions {
+			log.Warn("topic has a different partition count", "topic", topic, "partitions", n, "want", partitions)
 		}
 		return nil
 	}
-	if err := b.cluster.CreateTopic(t.Name, t.Partitions, nil); err != nil {
-		return fmt.Errorf("create topic %s: %w", t.Name, err)
+	if err := b.cluster.CreateTopic(topic, partitions, nil); err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
 	return nil
 }
@@ -178,5 +160,20 @@ func (l logger) Logf(level kfake.LogLevel, format string, args ...any) {
 	}
 }
 
-// errLocked reports a data directory in use by another broker.
-var errLocked = errors.New("data directory in use by another embedded kafka")
+// lock takes an exclusive advisory lock on dir for as long as the process
+// holds it; the kernel drops it when the process dies, so a crash leaves no
+// stale lock behind.
+func lock(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: data directory in use by another embedded kafka", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
+}

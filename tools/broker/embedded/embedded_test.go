@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/shared/testenv"
 	"github.com/mskafka/knative-functions/tools/broker/embedded"
 )
@@ -66,15 +67,15 @@ func TestStartConfig(t *testing.T) {
 }
 
 func TestInMemoryIdempotentProducer(t *testing.T) {
-	b, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0", Topics: []embedded.Topic{{Name: "t", Partitions: 2}}})
+	b, err := embedded.Start(context.Background(), embedded.Config{Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
 	brokers := []string{b.Addr()}
 	p := testenv.Producer(t, brokers)
-	testenv.Produce(t, p, &sarama.ProducerMessage{Topic: "t", Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder("v")})
-	if got := testenv.Read(t, brokers, "t", 1, 10*time.Second); string(got[0].Value) != "v" {
+	testenv.Produce(t, p, &sarama.ProducerMessage{Topic: events.Topic, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder("v")})
+	if got := testenv.Read(t, brokers, events.Topic, 1, 10*time.Second); string(got[0].Value) != "v" {
 		t.Errorf("read %q, want %q", got[0].Value, "v")
 	}
 	// No topic is created by accident.

@@ -36,46 +36,32 @@ const (
 	ServiceKind       = "Service"
 )
 
-// Knative's defaults for a KafkaSource without spec.delivery.
-const (
-	DefaultRetry        = 10
-	DefaultBackoffDelay = 300 * time.Millisecond
+// defaultBackoffDelay is Knative's for a KafkaSource without spec.delivery
+// or spec.delivery.backoffDelay.
+const defaultBackoffDelay = 300 * time.Millisecond
+
+// The settings that take one of a few values.
+type (
+	// Offset says where a consumer group without committed offsets starts.
+	Offset string
+	// Ordering says how many events of one partition may be in flight.
+	Ordering string
+	// BackoffPolicy says how the delay between retries grows.
+	BackoffPolicy string
+	// ContentMode is how a KafkaSink writes a CloudEvent into a record.
+	ContentMode string
 )
 
-// Offset says where a consumer group without committed offsets starts.
-type Offset string
-
-// The offsets a KafkaSource accepts.
+// The values Knative accepts for them.
 const (
-	OffsetEarliest Offset = "earliest"
-	OffsetLatest   Offset = "latest"
-)
-
-// Ordering says how many events of one partition may be in flight.
-type Ordering string
-
-// The orderings a KafkaSource accepts.
-const (
-	Ordered   Ordering = "ordered"
-	Unordered Ordering = "unordered"
-)
-
-// BackoffPolicy says how the delay between retries grows.
-type BackoffPolicy string
-
-// The backoff policies Knative accepts.
-const (
+	OffsetEarliest     Offset        = "earliest"
+	OffsetLatest       Offset        = "latest"
+	Ordered            Ordering      = "ordered"
+	Unordered          Ordering      = "unordered"
 	BackoffLinear      BackoffPolicy = "linear"
 	BackoffExponential BackoffPolicy = "exponential"
-)
-
-// ContentMode is how a KafkaSink writes a CloudEvent into a record.
-type ContentMode string
-
-// The content modes a KafkaSink accepts.
-const (
-	ContentBinary     ContentMode = "binary"
-	ContentStructured ContentMode = "structured"
+	ContentBinary      ContentMode   = "binary"
+	ContentStructured  ContentMode   = "structured"
 )
 
 // Set is what a directory of manifests declares.
@@ -155,7 +141,7 @@ type PingSource struct {
 // DefaultDelivery returns Knative's delivery settings for a KafkaSource
 // without spec.delivery.
 func DefaultDelivery() Delivery {
-	return Delivery{Retry: DefaultRetry, BackoffPolicy: BackoffExponential, BackoffDelay: DefaultBackoffDelay}
+	return Delivery{Retry: 10, BackoffPolicy: BackoffExponential, BackoffDelay: defaultBackoffDelay}
 }
 
 // Load reads the manifests in dir (see EachDocument) and returns the
@@ -189,8 +175,9 @@ func EachDocument(dir string, f func(doc []byte) error) error {
 		}
 		n := 0
 		for _, doc := range separator.Split(string(data), -1) {
-			if isBlank(doc) {
-				continue
+			var v any
+			if yaml.Unmarshal([]byte(doc), &v) == nil && v == nil {
+				continue // nothing but comments
 			}
 			n++
 			if err := f([]byte(doc)); err != nil {
@@ -199,16 +186,6 @@ func EachDocument(dir string, f func(doc []byte) error) error {
 		}
 	}
 	return nil
-}
-
-// isBlank reports whether a document holds nothing but comments and space.
-func isBlank(doc string) bool {
-	for line := range strings.Lines(doc) {
-		if line = strings.TrimSpace(line); line != "" && line[0] != '#' {
-			return false
-		}
-	}
-	return true
 }
 
 // add decodes one document and adds it to s if it is a kind s holds.
@@ -226,31 +203,12 @@ func (s *Set) add(doc []byte) error {
 	}
 	switch head.Kind {
 	case SourceKind:
-		src, err := decodeSource(doc)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(s.Sources, func(o KafkaSource) bool { return o.Name == src.Name }) {
-			return fmt.Errorf("KafkaSource %q declared twice", src.Name)
-		}
-		s.Sources = append(s.Sources, src)
+		return s.addSource(doc)
 	case PingKind:
-		ping, err := decodePing(doc)
-		if err != nil {
-			return err
-		}
-		s.Pings = append(s.Pings, ping)
-	case SinkKind:
-		sink, err := decodeSink(doc)
-		if err != nil {
-			return err
-		}
-		if _, dup := s.KafkaSinks[sink.Name]; dup {
-			return fmt.Errorf("KafkaSink %q declared twice", sink.Name)
-		}
-		s.KafkaSinks[sink.Name] = sink
+		return s.addPing(doc)
+	default:
+		return s.addSink(doc)
 	}
-	return nil
 }
 
 // Decode decodes a manifest of the given kind whose spec is S, refusing any
@@ -286,13 +244,16 @@ type deliverySpec struct {
 	DeadLetterSink *Destination  `json:"deadLetterSink"`
 }
 
-func decodeSource(doc []byte) (KafkaSource, error) {
+func (s *Set) addSource(doc []byte) error {
 	spec, name, ns, err := Decode[struct {
 		KafkaSource
 		DeliverySpec *deliverySpec `json:"delivery"`
 	}](doc, SourceKind)
 	if err != nil {
-		return KafkaSource{}, err
+		return err
+	}
+	if slices.ContainsFunc(s.Sources, func(o KafkaSource) bool { return o.Name == name }) {
+		return fmt.Errorf("KafkaSource %q declared twice", name)
 	}
 	src := spec.KafkaSource
 	src.Name, src.Namespace, src.Delivery = name, ns, DefaultDelivery()
@@ -300,30 +261,31 @@ func decodeSource(doc []byte) (KafkaSource, error) {
 	src.InitialOffset = cmp.Or(src.InitialOffset, OffsetLatest)
 	src.Ordering = cmp.Or(src.Ordering, Ordered)
 	if len(src.Topics) == 0 || slices.Contains(src.Topics, "") {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.topics: want one or more topic names", name)
+		return fmt.Errorf("KafkaSource %s: spec.topics: want one or more topic names", name)
 	}
 	// Knative invents a group name when none is given; locally the name has
 	// to be stable across runs, or every start would begin afresh.
 	if src.ConsumerGroup == "" {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.consumerGroup is required", name)
+		return fmt.Errorf("KafkaSource %s: spec.consumerGroup is required", name)
 	}
 	if err := cmp.Or(oneOf("spec.initialOffset", src.InitialOffset, OffsetEarliest, OffsetLatest),
 		oneOf("spec.ordering", src.Ordering, Ordered, Unordered), src.Sink.check("spec.sink")); err != nil {
-		return KafkaSource{}, fmt.Errorf("KafkaSource %s: %w", name, err)
+		return fmt.Errorf("KafkaSource %s: %w", name, err)
 	}
 	if spec.DeliverySpec != nil {
 		if src.Delivery, err = spec.DeliverySpec.delivery(); err != nil {
-			return KafkaSource{}, fmt.Errorf("KafkaSource %s: spec.delivery: %w", name, err)
+			return fmt.Errorf("KafkaSource %s: spec.delivery: %w", name, err)
 		}
 	}
-	return src, nil
+	s.Sources = append(s.Sources, src)
+	return nil
 }
 
 // delivery applies Knative's semantics for a delivery spec that is present:
 // an absent retry means no retries, an absent policy is exponential. An absent
 // backoffDelay takes the same 0.3 s as an absent spec, so retries never spin.
 func (d *deliverySpec) delivery() (Delivery, error) {
-	out := Delivery{BackoffPolicy: cmp.Or(d.BackoffPolicy, BackoffExponential), BackoffDelay: DefaultBackoffDelay,
+	out := Delivery{BackoffPolicy: cmp.Or(d.BackoffPolicy, BackoffExponential), BackoffDelay: defaultBackoffDelay,
 		DeadLetterSink: d.DeadLetterSink}
 	if d.Retry != nil {
 		if *d.Retry < 0 {
@@ -351,7 +313,7 @@ func (d *deliverySpec) delivery() (Delivery, error) {
 	return out, nil
 }
 
-func decodeSink(doc []byte) (KafkaSink, error) {
+func (s *Set) addSink(doc []byte) error {
 	spec, name, ns, err := Decode[struct {
 		KafkaSink
 		// Known to the CRD, not needed here: the local Kafka's topics
@@ -360,32 +322,37 @@ func decodeSink(doc []byte) (KafkaSink, error) {
 		ReplicationFactor int16 `json:"replicationFactor"`
 	}](doc, SinkKind)
 	if err != nil {
-		return KafkaSink{}, err
+		return err
+	}
+	if _, dup := s.KafkaSinks[name]; dup {
+		return fmt.Errorf("KafkaSink %q declared twice", name)
 	}
 	sink := spec.KafkaSink
 	sink.Name, sink.Namespace, sink.ContentMode = name, ns, cmp.Or(sink.ContentMode, ContentBinary)
 	if sink.Topic == "" {
-		return KafkaSink{}, fmt.Errorf("KafkaSink %s: spec.topic is required", name)
+		return fmt.Errorf("KafkaSink %s: spec.topic is required", name)
 	}
 	if err := oneOf("spec.contentMode", sink.ContentMode, ContentBinary, ContentStructured); err != nil {
-		return KafkaSink{}, fmt.Errorf("KafkaSink %s: %w", name, err)
+		return fmt.Errorf("KafkaSink %s: %w", name, err)
 	}
-	return sink, nil
+	s.KafkaSinks[name] = sink
+	return nil
 }
 
-func decodePing(doc []byte) (PingSource, error) {
+func (s *Set) addPing(doc []byte) error {
 	p, name, ns, err := Decode[PingSource](doc, PingKind)
 	if err != nil {
-		return PingSource{}, err
+		return err
 	}
 	p.Name, p.Namespace = name, ns
 	if p.Schedule == "" {
-		return PingSource{}, fmt.Errorf("PingSource %s: spec.schedule is required", name)
+		return fmt.Errorf("PingSource %s: spec.schedule is required", name)
 	}
 	if err := p.Sink.check("spec.sink"); err != nil {
-		return PingSource{}, fmt.Errorf("PingSource %s: %w", name, err)
+		return fmt.Errorf("PingSource %s: %w", name, err)
 	}
-	return p, nil
+	s.Pings = append(s.Pings, p)
+	return nil
 }
 
 // oneOf returns an error naming field unless v is one of allowed.

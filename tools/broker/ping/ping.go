@@ -33,29 +33,25 @@ const (
 	firstBackoff = time.Second
 )
 
-// Config says what to deliver where.
+// Config says what to deliver where. Services maps a Knative Service name
+// to its local base URL; Every, when set (tests), replaces each schedule
+// with a fixed interval; Observe, if set, is told of each PingSource's next
+// ping when it is scheduled and of each delivery when it is over.
 type Config struct {
-	Pings []manifest.PingSource
-	// Services maps a Knative Service name to its local base URL.
+	Pings    []manifest.PingSource
 	Services map[string]string
-	// Every replaces each schedule with a fixed interval when set (tests).
-	Every  time.Duration
-	Logger *slog.Logger
-	Client *http.Client
-	// Observe, if set, is told of each PingSource's next ping when it is
-	// scheduled and of each delivery when it is over.
-	Observe func(Delivery)
+	Every    time.Duration
+	Logger   *slog.Logger
+	Client   *http.Client
+	Observe  func(Delivery)
 }
 
-// Delivery is what a PingSource did last and when it pings next.
+// Delivery is what a PingSource did last and when it pings next: when the
+// last ping was sent (zero before the first), the sink's last answer (0:
+// none), how many sends it took, and why it failed (nil: delivered).
 type Delivery struct {
-	Source string
-	// At is when the last ping was sent; zero before the first.
-	At time.Time
-	// Next is when the next ping is due.
-	Next time.Time
-	// Status is the sink's last answer (0: none); Attempts how many sends
-	// the last ping took; Err why it failed, nil when it was delivered.
+	Source           string
+	At, Next         time.Time
 	Status, Attempts int
 	Err              error
 }

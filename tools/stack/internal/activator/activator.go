@@ -45,7 +45,6 @@ type Activator struct {
 	idle   time.Duration
 	report func(format string, args ...any)
 	proxy  *httputil.ReverseProxy
-	send   retrying // to the function's instance
 
 	// gate is held shared by every request and exclusively by a scale-down,
 	// so a function is never stopped under a request that was let through.
@@ -94,7 +93,6 @@ func New(fn Function, idle time.Duration, report func(format string, args ...any
 	for _, o := range opts {
 		o(a)
 	}
-	a.send = retrying{a: a, base: instances}
 	a.proxy = &httputil.ReverseProxy{Rewrite: rewrite, Transport: a, ErrorHandler: a.proxyError}
 	return a
 }
@@ -129,7 +127,6 @@ func (a *Activator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *Activator) RoundTrip(req *http.Request) (*http.Response, error) {
 	a.gate.RLock()
 	a.begin()
-	done := func() { a.end(); a.gate.RUnlock() }
 	held := time.Now()
 	cold := !a.fn.Ready()
 	if cold {
@@ -142,34 +139,25 @@ func (a *Activator) RoundTrip(req *http.Request) (*http.Response, error) {
 		a.coldStart(req, held, readyAfter, err)
 	}
 	if err != nil {
-		done()
+		a.release()
 		// Retriable for the dispatcher; the supervisor keeps trying meanwhile.
 		return unavailable(req, a.fn.Name()+" is not available: "+err.Error()), nil
 	}
-	out, err := toInstance(req, base)
-	if err == nil {
-		err = keepBody(out)
-	}
-	var resp *http.Response
-	if err == nil {
-		resp, err = a.send.RoundTrip(out)
-	}
+	resp, err := a.send(req, base)
 	if err != nil {
-		done()
+		a.release()
 		if req.Context().Err() == nil {
 			a.report("%s: %s %s failed: %v", a.fn.Name(), req.Method, req.URL.Path, err)
 		}
 		return nil, err
 	}
-	if cold {
-		done = func() {
+	resp.Body = &releasing{ReadCloser: resp.Body, release: func() {
+		if cold {
 			a.report("%s: woken by %s %s: held %d ms for the cold start, answered after %d ms",
 				a.fn.Name(), req.Method, req.URL.Path, readyAfter.Milliseconds(), time.Since(held).Milliseconds())
-			a.end()
-			a.gate.RUnlock()
 		}
-	}
-	resp.Body = &releasing{ReadCloser: resp.Body, release: done}
+		a.release()
+	}}
 	return resp, nil
 }
 
@@ -275,6 +263,12 @@ func (a *Activator) begin() {
 	if a.timer != nil {
 		a.timer.Stop()
 	}
+}
+
+// release counts a request out and lets a scale-down take the gate.
+func (a *Activator) release() {
+	a.end()
+	a.gate.RUnlock()
 }
 
 // end counts a request out; the last one out starts the idle clock.

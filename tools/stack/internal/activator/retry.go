@@ -15,50 +15,43 @@ import (
 // function accepts.
 const maxRetryBody = 256 << 10
 
-// keepBody reads a small body into memory so that a refused connection can
-// be retried with it, as Knative's activator does. A request that can give
-// its body again already (GetBody: the dispatchers' in-process requests) is
-// left as it is.
-func keepBody(r *http.Request) error {
-	if r.GetBody != nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength < 0 || r.ContentLength > maxRetryBody {
-		return nil
-	}
-	b, err := io.ReadAll(r.Body)
+// send sends req to the instance at base. A request whose connection was
+// refused never reached the function (its instance had just died), so it
+// is sent again to the next instance once the supervisor has it ready, as
+// Knative's activator does; a small body is kept in memory for that.
+func (a *Activator) send(req *http.Request, base string) (*http.Response, error) {
+	out, err := toInstance(req, base)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-	return nil
-}
-
-// retrying is the proxy's transport: a request whose connection was refused
-// never reached the function (its instance had just died), so it is sent
-// again to the next instance once the supervisor has it ready.
-type retrying struct {
-	a    *Activator
-	base http.RoundTripper
-}
-
-func (t retrying) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
+	// A request that can give its body again already (GetBody: the
+	// dispatchers' in-process requests) is left as it is.
+	if b := out.Body; out.GetBody == nil && b != nil && b != http.NoBody && out.ContentLength >= 0 && out.ContentLength <= maxRetryBody {
+		body, err := io.ReadAll(b)
+		if err != nil {
+			return nil, err
+		}
+		b.Close()
+		out.Body = io.NopCloser(bytes.NewReader(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	resp, err := instances.RoundTrip(out)
 	deadline := time.Now().Add(30 * time.Second)
-	for err != nil && errors.Is(err, syscall.ECONNREFUSED) && req.GetBody != nil && time.Now().Before(deadline) {
-		next, uerr := t.nextInstance(req, deadline)
+	for err != nil && errors.Is(err, syscall.ECONNREFUSED) && out.GetBody != nil && time.Now().Before(deadline) {
+		next, uerr := a.nextInstance(out, deadline)
 		if uerr != nil {
 			return nil, errors.Join(err, uerr)
 		}
-		resp, err = t.base.RoundTrip(next)
+		resp, err = instances.RoundTrip(next)
 	}
 	return resp, err
 }
 
 // nextInstance waits until the function runs at another address than the
 // one that refused req, and returns req aimed there.
-func (t retrying) nextInstance(req *http.Request, deadline time.Time) (*http.Request, error) {
+func (a *Activator) nextInstance(req *http.Request, deadline time.Time) (*http.Request, error) {
 	for {
-		base, err := t.a.fn.Up(req.Context())
+		base, err := a.fn.Up(req.Context())
 		if err != nil {
 			return nil, err
 		}
@@ -70,11 +63,11 @@ func (t retrying) nextInstance(req *http.Request, deadline time.Time) (*http.Req
 			next.Body, err = req.GetBody()
 			return next, err
 		}
-		// The supervisor has not yet seen the exit: wait a moment.
-		// Still the instance that refused: wait for the next, but not for
-		// ever (a client without a deadline would hang with us).
+		// The supervisor has not yet seen the exit: wait for the next
+		// instance, but not for ever (a client without a deadline would
+		// hang with us).
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s: no new instance after the old one at %s went away", t.a.fn.Name(), req.URL.Host)
+			return nil, fmt.Errorf("%s: no new instance after the old one at %s went away", a.fn.Name(), req.URL.Host)
 		}
 		select {
 		case <-req.Context().Done():

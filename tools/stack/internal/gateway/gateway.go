@@ -43,18 +43,19 @@ type Gateway struct {
 func New(routes []Route, functions map[string]string, transport http.RoundTripper, notFound http.Handler) (*Gateway, error) {
 	g := &Gateway{routes: routes, proxies: map[string]*httputil.ReverseProxy{}, notFound: notFound}
 	for _, rt := range routes {
-		if rt.Function == "" || g.proxies[rt.Function] != nil {
+		fn := rt.Function()
+		if fn == "" || g.proxies[fn] != nil {
 			continue
 		}
-		target, ok := functions[rt.Function]
+		target, ok := functions[fn]
 		if !ok {
-			return nil, errors.New("route " + rt.Name + ": no function " + rt.Function + " runs locally")
+			return nil, errors.New("route " + rt.Name + ": no function " + fn + " runs locally")
 		}
 		u, err := url.Parse(target)
 		if err != nil {
 			return nil, err
 		}
-		g.proxies[rt.Function] = &httputil.ReverseProxy{
+		g.proxies[fn] = &httputil.ReverseProxy{
 			Rewrite: func(r *httputil.ProxyRequest) {
 				r.SetURL(u)
 				// Keep the browser's Host: the functions' cross-origin check
@@ -88,14 +89,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		switch {
-		case rt.Redirect != "":
-			http.Redirect(w, r, rt.Redirect, http.StatusMovedPermanently)
-		case rt.Status != 0:
-			w.WriteHeader(rt.Status)
+		case rt.Redirect != nil:
+			http.Redirect(w, r, rt.Redirect.URI, http.StatusMovedPermanently)
+		case rt.DirectResponse != nil:
+			w.WriteHeader(rt.DirectResponse.Status)
 		default:
 			out := r.Clone(r.Context())
 			out.URL.Path, out.URL.RawPath = rt.rewrite(m, r.URL.Path), ""
-			g.proxies[rt.Function].ServeHTTP(w, out)
+			g.proxies[rt.Function()].ServeHTTP(w, out)
 		}
 		return
 	}

@@ -159,8 +159,8 @@ func TestNoPlatformRoute(t *testing.T) {
 	}
 	for _, path := range []string{"/platform/", "/platform/api/state", "/platform"} {
 		for _, rt := range routes {
-			if _, ok := rt.matches(httptest.NewRequest(http.MethodGet, path, nil)); ok && rt.Function != "" {
-				t.Errorf("route %s sends GET %s to %s", rt.Name, path, rt.Function)
+			if _, ok := rt.matches(httptest.NewRequest(http.MethodGet, path, nil)); ok && rt.Function() != "" {
+				t.Errorf("route %s sends GET %s to %s", rt.Name, path, rt.Function())
 			}
 		}
 	}

@@ -11,80 +11,74 @@ import (
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
-// Route is one HTTP route of a VirtualService, in the terms the local
-// gateway applies it. Exactly one of Function, Redirect and Status is set.
-type Route struct {
-	Name    string
-	Matches []Match
-	// Function is the first label of rewrite.authority: the Knative
-	// Service the route reaches through Knative's local gateway.
-	Function string
-	// Rewrite replaces the matched part of the path (rewrite.uri).
-	Rewrite  string
-	Redirect string
-	Status   int
-}
-
-// Match is one entry of a route's match list; a route applies when any of
-// its entries matches, an entry when all its conditions do.
-type Match struct {
-	Exact, Prefix string
-	// Method is the exact method; empty matches any.
-	Method string
-	// Without maps header names to an exact value none of them may have
-	// (withoutHeaders).
-	Without map[string]string
-}
-
-// The wire shape of the fields the local gateway honours. Anything else is
+// Route is one HTTP route of a VirtualService, as infra/mesh spells it. It
+// names only the fields the local gateway honours: anything else is
 // refused, so a route the cluster would apply differently cannot pass
-// silently.
-type (
-	vsSpec struct {
-		Gateways []string   `json:"gateways"`
-		Hosts    []string   `json:"hosts"`
-		HTTP     []routeDoc `json:"http"`
-	}
-	routeDoc struct {
-		Name  string `json:"name"`
-		Match []struct {
-			URI            *stringMatch            `json:"uri"`
-			Method         *stringMatch            `json:"method"`
-			WithoutHeaders map[string]*stringMatch `json:"withoutHeaders"`
-		} `json:"match"`
-		Rewrite *struct {
-			URI       string `json:"uri"`
-			Authority string `json:"authority"`
-		} `json:"rewrite"`
-		Redirect *struct {
-			URI string `json:"uri"`
-		} `json:"redirect"`
-		DirectResponse *struct {
-			Status int `json:"status"`
-		} `json:"directResponse"`
-		Route []struct {
-			Destination struct {
-				Host string `json:"host"`
-				Port struct {
-					Number int `json:"number"`
-				} `json:"port"`
-			} `json:"destination"`
-		} `json:"route"`
-	}
-	stringMatch struct {
-		Exact  string `json:"exact"`
-		Prefix string `json:"prefix"`
-	}
-)
+// silently. Exactly one of Route (with rewrite.authority naming the
+// function), Redirect and DirectResponse is set.
+type Route struct {
+	Name string `json:"name"`
+	// Match applies when any of its entries matches, an entry when all its
+	// conditions do; none matches every request.
+	Match   []Match `json:"match"`
+	Rewrite *struct {
+		URI       string `json:"uri"`
+		Authority string `json:"authority"`
+	} `json:"rewrite"`
+	Redirect *struct {
+		URI string `json:"uri"`
+	} `json:"redirect"`
+	DirectResponse *struct {
+		Status int `json:"status"`
+	} `json:"directResponse"`
+	Route []struct {
+		Destination struct {
+			Host string `json:"host"`
+			Port struct {
+				Number int `json:"number"`
+			} `json:"port"`
+		} `json:"destination"`
+	} `json:"route"`
+}
+
+// Match is one entry of a route's match list. WithoutHeaders holds header
+// values none of which a request may have.
+type Match struct {
+	URI            *StringMatch            `json:"uri"`
+	Method         *StringMatch            `json:"method"`
+	WithoutHeaders map[string]*StringMatch `json:"withoutHeaders"`
+}
+
+// StringMatch is Istio's exact or prefix match of a string.
+type StringMatch struct {
+	Exact  string `json:"exact"`
+	Prefix string `json:"prefix"`
+}
 
 // Load reads the VirtualServices of the manifests in dir (infra/mesh) and
 // returns their HTTP routes in order, which is the order Istio tries them.
 func Load(dir string) ([]Route, error) {
 	var routes []Route
 	err := manifest.EachDocument(dir, func(doc []byte) error {
-		rs, err := decode(doc)
-		routes = append(routes, rs...)
-		return err
+		var head struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &head); err != nil || head.Kind != "VirtualService" {
+			return err
+		}
+		vs, name, _, err := manifest.Decode[struct {
+			Gateways []string `json:"gateways"`
+			Hosts    []string `json:"hosts"`
+			HTTP     []Route  `json:"http"`
+		}](doc, head.Kind)
+		if err != nil {
+			return err
+		}
+		for _, rt := range vs.HTTP {
+			if err := rt.check(); err != nil {
+				return fmt.Errorf("VirtualService %s: route %q: %w", name, rt.Name, err)
+			}
+		}
+		routes = append(routes, vs.HTTP...)
+		return nil
 	})
 	if err == nil && len(routes) == 0 {
 		err = fmt.Errorf("load virtual services: no HTTP route in %s", dir)
@@ -92,83 +86,56 @@ func Load(dir string) ([]Route, error) {
 	return routes, err
 }
 
-// decode returns the routes of a VirtualService document, none for another kind.
-func decode(doc []byte) ([]Route, error) {
-	var head struct{ Kind string }
-	if err := yaml.Unmarshal(doc, &head); err != nil || head.Kind != "VirtualService" {
-		return nil, err
-	}
-	vs, name, _, err := manifest.Decode[vsSpec](doc, head.Kind)
-	if err != nil {
-		return nil, err
-	}
-	routes := make([]Route, 0, len(vs.HTTP))
-	for _, rd := range vs.HTTP {
-		r, err := rd.route()
-		if err != nil {
-			return nil, fmt.Errorf("VirtualService %s: route %q: %w", name, rd.Name, err)
-		}
-		routes = append(routes, r)
-	}
-	return routes, nil
-}
-
-func (rd routeDoc) route() (Route, error) {
-	r := Route{Name: rd.Name}
-	for _, m := range rd.Match {
-		var mt Match
-		if m.URI != nil {
-			mt.Exact, mt.Prefix = m.URI.Exact, m.URI.Prefix
-		}
-		if m.Method != nil {
-			if m.Method.Exact == "" {
-				return Route{}, errors.New("method: only exact matches are supported")
-			}
-			mt.Method = m.Method.Exact
+// check refuses what the local gateway would not apply as Istio does.
+func (rt Route) check() error {
+	for _, m := range rt.Match {
+		if m.Method != nil && m.Method.Exact == "" {
+			return errors.New("method: only exact matches are supported")
 		}
 		for name, v := range m.WithoutHeaders {
 			if v == nil || v.Exact == "" {
-				return Route{}, fmt.Errorf("withoutHeaders: %s: only exact matches are supported", name)
+				return fmt.Errorf("withoutHeaders: %s: only exact matches are supported", name)
 			}
-			if mt.Without == nil {
-				mt.Without = map[string]string{}
-			}
-			mt.Without[name] = v.Exact
 		}
-		r.Matches = append(r.Matches, mt)
+	}
+	if len(rt.Route) > 0 && (rt.Rewrite == nil || rt.Rewrite.Authority == "") {
+		return errors.New("a route needs rewrite.authority naming the function")
 	}
 	actions := 0
-	if rd.Redirect != nil {
-		r.Redirect, actions = rd.Redirect.URI, actions+1
-	}
-	if rd.DirectResponse != nil {
-		r.Status, actions = rd.DirectResponse.Status, actions+1
-	}
-	if len(rd.Route) > 0 {
-		if rd.Rewrite == nil || rd.Rewrite.Authority == "" {
-			return Route{}, errors.New("a route needs rewrite.authority naming the function")
+	for _, set := range []bool{len(rt.Route) > 0, rt.Redirect != nil, rt.DirectResponse != nil} {
+		if set {
+			actions++
 		}
-		r.Function, _, _ = strings.Cut(rd.Rewrite.Authority, ".")
-		r.Rewrite, actions = rd.Rewrite.URI, actions+1
 	}
 	if actions != 1 {
-		return Route{}, errors.New("want exactly one of route, redirect and directResponse")
+		return errors.New("want exactly one of route, redirect and directResponse")
 	}
-	return r, nil
+	return nil
+}
+
+// Function is the Knative Service the route reaches through Knative's
+// local gateway: the first label of rewrite.authority; empty for a
+// redirect or a direct response.
+func (rt Route) Function() string {
+	if len(rt.Route) == 0 {
+		return ""
+	}
+	name, _, _ := strings.Cut(rt.Rewrite.Authority, ".")
+	return name
 }
 
 // matches reports whether the route applies to r, and the match that did.
 func (rt Route) matches(r *http.Request) (Match, bool) {
-	if len(rt.Matches) == 0 {
+	if len(rt.Match) == 0 {
 		return Match{}, true
 	}
-	for _, m := range rt.Matches {
-		if m.Method != "" && m.Method != r.Method || anyHeader(m.Without, r.Header) {
+	for _, m := range rt.Match {
+		if m.Method != nil && m.Method.Exact != r.Method || anyHeader(m.WithoutHeaders, r.Header) {
 			continue
 		}
 		path := r.URL.Path
-		if (m.Exact != "" && path == m.Exact) || (m.Prefix != "" && strings.HasPrefix(path, m.Prefix)) ||
-			(m.Exact == "" && m.Prefix == "") {
+		if u := m.URI; u == nil || (u.Exact != "" && path == u.Exact) || (u.Prefix != "" && strings.HasPrefix(path, u.Prefix)) ||
+			(u.Exact == "" && u.Prefix == "") {
 			return m, true
 		}
 	}
@@ -178,21 +145,21 @@ func (rt Route) matches(r *http.Request) (Match, bool) {
 // rewrite returns the path the function sees: Istio replaces the matched
 // prefix (or the whole path for an exact match) with rewrite.uri.
 func (rt Route) rewrite(m Match, path string) string {
-	if rt.Rewrite == "" {
+	if rt.Rewrite == nil || rt.Rewrite.URI == "" {
 		return path
 	}
-	if m.Prefix != "" {
-		return rt.Rewrite + strings.TrimPrefix(path, m.Prefix)
+	if m.URI != nil && m.URI.Prefix != "" {
+		return rt.Rewrite.URI + strings.TrimPrefix(path, m.URI.Prefix)
 	}
-	return rt.Rewrite
+	return rt.Rewrite.URI
 }
 
 // anyHeader reports whether h has any header of want with its exact value.
 // Names are case-insensitive; a header given more than once is matched on
 // its values joined by commas, as Envoy does.
-func anyHeader(want map[string]string, h http.Header) bool {
+func anyHeader(want map[string]*StringMatch, h http.Header) bool {
 	for name, value := range want {
-		if strings.Join(h.Values(name), ",") == value {
+		if strings.Join(h.Values(name), ",") == value.Exact {
 			return true
 		}
 	}

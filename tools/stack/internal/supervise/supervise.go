@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,8 +32,10 @@ const (
 	healthyRun = 10 * time.Second
 	// crashLoop is the number of failures in a row reported as a crash loop.
 	crashLoop = 3
-	// tailLines is how much of its output a failed start is reported with.
+	// tailLines is how much of its output a failed start is reported with;
+	// tailBytes bounds what is kept of the output to find them.
 	tailLines = 15
+	tailBytes = 16 << 10
 )
 
 // Spec says how to run one function.
@@ -41,24 +44,20 @@ type Spec struct {
 	Bin  string
 	// Env is the whole environment but LISTEN_ADDRESS.
 	Env []string
-	// Addr is where the function listens. Empty: the first of Ports that
-	// no socket holds, picked afresh for every start, so that a new instance
-	// can start while a draining one still holds its port.
-	Addr string
-	// Ports on 127.0.0.1 to pick from when Addr is empty. They should lie
-	// below the ephemeral range (32768 and up on Linux), where an outgoing
-	// connection could take a port between the pick and the bind.
+	// Addr is where the function listens. Empty: one of Ports on 127.0.0.1,
+	// picked afresh for every start, so that a new instance can start while
+	// a draining one still holds its port. They should lie below the
+	// ephemeral range (32768 and up on Linux), where an outgoing connection
+	// could take a port between the pick and the bind.
+	Addr  string
 	Ports []int
-	// Out receives the function's output.
-	Out io.Writer
-	// Report receives the supervisor's own lines (cold starts, exits,
-	// restarts), one message per call.
+	// Out receives the function's output; Report the supervisor's own lines
+	// (cold starts, exits, restarts), one message per call.
+	Out    io.Writer
 	Report func(format string, args ...any)
 	// Grace bounds a graceful stop before SIGKILL, as Knative's
-	// terminationGracePeriodSeconds does.
-	Grace time.Duration
-	// StartTimeout bounds the wait for readiness.
-	StartTimeout time.Duration
+	// terminationGracePeriodSeconds does; StartTimeout the wait for readiness.
+	Grace, StartTimeout time.Duration
 	// Changed, if set, is called when an instance has become ready or has
 	// exited: PID has changed.
 	Changed func()
@@ -69,7 +68,7 @@ type Process struct {
 	spec     Spec
 	mu       sync.Mutex
 	want     bool      // it should run: Up sets it, Down clears it
-	cur      *instance // the current instance, nil when none
+	cur      *instance // nil when none
 	failures int       // unexpected exits in a row
 	restarts int       // unexpected exits in all
 	backoff  *backoff.ExponentialBackOff
@@ -77,15 +76,16 @@ type Process struct {
 	port     int       // index in spec.Ports where the next start looks first
 }
 
-// instance is one run of the process.
+// instance is one run of the process; cmd and stopping are guarded by
+// Process.mu, err is set before done is closed.
 type instance struct {
 	url      string
 	ready    chan struct{} // closed once the readiness probe answered 200
 	done     chan struct{} // closed once the process has exited (or never started)
-	err      error         // why it ended; set before done is closed
+	err      error
 	tail     *tail
-	cmd      *exec.Cmd // nil until exec; guarded by Process.mu
-	stopping bool      // a stop was asked for; guarded by Process.mu
+	cmd      *exec.Cmd // nil until exec
+	stopping bool
 	execAt   time.Time // just before the fork: the cold start is timed from here
 	readyAt  time.Time
 }
@@ -179,14 +179,14 @@ const (
 	PhaseCrashLooping = "crash-looping"
 )
 
-// State is what the supervisor knows of its function now.
+// State is what the supervisor knows of its function now: Instances counts
+// those starting, running or draining, Restarts the unexpected exits since
+// the stack started.
 type State struct {
-	Phase string
-	// Instances counts the instances that exist (starting, running or draining).
+	Phase     string
 	Instances int
 	PID       int
-	// Restarts counts the unexpected exits since the stack started.
-	Restarts int
+	Restarts  int
 }
 
 // State reports the function's phase, instances and restarts. It asks the
@@ -227,7 +227,7 @@ func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
 
 // spawnLocked creates the next instance and starts it after the backoff.
 func (p *Process) spawnLocked() *instance {
-	inst := &instance{ready: make(chan struct{}), done: make(chan struct{}), tail: newTail(p.spec.Out, tailLines)}
+	inst := &instance{ready: make(chan struct{}), done: make(chan struct{}), tail: &tail{out: p.spec.Out}}
 	p.cur = inst
 	go p.run(inst, time.Until(p.next))
 	return inst
@@ -244,14 +244,12 @@ func (p *Process) run(inst *instance, delay time.Duration) {
 		time.Sleep(delay)
 	}
 	exited, err := p.exec(inst)
-	// ended before done: whoever waits on done (Down) then finds the
-	// instance gone from p.cur, not still there for a moment.
 	if err == nil {
 		go p.probe(inst, exited)
 		err = <-exited
 	}
 	inst.err = err
-	p.ended(inst)
+	p.ended(inst) // before done: whoever waits on it (Down) finds p.cur cleared
 	close(inst.done)
 	p.spec.Changed()
 }
@@ -285,14 +283,14 @@ func (p *Process) exec(inst *instance) (<-chan error, error) {
 	return exited, nil
 }
 
-// probe polls the readiness endpoint, as the kubelet does, and closes ready
-// on the first 200. It reports the cold start: exec to ready. The polls
-// come 1 ms apart for the first 100 ms, then back off to 20 ms: a function
-// is usually ready within 10-20 ms of exec, and a coarser step made every
-// cold start (and every request the activator held for one) wait for the
-// next poll; a refused probe on loopback costs microseconds.
+// probe polls the readiness endpoint, as the kubelet does, closes ready on
+// the first 200 and reports the cold start: exec to ready. The polls come
+// 1 ms apart for the first 100 ms, then back off to 20 ms: a function is
+// usually ready within 10-20 ms of exec, a coarser step made every cold
+// start wait for the next poll, and a refused probe on loopback costs
+// microseconds.
 func (p *Process) probe(inst *instance, exited <-chan error) {
-	began := inst.execAt // set before probe starts; not written again
+	began := inst.execAt // not written again
 	wait := time.Millisecond
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.After(p.spec.StartTimeout)
@@ -355,8 +353,7 @@ func (p *Process) ended(inst *instance) {
 
 // pickPort returns a loopback address of spec.Ports that no socket holds,
 // taking them in turn: each start gets another port than the one before,
-// so a request that found the old instance gone is never sent back to the
-// same address, and a new instance can start while the old one drains.
+// so a request that found the old instance gone is never sent back there.
 func (p *Process) pickPort() (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -372,4 +369,29 @@ func (p *Process) pickPort() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("pick a port: all of %v are taken", p.spec.Ports)
+}
+
+// tail passes a process's output on and keeps its end, so a function that
+// dies during start can be reported with what it said last.
+type tail struct {
+	mu  sync.Mutex
+	out io.Writer
+	end []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	if t.end = append(t.end, b...); len(t.end) > 2*tailBytes {
+		t.end = append(t.end[:0:0], t.end[len(t.end)-tailBytes:]...)
+	}
+	t.mu.Unlock()
+	return t.out.Write(b)
+}
+
+// String returns the last tailLines lines, the unfinished one included.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSuffix(string(t.end), "\n"), "\n")
+	return strings.Join(lines[max(len(lines)-tailLines, 0):], "\n")
 }
