@@ -17,6 +17,7 @@ import (
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
@@ -79,7 +80,6 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.objects(ctx)
 	c.functions(ctx)
 	c.eventing()
-	c.pings()
 	c.postgres()
 	c.mesh()
 	c.observability()
@@ -130,7 +130,7 @@ func (c *checker) objects(ctx context.Context) {
 		case *KafkaSink:
 			err = v.Validate()
 		case *sourcesv1.PingSource:
-			err = validatePing(ctx, v)
+			err = admit(ctx, v)
 		case *Kafka:
 			err = v.Validate()
 		case *KafkaNodePool:
@@ -159,7 +159,7 @@ func (c *checker) objects(ctx context.Context) {
 // Service func deploy would create, and checks it with Knative's webhook code
 // and against the objects it needs.
 func (c *checker) functions(ctx context.Context) {
-	root, err := c.readRootFuncYAML(c.in.RootFuncYAML)
+	root, err := c.readFuncYAML(c.in.RootFuncYAML, true)
 	if err != nil {
 		c.add(err)
 	} else if root.Build.Builder != "host" {
@@ -200,7 +200,7 @@ func (c *checker) functions(ctx context.Context) {
 // applied, against Knative's webhook and the objects it needs.
 func (c *checker) function(ctx context.Context, name string, root FuncYAML, patch []byte, vars map[string]Var) {
 	file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
-	f, err := c.readFuncYAML("/" + file)
+	f, err := c.readFuncYAML(path.Join(c.in.FunctionsDir, name, "func.yaml"), false)
 	if err != nil {
 		c.add(err)
 		return
@@ -236,50 +236,32 @@ func (c *checker) function(ctx context.Context, name string, root FuncYAML, patc
 	c.functionRefs(file, f, svc, vars)
 }
 
-func (c *checker) readFuncYAML(name string) (FuncYAML, error) {
-	f, err := c.parseFuncYAML(name)
-	if err != nil {
-		return FuncYAML{}, err
-	}
-	if err := f.Validate(); err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", strings.TrimPrefix(name, "/"), err)
-	}
-	return f, nil
-}
-
-// parseFuncYAML reads and parses a func.yaml of the tree, not yet validated.
-func (c *checker) parseFuncYAML(name string) (FuncYAML, error) {
+// readFuncYAML reads a func.yaml of the tree, decodes it strictly and
+// validates it. The root one builds the image, and `func deploy` must refuse
+// it before it builds or creates anything: deployed by itself, the image has
+// no FUNCTION and crash-loops. func takes the deployer from func.yaml and, in
+// cmd/deploy.go clientOptions, stops at one it does not know with
+// "unsupported deploy type: <deployer> (supported: …)" — so the root's
+// deployer must be none of func's and say what to run instead.
+func (c *checker) readFuncYAML(name string, root bool) (FuncYAML, error) {
 	file := strings.TrimPrefix(name, "/")
 	data, err := c.in.FS.ReadFile(name)
 	if err != nil {
 		return FuncYAML{}, fmt.Errorf("read %s: %w", file, err)
 	}
-	f, err := ParseFuncYAML(data)
-	if err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+	var f FuncYAML
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return FuncYAML{}, fmt.Errorf("%s: decode: %w", file, err)
 	}
-	return f, nil
-}
-
-// readRootFuncYAML reads the func.yaml that builds the image. `func deploy`
-// must refuse it before it builds or creates anything: deployed by itself,
-// the image has no FUNCTION and crash-loops. func takes the deployer from
-// func.yaml and, in cmd/deploy.go clientOptions, stops at one it does not
-// know with "unsupported deploy type: <deployer> (supported: …)" — so the
-// deployer must be none of func's and say what to run instead.
-func (c *checker) readRootFuncYAML(name string) (FuncYAML, error) {
-	file := strings.TrimPrefix(name, "/")
-	f, err := c.parseFuncYAML(name)
-	if err != nil {
-		return FuncYAML{}, err
+	if root {
+		switch {
+		case f.Deployer == "" || isFuncDeployer(f.Deployer):
+			c.addf("%s: deployer %q: func deploy at the root would create a Service %q without FUNCTION, which crash-loops; give a deployer func does not know, saying what to run instead (func stops at it before building)", file, f.Deployer, f.Name)
+		case !strings.Contains(f.Deployer, "make deploy"):
+			c.addf("%s: deployer %q: func prints it when it refuses to deploy the root; it should say to run make deploy", file, f.Deployer)
+		}
+		f.Deployer = ""
 	}
-	switch {
-	case f.Deployer == "" || isFuncDeployer(f.Deployer):
-		c.addf("%s: deployer %q: func deploy at the root would create a Service %q without FUNCTION, which crash-loops; give a deployer func does not know, saying what to run instead (func stops at it before building)", file, f.Deployer, f.Name)
-	case !strings.Contains(f.Deployer, "make deploy"):
-		c.addf("%s: deployer %q: func prints it when it refuses to deploy the root; it should say to run make deploy", file, f.Deployer)
-	}
-	f.Deployer = ""
 	if err := f.Validate(); err != nil {
 		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
 	}

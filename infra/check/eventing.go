@@ -10,13 +10,15 @@ import (
 	"strings"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
-// eventing checks the KafkaSources and KafkaSinks against the functions,
-// the Kafka cluster, its topics, and the local dispatcher.
+// eventing checks the KafkaSources, PingSources and KafkaSinks against the
+// functions, the Kafka cluster, its topics, and the local dispatcher.
 func (c *checker) eventing() {
 	sources := All[KafkaSource](c.objs)
 	groups := map[string]string{}
@@ -32,6 +34,9 @@ func (c *checker) eventing() {
 	}
 	for _, s := range sources {
 		c.source(s, groups, orderTopic, haveOrder)
+	}
+	for _, p := range All[sourcesv1.PingSource](c.objs) {
+		c.sinkFunction("PingSource "+p.Namespace+"/"+p.Name, p.Namespace, p.Spec.Sink.Ref)
 	}
 	c.kafkaSinks()
 	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && deref(t.Spec.Partitions) != OrderTopicPartitions {
@@ -63,7 +68,7 @@ func (c *checker) source(s *KafkaSource, groups map[string]string, orderTopic st
 			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
 		}
 	}
-	c.sourceSink(id, s)
+	c.sinkFunction(id, s.Namespace, s.Spec.Sink.Ref)
 	c.sourceDeadLetters(id, s)
 }
 
@@ -83,20 +88,23 @@ func (c *checker) sourceSecrets(id string, s *KafkaSource) {
 	}
 }
 
-// sourceSink: a KafkaSource delivers to a function of the tree, in its namespace.
-func (c *checker) sourceSink(id string, s *KafkaSource) {
-	if ref := s.Spec.Sink.Ref; ref != nil {
-		if ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" {
-			c.addf("%s: spec.sink: %s %s: want a Knative Service (serving.knative.dev/v1)", id, ref.APIVersion, ref.Kind)
-		} else if !slices.Contains(c.declared, ref.Name) {
-			c.addf("%s: spec.sink names Service %q, which no functions/*/func.yaml deploys", id, ref.Name)
-		} else if f, ok := c.funcs[ref.Name]; ok {
-			if ns, deployed := cmp.Or(ref.Namespace, s.Namespace), cmp.Or(f.Namespace, f.Deploy.Namespace); ns != deployed {
+// sinkFunction checks that the source id, in namespace ns, delivers to a
+// function of the tree, in its namespace. The local stack reads the same
+// manifests (manifest.Load), compared in dispatcher.
+func (c *checker) sinkFunction(id, ns string, ref *duckv1.KReference) {
+	switch {
+	case ref == nil:
+		c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
+	case ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service":
+		c.addf("%s: spec.sink: %s %s: want a Knative Service (serving.knative.dev/v1)", id, ref.APIVersion, ref.Kind)
+	case !slices.Contains(c.declared, ref.Name):
+		c.addf("%s: spec.sink names Service %q, which no functions/*/func.yaml deploys", id, ref.Name)
+	default:
+		if f, ok := c.funcs[ref.Name]; ok {
+			if ns, deployed := cmp.Or(ref.Namespace, ns), cmp.Or(f.Namespace, f.Deploy.Namespace); ns != deployed {
 				c.addf("%s: spec.sink: function %s is deployed to %q, not %q", id, ref.Name, deployed, ns)
 			}
 		}
-	} else {
-		c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
 	}
 }
 
@@ -118,10 +126,8 @@ func (c *checker) kafkaSinks() {
 	for _, k := range All[KafkaSink](c.objs) {
 		id := "KafkaSink " + k.Namespace + "/" + k.Name
 		c.bootstrap(id+": spec.bootstrapServers", k.Spec.BootstrapServers)
-		t := c.topic(k.Namespace, k.Spec.Topic)
-		if t == nil {
+		if c.topic(k.Namespace, k.Spec.Topic) == nil {
 			c.addf("%s: spec.topic: no KafkaTopic %q", id, k.Spec.Topic)
-			continue
 		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // FuncSpecVersion is the func.yaml schema version of the func CLI this
@@ -136,16 +134,6 @@ type FuncDeploy struct {
 // (pkg/functions/function.go, cmd/deploy.go clientOptions).
 func isFuncDeployer(d string) bool {
 	return d == "knative" || d == "raw" || d == "keda"
-}
-
-// ParseFuncYAML decodes a func.yaml strictly: an unknown or misspelt field is
-// an error.
-func ParseFuncYAML(data []byte) (FuncYAML, error) {
-	var f FuncYAML
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return FuncYAML{}, fmt.Errorf("decode: %w", err)
-	}
-	return f, nil
 }
 
 // The reference forms func accepts in run.envs
