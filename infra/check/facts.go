@@ -15,6 +15,7 @@ import (
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
 	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
@@ -245,14 +246,9 @@ func (c *checker) dashboardSeries() {
 	}
 }
 
-// subset reports whether every label of sel is in labels.
-func subset(sel, labels map[string]string) bool {
-	for k, v := range sel {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
+// subset reports whether every label of sel is in l.
+func subset(sel, l map[string]string) bool {
+	return labels.SelectorFromSet(sel).Matches(labels.Set(l))
 }
 
 var (
@@ -268,8 +264,11 @@ func (c *checker) prerequisitesScript() {
 	for i, line := range lines {
 		at := fmt.Sprintf("%s:%d", file, i+1)
 		if m := deploymentSelector.FindStringSubmatch(line); m != nil {
-			sel := parseSelector(strings.Trim(m[1], `'"`))
-			if !slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool { return w.Kind == "Deployment" && subset(sel, w.Labels) }) {
+			sel, err := labels.Parse(strings.Trim(m[1], `'"`))
+			if err != nil {
+				sel = labels.Nothing()
+			}
+			if !slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool { return w.Kind == "Deployment" && sel.Matches(labels.Set(w.Labels)) }) {
 				c.addf("%s: -l %s selects no platform Deployment by its own labels%s", at, m[1], podLabelHint(sel))
 			}
 		}
@@ -283,9 +282,9 @@ func (c *checker) prerequisitesScript() {
 }
 
 // podLabelHint names the workload whose pods (not itself) carry sel.
-func podLabelHint(sel map[string]string) string {
+func podLabelHint(sel labels.Selector) string {
 	for _, w := range platform.Workloads() {
-		if subset(sel, w.PodLabels) {
+		if sel.Matches(labels.Set(w.PodLabels)) {
 			return fmt.Sprintf(": those are the labels of its pods; %s", w.Fact)
 		}
 	}
@@ -299,15 +298,6 @@ func workload(ns, name string) *platform.Workload {
 		}
 	}
 	return nil
-}
-
-func parseSelector(s string) map[string]string {
-	sel := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		sel[k] = v
-	}
-	return sel
 }
 
 var (

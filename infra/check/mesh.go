@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -202,8 +203,8 @@ func (c *checker) meshProviders() []string {
 		Kind       string `json:"kind"`
 		Metadata   any    `json:"metadata,omitempty"`
 		Spec       struct {
-			Profile    string         `json:"profile"`
-			MeshConfig map[string]any `json:"meshConfig"`
+			Profile    string          `json:"profile"`
+			MeshConfig json.RawMessage `json:"meshConfig"`
 		} `json:"spec"`
 	}
 	if err := yaml.UnmarshalStrict(data, &op); err != nil {
@@ -213,14 +214,8 @@ func (c *checker) meshProviders() []string {
 	if op.APIVersion != "install.istio.io/v1alpha1" || op.Kind != "IstioOperator" {
 		c.addf("%s: want an install.istio.io/v1alpha1 IstioOperator", c.in.MeshConfig)
 	}
-	raw, _ := yaml.Marshal(op.Spec.MeshConfig)
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		c.add(err)
-		return nil
-	}
 	var mc meshv1alpha1.MeshConfig
-	if err := protojson.Unmarshal(js, &mc); err != nil {
+	if err := protojson.Unmarshal(op.Spec.MeshConfig, &mc); err != nil {
 		c.addf("%s: spec.meshConfig: %w", c.in.MeshConfig, err)
 		return nil
 	}
