@@ -159,10 +159,8 @@ func (c *checker) objects(ctx context.Context) {
 // Service func deploy would create, and checks it with Knative's webhook code
 // and against the objects it needs.
 func (c *checker) functions(ctx context.Context) {
-	root, err := c.readFuncYAML(c.in.RootFuncYAML, true)
-	if err != nil {
-		c.add(err)
-	} else if root.Build.Builder != "host" {
+	root, ok := c.readFuncYAML(c.in.RootFuncYAML, true)
+	if ok && root.Build.Builder != "host" {
 		c.addf("%s: build.builder %q: want host (builds without a container engine)", strings.TrimPrefix(c.in.RootFuncYAML, "/"), root.Build.Builder)
 	}
 
@@ -200,9 +198,8 @@ func (c *checker) functions(ctx context.Context) {
 // applied, against Knative's webhook and the objects it needs.
 func (c *checker) function(ctx context.Context, name string, root FuncYAML, patch []byte, vars map[string]Var) {
 	file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
-	f, err := c.readFuncYAML(path.Join(c.in.FunctionsDir, name, "func.yaml"), false)
-	if err != nil {
-		c.add(err)
+	f, ok := c.readFuncYAML("/"+file, false)
+	if !ok {
 		return
 	}
 	if f.Name != name {
@@ -237,21 +234,22 @@ func (c *checker) function(ctx context.Context, name string, root FuncYAML, patc
 }
 
 // readFuncYAML reads a func.yaml of the tree, decodes it strictly and
-// validates it. The root one builds the image, and `func deploy` must refuse
+// validates it, reporting what is wrong; ok is false if it is unusable. The root one builds the image, and `func deploy` must refuse
 // it before it builds or creates anything: deployed by itself, the image has
 // no FUNCTION and crash-loops. func takes the deployer from func.yaml and, in
 // cmd/deploy.go clientOptions, stops at one it does not know with
 // "unsupported deploy type: <deployer> (supported: …)" — so the root's
 // deployer must be none of func's and say what to run instead.
-func (c *checker) readFuncYAML(name string, root bool) (FuncYAML, error) {
+func (c *checker) readFuncYAML(name string, root bool) (f FuncYAML, ok bool) {
 	file := strings.TrimPrefix(name, "/")
 	data, err := c.in.FS.ReadFile(name)
 	if err != nil {
-		return FuncYAML{}, fmt.Errorf("read %s: %w", file, err)
+		c.addf("read %s: %w", file, err)
+		return FuncYAML{}, false
 	}
-	var f FuncYAML
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: decode: %w", file, err)
+		c.addf("%s: decode: %w", file, err)
+		return FuncYAML{}, false
 	}
 	if root {
 		switch {
@@ -263,9 +261,10 @@ func (c *checker) readFuncYAML(name string, root bool) (FuncYAML, error) {
 		f.Deployer = ""
 	}
 	if err := f.Validate(); err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+		c.addf("%s: %w", file, err)
+		return FuncYAML{}, false
 	}
-	return f, nil
+	return f, true
 }
 
 // functionRefs checks what a function's Service refers to and what its role

@@ -10,10 +10,12 @@ import (
 	"strings"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/mskafka/knative-functions/infra/check/platform"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
@@ -36,11 +38,11 @@ func (c *checker) eventing() {
 		c.source(s, groups, orderTopic, haveOrder)
 	}
 	for _, p := range All[sourcesv1.PingSource](c.objs) {
-		c.sinkFunction("PingSource "+p.Namespace+"/"+p.Name, p.Namespace, p.Spec.Sink.Ref)
+		c.sinkFunction("PingSource "+p.Namespace+"/"+p.Name, p.Namespace, p.Spec.Sink.Ref, platform.PingSourceAdapter)
 	}
 	c.kafkaSinks()
-	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && deref(t.Spec.Partitions) != OrderTopicPartitions {
-		c.addf("KafkaTopic %s: %d partitions, the design says %d", t.Name, deref(t.Spec.Partitions), OrderTopicPartitions)
+	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && ptr.Deref(t.Spec.Partitions, 0) != OrderTopicPartitions {
+		c.addf("KafkaTopic %s: %d partitions, the design says %d", t.Name, ptr.Deref(t.Spec.Partitions, 0), OrderTopicPartitions)
 	}
 	c.strimzi()
 	c.dispatcher()
@@ -68,7 +70,7 @@ func (c *checker) source(s *KafkaSource, groups map[string]string, orderTopic st
 			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
 		}
 	}
-	c.sinkFunction(id, s.Namespace, s.Spec.Sink.Ref)
+	c.sinkFunction(id, s.Namespace, s.Spec.Sink.Ref, platform.KafkaSourceDispatcher)
 	c.sourceDeadLetters(id, s)
 }
 
@@ -89,9 +91,10 @@ func (c *checker) sourceSecrets(id string, s *KafkaSource) {
 }
 
 // sinkFunction checks that the source id, in namespace ns, delivers to a
-// function of the tree, in its namespace. The local stack reads the same
-// manifests (manifest.Load), compared in dispatcher.
-func (c *checker) sinkFunction(id, ns string, ref *duckv1.KReference) {
+// function of the tree, in its namespace, whose AuthorizationPolicies let
+// the platform's deliverer by POST the events. The local stack reads the
+// same manifests (manifest.Load), compared in dispatcher.
+func (c *checker) sinkFunction(id, ns string, ref *duckv1.KReference, by platform.Workload) {
 	switch {
 	case ref == nil:
 		c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
@@ -105,6 +108,10 @@ func (c *checker) sinkFunction(id, ns string, ref *duckv1.KReference) {
 				c.addf("%s: spec.sink: function %s is deployed to %q, not %q", id, ref.Name, deployed, ns)
 			}
 		}
+	}
+	if ref != nil && !c.allows(ns, ref.Name, by.Principal(), "POST", "/") {
+		c.addf("%s: the AuthorizationPolicies of %s do not let %s POST / (its events would get 403); %s",
+			id, ref.Name, by.Principal(), by.Fact)
 	}
 }
 
@@ -176,7 +183,7 @@ func (c *checker) strimzi() {
 			continue
 		}
 		if slices.Contains(p.Spec.Roles, "broker") {
-			brokers[cluster] += deref(p.Spec.Replicas)
+			brokers[cluster] += ptr.Deref(p.Spec.Replicas, 0)
 		}
 		if slices.Contains(p.Spec.Roles, "controller") {
 			controllers[cluster] = true
@@ -208,7 +215,7 @@ func (c *checker) strimzi() {
 			c.addf("KafkaTopic %s/%s: label %s=%q names no Kafka", t.Namespace, t.Name, strimziClusterLabel, cluster)
 			continue
 		}
-		if r := deref(t.Spec.Replicas); r > brokers[cluster] {
+		if r := ptr.Deref(t.Spec.Replicas, 0); r > brokers[cluster] {
 			c.addf("KafkaTopic %s/%s: %d replicas exceed the %d broker(s)", t.Namespace, t.Name, r, brokers[cluster])
 		}
 	}

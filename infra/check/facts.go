@@ -16,7 +16,6 @@ import (
 	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
@@ -28,7 +27,6 @@ func (c *checker) platformFacts() {
 	c.functionPods()
 	c.deadLetterTopics()
 	c.webhookPeerAuthentications()
-	c.deliverersAllowed()
 	c.activatorRules()
 	c.platformTracing()
 	c.dispatcherScraped()
@@ -91,28 +89,6 @@ func (c *checker) webhookPeerAuthentications() {
 			c.addf("PeerAuthentication %s/%s: duplicates %s/%s for the same pods (istioctl warns; the older one wins); %s",
 				pa.Namespace, pa.Name, w.Namespace, w.Name, w.Fact)
 		}
-	}
-}
-
-// deliverersAllowed: the function a PingSource or KafkaSource sends to lets
-// the platform's deliverer POST its events.
-func (c *checker) deliverersAllowed() {
-	for _, p := range All[sourcesv1.PingSource](c.objs) {
-		if ref := p.Spec.Sink.Ref; ref != nil {
-			c.deliverer("PingSource "+p.Namespace+"/"+p.Name, p.Namespace, ref.Name, platform.PingSourceAdapter)
-		}
-	}
-	for _, s := range All[KafkaSource](c.objs) {
-		if ref := s.Spec.Sink.Ref; ref != nil {
-			c.deliverer("KafkaSource "+s.Namespace+"/"+s.Name, s.Namespace, ref.Name, platform.KafkaSourceDispatcher)
-		}
-	}
-}
-
-func (c *checker) deliverer(id, ns, function string, by platform.Workload) {
-	if !c.allows(ns, function, by.Principal(), "POST", "/") {
-		c.addf("%s: the AuthorizationPolicies of %s do not let %s POST / (its events would get 403); %s",
-			id, function, by.Principal(), by.Fact)
 	}
 }
 

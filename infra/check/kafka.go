@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/pkg/apis"
@@ -130,7 +131,7 @@ type KafkaSink struct {
 func (s *KafkaSink) Validate() error {
 	var errs *apis.FieldError
 	sp := s.Spec
-	if mode := deref(sp.ContentMode); mode != "" && mode != "binary" && mode != "structured" {
+	if mode := ptr.Deref(sp.ContentMode, ""); mode != "" && mode != "binary" && mode != "structured" {
 		errs = errs.Also(apis.ErrInvalidValue(mode, "contentMode"))
 	}
 	if len(sp.BootstrapServers) == 0 {

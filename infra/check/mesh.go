@@ -38,13 +38,9 @@ func (c *checker) meshNamespaces() {
 		if ns.Labels["istio-injection"] != "enabled" {
 			c.addf("Namespace %s: label istio-injection=enabled is missing: the pods would get no sidecar", ns.Name)
 		}
-		strict := false
-		for _, pa := range All[istiosecurity.PeerAuthentication](c.objs) {
-			if pa.Namespace == ns.Name && pa.Spec.Selector == nil && pa.Spec.GetMtls().GetMode().String() == "STRICT" {
-				strict = true
-			}
-		}
-		if !strict {
+		if !slices.ContainsFunc(All[istiosecurity.PeerAuthentication](c.objs), func(pa *istiosecurity.PeerAuthentication) bool {
+			return pa.Namespace == ns.Name && pa.Spec.Selector == nil && pa.Spec.GetMtls().GetMode().String() == "STRICT"
+		}) {
 			c.addf("Namespace %s: no namespace-wide PeerAuthentication with mode STRICT", ns.Name)
 		}
 	}

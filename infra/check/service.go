@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/autoscaling"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -129,7 +130,7 @@ func funcLabels(f FuncYAML) (map[string]string, error) {
 		"function.knative.dev/runtime": f.Runtime,
 	}
 	for _, l := range f.Deploy.Labels {
-		v := deref(l.Value)
+		v := ptr.Deref(l.Value, "")
 		if strings.HasPrefix(v, "{{") {
 			return nil, fmt.Errorf("deploy.labels: %s takes its value from the deployer's shell", *l.Key)
 		}
@@ -153,11 +154,11 @@ func setServiceOptions(t *servingv1.RevisionTemplateSpec, f FuncYAML) error {
 				t.Annotations[key] = v
 			}
 		}
-		set(autoscaling.MinScaleAnnotationKey, s.Min != nil, fmt.Sprintf("%d", deref(s.Min)))
-		set(autoscaling.MaxScaleAnnotationKey, s.Max != nil, fmt.Sprintf("%d", deref(s.Max)))
-		set(autoscaling.MetricAnnotationKey, s.Metric != nil, deref(s.Metric))
-		set(autoscaling.TargetAnnotationKey, s.Target != nil, fmt.Sprintf("%f", deref(s.Target)))
-		set(autoscaling.TargetUtilizationPercentageKey, s.Utilization != nil, fmt.Sprintf("%f", deref(s.Utilization)))
+		set(autoscaling.MinScaleAnnotationKey, s.Min != nil, fmt.Sprintf("%d", ptr.Deref(s.Min, 0)))
+		set(autoscaling.MaxScaleAnnotationKey, s.Max != nil, fmt.Sprintf("%d", ptr.Deref(s.Max, 0)))
+		set(autoscaling.MetricAnnotationKey, s.Metric != nil, ptr.Deref(s.Metric, ""))
+		set(autoscaling.TargetAnnotationKey, s.Target != nil, fmt.Sprintf("%f", ptr.Deref(s.Target, 0)))
+		set(autoscaling.TargetUtilizationPercentageKey, s.Utilization != nil, fmt.Sprintf("%f", ptr.Deref(s.Utilization, 0)))
 	}
 	r := o.Resources
 	if r == nil {
@@ -222,14 +223,6 @@ func httpProbe(path string) *corev1.Probe {
 	return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 		Path: path, Port: intstr.FromInt32(funcHTTPPort),
 	}}}
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
 
 // mergePatch applies a YAML merge patch (RFC 7386, kubectl patch --type=merge)
