@@ -127,15 +127,9 @@ func (c *checker) objects(ctx context.Context) {
 		switch v := o.Value.(type) {
 		case *KafkaSource:
 			err = v.Validate(ctx)
-		case *KafkaSink:
-			err = v.Validate()
 		case *sourcesv1.PingSource:
 			err = admit(ctx, v)
-		case *Kafka:
-			err = v.Validate()
-		case *KafkaNodePool:
-			err = v.Validate()
-		case *KafkaTopic:
+		case interface{ Validate() error }: // KafkaSink and the Strimzi kinds
 			err = v.Validate()
 		}
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 	"k8s.io/utils/ptr"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
@@ -233,18 +232,9 @@ func (c *checker) dispatcher() {
 	defer os.RemoveAll(dir)
 	var docs []string
 	for _, o := range c.objs {
-		if o.Kind != manifest.SourceKind && o.Kind != manifest.SinkKind && o.Kind != manifest.PingKind {
-			continue
+		if o.Kind == manifest.SourceKind || o.Kind == manifest.SinkKind || o.Kind == manifest.PingKind {
+			docs = append(docs, string(o.YAML))
 		}
-		b, err := yaml.Marshal(o.Value)
-		if err == nil && o.Kind == manifest.PingKind {
-			b, err = withoutStatus(b)
-		}
-		if err != nil {
-			c.add(err)
-			return
-		}
-		docs = append(docs, string(b))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "rendered.yaml"), []byte(strings.Join(docs, "---\n")), 0o600); err != nil {
 		c.add(err)
@@ -258,18 +248,4 @@ func (c *checker) dispatcher() {
 	if diff := gocmp.Diff(c.in.Dispatcher, got); diff != "" {
 		c.addf("the rendered KafkaSources/KafkaSinks do not match the local dispatcher's view of infra/eventing (-dispatcher +rendered):\n%s", diff)
 	}
-}
-
-// withoutStatus drops what Knative's Go types add on marshalling (status,
-// metadata.creationTimestamp): they are no part of a manifest.
-func withoutStatus(doc []byte) ([]byte, error) {
-	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
-		return nil, err
-	}
-	delete(m, "status")
-	if meta, ok := m["metadata"].(map[string]any); ok {
-		delete(meta, "creationTimestamp")
-	}
-	return yaml.Marshal(m)
 }

@@ -30,6 +30,8 @@ type Object struct {
 	// Value is a pointer to the typed object: *corev1.Secret,
 	// *istionetworking.VirtualService, *KafkaSource, …
 	Value any
+	// YAML is the manifest as kustomize rendered it.
+	YAML []byte
 }
 
 // String names the object the way kubectl does.
@@ -90,7 +92,7 @@ func Render(fsys filesys.FileSystem, dir string) (Objects, error) {
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", r.CurId(), err)
 		}
-		o := Object{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName()}
+		o := Object{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), YAML: data}
 		decode, ok := dec[o.APIVersion+"/"+o.Kind]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: %s %s is a kind this check does not know", o, o.APIVersion, o.Kind))

@@ -44,12 +44,11 @@ func FuncService(f FuncYAML, image string) (*servingv1.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	yes, no := true, false
 	container := corev1.Container{
 		Image: image,
 		SecurityContext: &corev1.SecurityContext{
-			RunAsNonRoot:             &yes,
-			AllowPrivilegeEscalation: &no,
+			RunAsNonRoot:             ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
