@@ -228,9 +228,10 @@ func (c *checker) function(ctx context.Context, name string, root FuncYAML, patc
 }
 
 // readFuncYAML reads a func.yaml of the tree, decodes it strictly and
-// validates it, reporting what is wrong; ok is false if it is unusable. The root one builds the image, and `func deploy` must refuse
-// it before it builds or creates anything: deployed by itself, the image has
-// no FUNCTION and crash-loops. func takes the deployer from func.yaml and, in
+// validates it, reporting what is wrong; ok is false if it is unusable. The
+// root one builds the image, and `func deploy` must refuse it before it
+// builds or creates anything: deployed by itself, the image has no FUNCTION
+// and crash-loops. func takes the deployer from func.yaml and, in
 // cmd/deploy.go clientOptions, stops at one it does not know with
 // "unsupported deploy type: <deployer> (supported: …)" — so the root's
 // deployer must be none of func's and say what to run instead.

@@ -127,13 +127,18 @@ func (c *checker) sourceDeadLetters(id string, s *KafkaSource) {
 }
 
 // kafkaSinks: brokers in the tree, and the topic the sink declares as the
-// KafkaTopic declares it.
+// KafkaTopic declares it, which the sink writes to without owning it, or
+// deleting the sink deletes the topic and its records.
 func (c *checker) kafkaSinks() {
 	for _, k := range All[KafkaSink](c.objs) {
 		id := "KafkaSink " + k.Namespace + "/" + k.Name
 		c.bootstrap(id+": spec.bootstrapServers", k.Spec.BootstrapServers)
-		if c.topic(k.Namespace, k.Spec.Topic) == nil {
+		switch {
+		case c.topic(k.Namespace, k.Spec.Topic) == nil:
 			c.addf("%s: spec.topic: no KafkaTopic %q", id, k.Spec.Topic)
+		case k.Spec.NumPartitions != nil || k.Spec.ReplicationFactor != nil:
+			c.addf("%s: numPartitions/replicationFactor make the sink own topic %q, which KafkaTopic %s declares: deleting or re-creating the sink deletes the topic and its records; %s",
+				id, k.Spec.Topic, k.Spec.Topic, platform.KafkaSinkTopicOwner)
 		}
 	}
 }

@@ -22,11 +22,11 @@ import (
 
 // platformFacts holds the tree, the functions' Services and the cluster
 // scripts against what the platforms do (package platform). Each problem
-// names the fact and the source it was read from.
+// names the fact and the source it was read from. Facts about one kind of
+// object (a KafkaSink's topic, a source's deliverer, the webhooks'
+// PeerAuthentication) are checked with the rest of that object.
 func (c *checker) platformFacts() {
 	c.functionPods()
-	c.deadLetterTopics()
-	c.webhookPeerAuthentications()
 	c.activatorRules()
 	c.platformTracing()
 	c.dispatcherScraped()
@@ -65,29 +65,6 @@ func (c *checker) functionPods() {
 		}
 		if svc.Spec.Template.Labels["version"] == "" {
 			c.addf("%s: template label version is missing: Kiali shows the workload as \"missing version\"", patch)
-		}
-	}
-}
-
-// deadLetterTopics: a KafkaSink writes to a topic of the tree without owning
-// it, or deleting the sink deletes the topic and its records.
-func (c *checker) deadLetterTopics() {
-	for _, k := range All[KafkaSink](c.objs) {
-		if (k.Spec.NumPartitions != nil || k.Spec.ReplicationFactor != nil) && c.topic(k.Namespace, k.Spec.Topic) != nil {
-			c.addf("KafkaSink %s/%s: numPartitions/replicationFactor make the sink own topic %q, which KafkaTopic %s declares: deleting or re-creating the sink deletes the topic and its records; %s",
-				k.Namespace, k.Name, k.Spec.Topic, k.Spec.Topic, platform.KafkaSinkTopicOwner)
-		}
-	}
-}
-
-// webhookPeerAuthentications: no second policy for pods the platform already
-// has one for.
-func (c *checker) webhookPeerAuthentications() {
-	w := platform.WebhookPeerAuthentication
-	for _, pa := range All[istiosecurity.PeerAuthentication](c.objs) {
-		if pa.Namespace == w.Namespace && maps.Equal(pa.Spec.GetSelector().GetMatchLabels(), w.Selector) {
-			c.addf("PeerAuthentication %s/%s: duplicates %s/%s for the same pods (istioctl warns; the older one wins); %s",
-				pa.Namespace, pa.Name, w.Namespace, w.Name, w.Fact)
 		}
 	}
 }

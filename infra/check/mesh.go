@@ -3,6 +3,7 @@ package check
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,13 +27,14 @@ import (
 // the tracing provider.
 func (c *checker) mesh() {
 	c.meshNamespaces()
-	c.virtualServices(c.gateways())
+	c.virtualServices()
 	c.authorizationPolicies()
 	c.telemetryProviders()
 }
 
 // meshNamespaces: sidecars injected and mTLS strict in ours, only the
-// documented exceptions in the platform's.
+// documented exceptions in the platform's, and no second policy for pods the
+// platform already has one for.
 func (c *checker) meshNamespaces() {
 	for _, ns := range All[corev1.Namespace](c.objs) {
 		if ns.Labels["istio-injection"] != "enabled" {
@@ -48,12 +50,17 @@ func (c *checker) meshNamespaces() {
 		if slices.Contains(platform.Namespaces, pa.Namespace) && pa.Spec.GetMtls().GetMode().String() != "PERMISSIVE" {
 			c.addf("PeerAuthentication %s/%s: in a platform namespace only the documented PERMISSIVE exceptions belong", pa.Namespace, pa.Name)
 		}
+		if w := platform.WebhookPeerAuthentication; pa.Namespace == w.Namespace && maps.Equal(pa.Spec.GetSelector().GetMatchLabels(), w.Selector) {
+			c.addf("PeerAuthentication %s/%s: duplicates %s/%s for the same pods (istioctl warns; the older one wins); %s",
+				pa.Namespace, pa.Name, w.Namespace, w.Name, w.Fact)
+		}
 	}
 }
 
-// gateways checks the Gateways and returns the names a VirtualService may
-// use for them.
-func (c *checker) gateways() map[string]bool {
+// virtualServices: the Gateways select the ingress gateway, and the
+// VirtualServices use known gateways, route to the functions in the tree,
+// the menu and one prefix per function.
+func (c *checker) virtualServices() {
 	gateways := map[string]bool{"mesh": true}
 	for _, g := range All[istionetworking.Gateway](c.objs) {
 		gateways[g.Name] = true
@@ -62,12 +69,6 @@ func (c *checker) gateways() map[string]bool {
 			c.addf("Gateway %s/%s: selector must be istio: ingressgateway, the gateway whose identity the AuthorizationPolicies allow", g.Namespace, g.Name)
 		}
 	}
-	return gateways
-}
-
-// virtualServices: known gateways, routes to the functions in the tree,
-// the menu and one prefix per function.
-func (c *checker) virtualServices(gateways map[string]bool) {
 	prefixes := map[string]string{}
 	for _, vs := range All[istionetworking.VirtualService](c.objs) {
 		id := "VirtualService " + vs.Namespace + "/" + vs.Name
