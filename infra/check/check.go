@@ -80,10 +80,22 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.objects(ctx)
 	c.functions(ctx)
 	c.eventing()
+	c.statefulSetsAndServices()
 	c.postgres()
-	c.mesh()
+	// The mesh: mTLS, the routes, who may call whom, the tracing provider.
+	c.meshNamespaces()
+	c.virtualServices()
+	c.authorizationPolicies()
+	c.telemetryProviders()
 	c.observability()
-	c.platformFacts()
+	// The platform facts (facts.go).
+	c.functionPods()
+	c.activatorRules()
+	c.platformTracing()
+	c.dispatcherScraped()
+	c.dashboardSeries()
+	c.prerequisitesScript()
+	c.undeployScript()
 	return Report{Objects: c.objs, Services: c.services}, c.err()
 }
 
@@ -285,10 +297,8 @@ func (c *checker) functionRefs(file string, f FuncYAML, svc *servingv1.Service, 
 		if r.Name == "GOMAXPROCS" {
 			continue // the Go runtime's: checkMaxProcs
 		}
-		if vars != nil {
-			if _, ok := vars[r.Name]; !ok {
-				c.addf("%s: run.envs: %s is not a variable the %s function reads", file, r.Name, f.Name)
-			}
+		if _, ok := vars[r.Name]; vars != nil && !ok {
+			c.addf("%s: run.envs: %s is not a variable the %s function reads", file, r.Name, f.Name)
 		}
 		if r.Kind != "" {
 			if _, err := c.lookup(ns, r.Kind, r.Object, r.Key); err != nil {

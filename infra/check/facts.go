@@ -20,20 +20,11 @@ import (
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
-// platformFacts holds the tree, the functions' Services and the cluster
+// The checks below hold the tree, the functions' Services and the cluster
 // scripts against what the platforms do (package platform). Each problem
 // names the fact and the source it was read from. Facts about one kind of
 // object (a KafkaSink's topic, a source's deliverer, the webhooks'
 // PeerAuthentication) are checked with the rest of that object.
-func (c *checker) platformFacts() {
-	c.functionPods()
-	c.activatorRules()
-	c.platformTracing()
-	c.dispatcherScraped()
-	c.dashboardSeries()
-	c.prerequisitesScript()
-	c.undeployScript()
-}
 
 // functionPods: each function is cluster-local, its pods are scraped through
 // Istio's metrics merge, the proxy starts first, and Kiali sees a version.
@@ -225,10 +216,10 @@ func (c *checker) prerequisitesScript() {
 				c.addf("%s: -l %s selects no platform Deployment by its own labels%s", at, m[1], podLabelHint(sel))
 			}
 		}
-		if m := nameSelector.FindStringSubmatch(line); m != nil && workload("", m[1]) == nil {
+		if m := nameSelector.FindStringSubmatch(line); m != nil && !knownDeployment("", m[1]) {
 			c.addf("%s: no platform Deployment is named %q", at, m[1])
 		}
-		if m := needDeploy.FindStringSubmatch(line); m != nil && workload(m[1], m[2]) == nil {
+		if m := needDeploy.FindStringSubmatch(line); m != nil && !knownDeployment(m[1], m[2]) {
 			c.addf("%s: no platform Deployment %s/%s is known (infra/check/platform)", at, m[1], m[2])
 		}
 	}
@@ -244,13 +235,12 @@ func podLabelHint(sel labels.Selector) string {
 	return ""
 }
 
-func workload(ns, name string) *platform.Workload {
-	for _, w := range platform.Workloads() {
-		if w.Kind == "Deployment" && w.Name == name && (ns == "" || w.Namespace == "" || w.Namespace == ns) {
-			return &w
-		}
-	}
-	return nil
+// knownDeployment reports whether a platform Deployment has that name, in
+// namespace ns if it is not "".
+func knownDeployment(ns, name string) bool {
+	return slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool {
+		return w.Kind == "Deployment" && w.Name == name && (ns == "" || w.Namespace == "" || w.Namespace == ns)
+	})
 }
 
 var (

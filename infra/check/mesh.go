@@ -23,15 +23,6 @@ import (
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
-// mesh checks the Istio objects: mTLS, the routes, who may call whom, and
-// the tracing provider.
-func (c *checker) mesh() {
-	c.meshNamespaces()
-	c.virtualServices()
-	c.authorizationPolicies()
-	c.telemetryProviders()
-}
-
 // meshNamespaces: sidecars injected and mTLS strict in ours, only the
 // documented exceptions in the platform's, and no second policy for pods the
 // platform already has one for.

@@ -165,8 +165,7 @@ func All[T any](objs Objects) []*T {
 // Find returns the object of kind T with that namespace and name, or nil.
 func Find[T any, PT interface {
 	*T
-	GetNamespace() string
-	GetName() string
+	metav1.Object
 }](objs Objects, namespace, name string) *T {
 	for _, v := range All[T](objs) {
 		if PT(v).GetNamespace() == namespace && PT(v).GetName() == name {

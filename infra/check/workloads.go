@@ -17,9 +17,8 @@ import (
 )
 
 // postgres checks the database's Secrets and connection budget against the
-// functions, and the references of every pod template.
+// functions.
 func (c *checker) postgres() {
-	c.statefulSetsAndServices()
 	pg := Find[appsv1.StatefulSet](c.objs, "ms-kafka", "postgres")
 	pgSvc := Find[corev1.Service](c.objs, "ms-kafka", "postgres")
 	if pg == nil || pgSvc == nil {
