@@ -60,21 +60,6 @@ func (c *checker) source(s *KafkaSource, groups map[string]string, orderTopic st
 		c.addf("%s: spec.consumerGroup: name it; Knative would make up one per source, and the local dispatcher needs it stable", id)
 	}
 	c.bootstrap(id+": spec.bootstrapServers", s.Spec.BootstrapServers)
-	c.sourceSecrets(id, s)
-	for _, t := range s.Spec.Topics {
-		if c.topic(s.Namespace, t) == nil {
-			c.addf("%s: spec.topics: no KafkaTopic %q", id, t)
-		}
-		if haveOrder && t != orderTopic {
-			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
-		}
-	}
-	c.sinkFunction(id, s.Namespace, s.Spec.Sink.Ref, platform.KafkaSourceDispatcher)
-	c.sourceDeadLetters(id, s)
-}
-
-// sourceSecrets: every secret a KafkaSource's spec.net names exists.
-func (c *checker) sourceSecrets(id string, s *KafkaSource) {
 	if n := s.Spec.Net; n != nil {
 		for field, ref := range map[string]SecretKeyRef{
 			"sasl.user": n.SASL.User, "sasl.password": n.SASL.Password, "sasl.type": n.SASL.Type,
@@ -86,6 +71,23 @@ func (c *checker) sourceSecrets(id string, s *KafkaSource) {
 				}
 			}
 		}
+	}
+	for _, t := range s.Spec.Topics {
+		if c.topic(s.Namespace, t) == nil {
+			c.addf("%s: spec.topics: no KafkaTopic %q", id, t)
+		}
+		if haveOrder && t != orderTopic {
+			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
+		}
+	}
+	c.sinkFunction(id, s.Namespace, s.Spec.Sink.Ref, platform.KafkaSourceDispatcher)
+	if d := s.Spec.Delivery; d == nil || d.DeadLetterSink == nil {
+		c.addf("%s: spec.delivery.deadLetterSink: not set; failed events would be dropped", id)
+	} else if ref := d.DeadLetterSink.Ref; ref == nil {
+		c.addf("%s: spec.delivery.deadLetterSink: want a ref to a KafkaSink", id)
+	} else if ref.Kind != "KafkaSink" || ref.APIVersion != "eventing.knative.dev/v1alpha1" ||
+		Find[KafkaSink](c.objs, cmp.Or(ref.Namespace, s.Namespace), ref.Name) == nil {
+		c.addf("%s: spec.delivery.deadLetterSink: %s %s %q not found", id, ref.APIVersion, ref.Kind, ref.Name)
 	}
 }
 
@@ -111,18 +113,6 @@ func (c *checker) sinkFunction(id, ns string, ref *duckv1.KReference, by platfor
 	if ref != nil && !c.allows(ns, ref.Name, by.Principal(), "POST", "/") {
 		c.addf("%s: the AuthorizationPolicies of %s do not let %s POST / (its events would get 403); %s",
 			id, ref.Name, by.Principal(), by.Fact)
-	}
-}
-
-// sourceDeadLetters: a KafkaSource dead-letters to a KafkaSink of the tree.
-func (c *checker) sourceDeadLetters(id string, s *KafkaSource) {
-	if d := s.Spec.Delivery; d == nil || d.DeadLetterSink == nil {
-		c.addf("%s: spec.delivery.deadLetterSink: not set; failed events would be dropped", id)
-	} else if ref := d.DeadLetterSink.Ref; ref == nil {
-		c.addf("%s: spec.delivery.deadLetterSink: want a ref to a KafkaSink", id)
-	} else if ref.Kind != "KafkaSink" || ref.APIVersion != "eventing.knative.dev/v1alpha1" ||
-		Find[KafkaSink](c.objs, cmp.Or(ref.Namespace, s.Namespace), ref.Name) == nil {
-		c.addf("%s: spec.delivery.deadLetterSink: %s %s %q not found", id, ref.APIVersion, ref.Kind, ref.Name)
 	}
 }
 

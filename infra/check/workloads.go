@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
@@ -189,7 +188,9 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 	built := map[string]bool{}
 	for _, svc := range c.services {
 		built[svc.Name] = true
-		if svc.Namespace == ns && sel.Matches(podLabels(svc)) {
+		// Knative labels a function's pods with the template's labels and its own.
+		pod := labels.Merge(svc.Spec.Template.Labels, labels.Set{"serving.knative.dev/service": svc.Name, "serving.knative.dev/configuration": svc.Name})
+		if svc.Namespace == ns && sel.Matches(pod) {
 			out = append(out, svc.Spec.Template.Spec.PodSpec)
 		}
 	}
@@ -208,12 +209,6 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 		}
 	}
 	return out
-}
-
-// podLabels are the labels Knative puts on a function's pods: the
-// template's and its own.
-func podLabels(svc *servingv1.Service) labels.Set {
-	return labels.Merge(svc.Spec.Template.Labels, labels.Set{"serving.knative.dev/service": svc.Name, "serving.knative.dev/configuration": svc.Name})
 }
 
 func hasPort(ps corev1.PodSpec, name string) bool {
