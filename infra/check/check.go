@@ -75,7 +75,7 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.add(err)
 	c.objs = objs
 	if objs == nil {
-		return Report{}, c.err()
+		return Report{}, errors.Join(c.problems...)
 	}
 	c.objects(ctx)
 	c.functions(ctx)
@@ -96,7 +96,7 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.dashboardSeries()
 	c.prerequisitesScript()
 	c.undeployScript()
-	return Report{Objects: c.objs, Services: c.services}, c.err()
+	return Report{Objects: c.objs, Services: c.services}, errors.Join(c.problems...)
 }
 
 type checker struct {
@@ -118,8 +118,6 @@ func (c *checker) addf(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Errorf(format, args...))
 }
 
-func (c *checker) err() error { return errors.Join(c.problems...) }
-
 // objects validates each object on its own.
 func (c *checker) objects(ctx context.Context) {
 	seen := map[string]bool{}
@@ -132,8 +130,12 @@ func (c *checker) objects(ctx context.Context) {
 		for _, msg := range validation.IsDNS1123Subdomain(o.Name) {
 			c.addf("%s: name: %s", o, msg)
 		}
+		// Every namespaced object lives in a namespace this tree creates or in
+		// one of the platform's.
 		if o.Kind != "Namespace" && o.Namespace == "" {
 			c.addf("%s: no namespace: every object names its namespace, the tree sets none", o)
+		} else if o.Namespace != "" && Find[corev1.Namespace](c.objs, "", o.Namespace) == nil && !slices.Contains(platform.Namespaces, o.Namespace) {
+			c.addf("%s: namespace %q is neither created here nor one of the platform's (%s)", o, o.Namespace, strings.Join(platform.Namespaces, ", "))
 		}
 		var err error
 		switch v := o.Value.(type) {
@@ -146,17 +148,6 @@ func (c *checker) objects(ctx context.Context) {
 		}
 		if err != nil {
 			c.addf("%s: %w", o, err)
-		}
-	}
-	// Every namespaced object lives in a namespace this tree creates or in one
-	// of the platform's.
-	created := map[string]bool{}
-	for _, ns := range All[corev1.Namespace](c.objs) {
-		created[ns.Name] = true
-	}
-	for _, o := range c.objs {
-		if o.Namespace != "" && !created[o.Namespace] && !slices.Contains(platform.Namespaces, o.Namespace) {
-			c.addf("%s: namespace %q is neither created here nor one of the platform's (%s)", o, o.Namespace, strings.Join(platform.Namespaces, ", "))
 		}
 	}
 }

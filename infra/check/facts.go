@@ -138,15 +138,12 @@ func matches(p string) func(pattern string) bool {
 // platformTracing: the platform's workloads on an order's way report spans.
 func (c *checker) platformTracing() {
 	for _, w := range []platform.Workload{platform.IngressGateway, platform.Activator, platform.KafkaSourceDispatcher} {
-		traced := false
-		for _, t := range All[istiotelemetry.Telemetry](c.objs) {
+		traced := func(t *istiotelemetry.Telemetry) bool {
 			sel := t.Spec.GetSelector().GetMatchLabels()
-			if (t.Namespace == w.Namespace || t.Namespace == platform.RootNamespace.Name && sel == nil) &&
-				subset(sel, w.PodLabels) && len(t.Spec.GetTracing()) > 0 {
-				traced = true
-			}
+			return (t.Namespace == w.Namespace || t.Namespace == platform.RootNamespace.Name && sel == nil) &&
+				labels.SelectorFromSet(sel).Matches(labels.Set(w.PodLabels)) && len(t.Spec.GetTracing()) > 0
 		}
-		if !traced {
+		if !slices.ContainsFunc(All[istiotelemetry.Telemetry](c.objs), traced) {
 			c.addf("%s %s/%s: no Telemetry selects its pods, so it reports no spans to Jaeger; %s; %s",
 				w.Kind, w.Namespace, w.Name, w.Fact, platform.RootNamespace.Fact)
 		}
@@ -157,7 +154,7 @@ func (c *checker) platformTracing() {
 func (c *checker) dispatcherScraped() {
 	d := platform.KafkaSourceDispatcher
 	for _, s := range All[corev1.Service](c.objs) {
-		if s.Namespace == d.Namespace && len(s.Spec.Selector) > 0 && subset(s.Spec.Selector, d.PodLabels) &&
+		if s.Namespace == d.Namespace && len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.PodLabels)) &&
 			s.Annotations["prometheus.io/scrape"] == "true" && s.Annotations["prometheus.io/port"] == strconv.Itoa(d.MetricsPort) {
 			return
 		}
@@ -188,11 +185,6 @@ func (c *checker) dashboardSeries() {
 		}
 		seen[name] = true
 	}
-}
-
-// subset reports whether every label of sel is in l.
-func subset(sel, l map[string]string) bool {
-	return labels.SelectorFromSet(sel).Matches(labels.Set(l))
 }
 
 var (

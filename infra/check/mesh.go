@@ -158,14 +158,10 @@ func (c *checker) telemetryProviders() {
 
 // principal checks that an Istio principal names a known service account.
 func (c *checker) principal(id, p string) {
-	for _, w := range platform.Workloads() {
-		if w.Namespace != "" && w.Principal() == p {
-			return
-		}
-	}
+	known := slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool { return w.Namespace != "" && w.Principal() == p })
 	rest, ok := strings.CutPrefix(p, "cluster.local/ns/")
 	ns, sa, ok2 := strings.Cut(rest, "/sa/")
-	if !ok || !ok2 || Find[corev1.ServiceAccount](c.objs, ns, sa) == nil {
+	if !known && (!ok || !ok2 || Find[corev1.ServiceAccount](c.objs, ns, sa) == nil) {
 		c.addf("%s: principal %q is no service account of the tree or the platform", id, p)
 	}
 }

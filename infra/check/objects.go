@@ -79,8 +79,7 @@ func decoders() map[string]func([]byte) (any, error) {
 // Render builds the kustomization in dir of fsys in-process, as
 // `kubectl apply -k` would, and decodes every object strictly.
 func Render(fsys filesys.FileSystem, dir string) (Objects, error) {
-	opts := krusty.MakeDefaultOptions()
-	resMap, err := krusty.MakeKustomizer(opts).Run(fsys, dir)
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
