@@ -21,8 +21,6 @@ import (
 // eventing checks the KafkaSources, PingSources and KafkaSinks against the
 // functions, the Kafka cluster, its topics, and the local dispatcher.
 func (c *checker) eventing() {
-	sources := All[KafkaSource](c.objs)
-	groups := map[string]string{}
 	// The topic and brokers order publishes to, where func.yaml resolves them
 	// (a missing reference is reported with the function).
 	order := c.funcs["order"]
@@ -33,7 +31,8 @@ func (c *checker) eventing() {
 	if haveOrder && c.topic("ms-kafka", orderTopic) == nil {
 		c.addf("functions/order/func.yaml: KAFKA_TOPIC %q: no KafkaTopic of that name", orderTopic)
 	}
-	for _, s := range sources {
+	groups := map[string]string{}
+	for _, s := range All[KafkaSource](c.objs) {
 		c.source(s, groups, orderTopic, haveOrder)
 	}
 	for _, p := range All[sourcesv1.PingSource](c.objs) {

@@ -201,10 +201,7 @@ func (f FuncYAML) Envs() ([]EnvRef, error) {
 			refs = append(refs, EnvRef{Name: name, Literal: v})
 		}
 	}
-	if len(errs) > 0 {
-		return refs, fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return refs, nil
+	return refs, joinf(errs)
 }
 
 // Validate applies func's own checks (pkg/functions/function.go Validate and
@@ -266,8 +263,5 @@ func (f FuncYAML) Validate() error {
 	if _, err := f.Envs(); err != nil {
 		add("%v", err)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return joinf(errs)
 }
