@@ -17,6 +17,7 @@ import (
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
@@ -74,17 +75,28 @@ func Check(ctx context.Context, in Input) (Report, error) {
 	c.add(err)
 	c.objs = objs
 	if objs == nil {
-		return Report{}, c.err()
+		return Report{}, errors.Join(c.problems...)
 	}
 	c.objects(ctx)
 	c.functions(ctx)
 	c.eventing()
-	c.pings()
+	c.statefulSetsAndServices()
 	c.postgres()
-	c.mesh()
+	// The mesh: mTLS, the routes, who may call whom, the tracing provider.
+	c.meshNamespaces()
+	c.virtualServices()
+	c.authorizationPolicies()
+	c.telemetryProviders()
 	c.observability()
-	c.platformFacts()
-	return Report{Objects: c.objs, Services: c.services}, c.err()
+	// The platform facts (facts.go).
+	c.functionPods()
+	c.activatorRules()
+	c.platformTracing()
+	c.dispatcherScraped()
+	c.dashboardSeries()
+	c.prerequisitesScript()
+	c.undeployScript()
+	return Report{Objects: c.objs, Services: c.services}, errors.Join(c.problems...)
 }
 
 type checker struct {
@@ -106,8 +118,6 @@ func (c *checker) addf(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Errorf(format, args...))
 }
 
-func (c *checker) err() error { return errors.Join(c.problems...) }
-
 // objects validates each object on its own.
 func (c *checker) objects(ctx context.Context) {
 	seen := map[string]bool{}
@@ -120,37 +130,24 @@ func (c *checker) objects(ctx context.Context) {
 		for _, msg := range validation.IsDNS1123Subdomain(o.Name) {
 			c.addf("%s: name: %s", o, msg)
 		}
+		// Every namespaced object lives in a namespace this tree creates or in
+		// one of the platform's.
 		if o.Kind != "Namespace" && o.Namespace == "" {
 			c.addf("%s: no namespace: every object names its namespace, the tree sets none", o)
+		} else if o.Namespace != "" && Find[corev1.Namespace](c.objs, "", o.Namespace) == nil && !slices.Contains(platform.Namespaces, o.Namespace) {
+			c.addf("%s: namespace %q is neither created here nor one of the platform's (%s)", o, o.Namespace, strings.Join(platform.Namespaces, ", "))
 		}
 		var err error
 		switch v := o.Value.(type) {
 		case *KafkaSource:
 			err = v.Validate(ctx)
-		case *KafkaSink:
-			err = v.Validate()
 		case *sourcesv1.PingSource:
-			err = validatePing(ctx, v)
-		case *Kafka:
-			err = v.Validate()
-		case *KafkaNodePool:
-			err = v.Validate()
-		case *KafkaTopic:
+			err = admit(ctx, v)
+		case interface{ Validate() error }: // KafkaSink and the Strimzi kinds
 			err = v.Validate()
 		}
 		if err != nil {
 			c.addf("%s: %w", o, err)
-		}
-	}
-	// Every namespaced object lives in a namespace this tree creates or in one
-	// of the platform's.
-	created := map[string]bool{}
-	for _, ns := range All[corev1.Namespace](c.objs) {
-		created[ns.Name] = true
-	}
-	for _, o := range c.objs {
-		if o.Namespace != "" && !created[o.Namespace] && !slices.Contains(platform.Namespaces, o.Namespace) {
-			c.addf("%s: namespace %q is neither created here nor one of the platform's (%s)", o, o.Namespace, strings.Join(platform.Namespaces, ", "))
 		}
 	}
 }
@@ -159,10 +156,8 @@ func (c *checker) objects(ctx context.Context) {
 // Service func deploy would create, and checks it with Knative's webhook code
 // and against the objects it needs.
 func (c *checker) functions(ctx context.Context) {
-	root, err := c.readRootFuncYAML(c.in.RootFuncYAML)
-	if err != nil {
-		c.add(err)
-	} else if root.Build.Builder != "host" {
+	root, ok := c.readFuncYAML(c.in.RootFuncYAML, true)
+	if ok && root.Build.Builder != "host" {
 		c.addf("%s: build.builder %q: want host (builds without a container engine)", strings.TrimPrefix(c.in.RootFuncYAML, "/"), root.Build.Builder)
 	}
 
@@ -200,9 +195,8 @@ func (c *checker) functions(ctx context.Context) {
 // applied, against Knative's webhook and the objects it needs.
 func (c *checker) function(ctx context.Context, name string, root FuncYAML, patch []byte, vars map[string]Var) {
 	file := strings.TrimPrefix(path.Join(c.in.FunctionsDir, name, "func.yaml"), "/")
-	f, err := c.readFuncYAML("/" + file)
-	if err != nil {
-		c.add(err)
+	f, ok := c.readFuncYAML("/"+file, false)
+	if !ok {
 		return
 	}
 	if f.Name != name {
@@ -236,54 +230,39 @@ func (c *checker) function(ctx context.Context, name string, root FuncYAML, patc
 	c.functionRefs(file, f, svc, vars)
 }
 
-func (c *checker) readFuncYAML(name string) (FuncYAML, error) {
-	f, err := c.parseFuncYAML(name)
-	if err != nil {
-		return FuncYAML{}, err
-	}
-	if err := f.Validate(); err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", strings.TrimPrefix(name, "/"), err)
-	}
-	return f, nil
-}
-
-// parseFuncYAML reads and parses a func.yaml of the tree, not yet validated.
-func (c *checker) parseFuncYAML(name string) (FuncYAML, error) {
+// readFuncYAML reads a func.yaml of the tree, decodes it strictly and
+// validates it, reporting what is wrong; ok is false if it is unusable. The
+// root one builds the image, and `func deploy` must refuse it before it
+// builds or creates anything: deployed by itself, the image has no FUNCTION
+// and crash-loops. func takes the deployer from func.yaml and, in
+// cmd/deploy.go clientOptions, stops at one it does not know with
+// "unsupported deploy type: <deployer> (supported: …)" — so the root's
+// deployer must be none of func's and say what to run instead.
+func (c *checker) readFuncYAML(name string, root bool) (f FuncYAML, ok bool) {
 	file := strings.TrimPrefix(name, "/")
 	data, err := c.in.FS.ReadFile(name)
 	if err != nil {
-		return FuncYAML{}, fmt.Errorf("read %s: %w", file, err)
+		c.addf("read %s: %w", file, err)
+		return FuncYAML{}, false
 	}
-	f, err := ParseFuncYAML(data)
-	if err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		c.addf("%s: decode: %w", file, err)
+		return FuncYAML{}, false
 	}
-	return f, nil
-}
-
-// readRootFuncYAML reads the func.yaml that builds the image. `func deploy`
-// must refuse it before it builds or creates anything: deployed by itself,
-// the image has no FUNCTION and crash-loops. func takes the deployer from
-// func.yaml and, in cmd/deploy.go clientOptions, stops at one it does not
-// know with "unsupported deploy type: <deployer> (supported: …)" — so the
-// deployer must be none of func's and say what to run instead.
-func (c *checker) readRootFuncYAML(name string) (FuncYAML, error) {
-	file := strings.TrimPrefix(name, "/")
-	f, err := c.parseFuncYAML(name)
-	if err != nil {
-		return FuncYAML{}, err
+	if root {
+		switch {
+		case f.Deployer == "" || isFuncDeployer(f.Deployer):
+			c.addf("%s: deployer %q: func deploy at the root would create a Service %q without FUNCTION, which crash-loops; give a deployer func does not know, saying what to run instead (func stops at it before building)", file, f.Deployer, f.Name)
+		case !strings.Contains(f.Deployer, "make deploy"):
+			c.addf("%s: deployer %q: func prints it when it refuses to deploy the root; it should say to run make deploy", file, f.Deployer)
+		}
+		f.Deployer = ""
 	}
-	switch {
-	case f.Deployer == "" || isFuncDeployer(f.Deployer):
-		c.addf("%s: deployer %q: func deploy at the root would create a Service %q without FUNCTION, which crash-loops; give a deployer func does not know, saying what to run instead (func stops at it before building)", file, f.Deployer, f.Name)
-	case !strings.Contains(f.Deployer, "make deploy"):
-		c.addf("%s: deployer %q: func prints it when it refuses to deploy the root; it should say to run make deploy", file, f.Deployer)
-	}
-	f.Deployer = ""
 	if err := f.Validate(); err != nil {
-		return FuncYAML{}, fmt.Errorf("%s: %w", file, err)
+		c.addf("%s: %w", file, err)
+		return FuncYAML{}, false
 	}
-	return f, nil
+	return f, true
 }
 
 // functionRefs checks what a function's Service refers to and what its role
@@ -309,10 +288,8 @@ func (c *checker) functionRefs(file string, f FuncYAML, svc *servingv1.Service, 
 		if r.Name == "GOMAXPROCS" {
 			continue // the Go runtime's: checkMaxProcs
 		}
-		if vars != nil {
-			if _, ok := vars[r.Name]; !ok {
-				c.addf("%s: run.envs: %s is not a variable the %s function reads", file, r.Name, f.Name)
-			}
+		if _, ok := vars[r.Name]; vars != nil && !ok {
+			c.addf("%s: run.envs: %s is not a variable the %s function reads", file, r.Name, f.Name)
 		}
 		if r.Kind != "" {
 			if _, err := c.lookup(ns, r.Kind, r.Object, r.Key); err != nil {

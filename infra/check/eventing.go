@@ -10,16 +10,17 @@ import (
 	"strings"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"sigs.k8s.io/yaml"
+	"k8s.io/utils/ptr"
+	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	"github.com/mskafka/knative-functions/infra/check/platform"
 	"github.com/mskafka/knative-functions/tools/broker/manifest"
 )
 
-// eventing checks the KafkaSources and KafkaSinks against the functions,
-// the Kafka cluster, its topics, and the local dispatcher.
+// eventing checks the KafkaSources, PingSources and KafkaSinks against the
+// functions, the Kafka cluster, its topics, and the local dispatcher.
 func (c *checker) eventing() {
-	sources := All[KafkaSource](c.objs)
-	groups := map[string]string{}
 	// The topic and brokers order publishes to, where func.yaml resolves them
 	// (a missing reference is reported with the function).
 	order := c.funcs["order"]
@@ -30,12 +31,16 @@ func (c *checker) eventing() {
 	if haveOrder && c.topic("ms-kafka", orderTopic) == nil {
 		c.addf("functions/order/func.yaml: KAFKA_TOPIC %q: no KafkaTopic of that name", orderTopic)
 	}
-	for _, s := range sources {
+	groups := map[string]string{}
+	for _, s := range All[KafkaSource](c.objs) {
 		c.source(s, groups, orderTopic, haveOrder)
 	}
+	for _, p := range All[sourcesv1.PingSource](c.objs) {
+		c.sinkFunction("PingSource "+p.Namespace+"/"+p.Name, p.Namespace, p.Spec.Sink.Ref, platform.PingSourceAdapter)
+	}
 	c.kafkaSinks()
-	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && deref(t.Spec.Partitions) != OrderTopicPartitions {
-		c.addf("KafkaTopic %s: %d partitions, the design says %d", t.Name, deref(t.Spec.Partitions), OrderTopicPartitions)
+	if t := c.topic("ms-kafka", cmp.Or(orderTopic, "order")); t != nil && ptr.Deref(t.Spec.Partitions, 0) != OrderTopicPartitions {
+		c.addf("KafkaTopic %s: %d partitions, the design says %d", t.Name, ptr.Deref(t.Spec.Partitions, 0), OrderTopicPartitions)
 	}
 	c.strimzi()
 	c.dispatcher()
@@ -54,21 +59,6 @@ func (c *checker) source(s *KafkaSource, groups map[string]string, orderTopic st
 		c.addf("%s: spec.consumerGroup: name it; Knative would make up one per source, and the local dispatcher needs it stable", id)
 	}
 	c.bootstrap(id+": spec.bootstrapServers", s.Spec.BootstrapServers)
-	c.sourceSecrets(id, s)
-	for _, t := range s.Spec.Topics {
-		if c.topic(s.Namespace, t) == nil {
-			c.addf("%s: spec.topics: no KafkaTopic %q", id, t)
-		}
-		if haveOrder && t != orderTopic {
-			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
-		}
-	}
-	c.sourceSink(id, s)
-	c.sourceDeadLetters(id, s)
-}
-
-// sourceSecrets: every secret a KafkaSource's spec.net names exists.
-func (c *checker) sourceSecrets(id string, s *KafkaSource) {
 	if n := s.Spec.Net; n != nil {
 		for field, ref := range map[string]SecretKeyRef{
 			"sasl.user": n.SASL.User, "sasl.password": n.SASL.Password, "sasl.type": n.SASL.Type,
@@ -81,27 +71,15 @@ func (c *checker) sourceSecrets(id string, s *KafkaSource) {
 			}
 		}
 	}
-}
-
-// sourceSink: a KafkaSource delivers to a function of the tree, in its namespace.
-func (c *checker) sourceSink(id string, s *KafkaSource) {
-	if ref := s.Spec.Sink.Ref; ref != nil {
-		if ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service" {
-			c.addf("%s: spec.sink: %s %s: want a Knative Service (serving.knative.dev/v1)", id, ref.APIVersion, ref.Kind)
-		} else if !slices.Contains(c.declared, ref.Name) {
-			c.addf("%s: spec.sink names Service %q, which no functions/*/func.yaml deploys", id, ref.Name)
-		} else if f, ok := c.funcs[ref.Name]; ok {
-			if ns, deployed := cmp.Or(ref.Namespace, s.Namespace), cmp.Or(f.Namespace, f.Deploy.Namespace); ns != deployed {
-				c.addf("%s: spec.sink: function %s is deployed to %q, not %q", id, ref.Name, deployed, ns)
-			}
+	for _, t := range s.Spec.Topics {
+		if c.topic(s.Namespace, t) == nil {
+			c.addf("%s: spec.topics: no KafkaTopic %q", id, t)
 		}
-	} else {
-		c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
+		if haveOrder && t != orderTopic {
+			c.addf("%s: spec.topics: %q is not the topic order publishes to (%q)", id, t, orderTopic)
+		}
 	}
-}
-
-// sourceDeadLetters: a KafkaSource dead-letters to a KafkaSink of the tree.
-func (c *checker) sourceDeadLetters(id string, s *KafkaSource) {
+	c.sinkFunction(id, s.Namespace, s.Spec.Sink.Ref, platform.KafkaSourceDispatcher)
 	if d := s.Spec.Delivery; d == nil || d.DeadLetterSink == nil {
 		c.addf("%s: spec.delivery.deadLetterSink: not set; failed events would be dropped", id)
 	} else if ref := d.DeadLetterSink.Ref; ref == nil {
@@ -112,16 +90,44 @@ func (c *checker) sourceDeadLetters(id string, s *KafkaSource) {
 	}
 }
 
+// sinkFunction checks that the source id, in namespace ns, delivers to a
+// function of the tree, in its namespace, whose AuthorizationPolicies let
+// the platform's deliverer by POST the events. The local stack reads the
+// same manifests (manifest.Load), compared in dispatcher.
+func (c *checker) sinkFunction(id, ns string, ref *duckv1.KReference, by platform.Workload) {
+	switch {
+	case ref == nil:
+		c.addf("%s: spec.sink: want a ref to a function, not a URI", id)
+	case ref.APIVersion != "serving.knative.dev/v1" || ref.Kind != "Service":
+		c.addf("%s: spec.sink: %s %s: want a Knative Service (serving.knative.dev/v1)", id, ref.APIVersion, ref.Kind)
+	case !slices.Contains(c.declared, ref.Name):
+		c.addf("%s: spec.sink names Service %q, which no functions/*/func.yaml deploys", id, ref.Name)
+	default:
+		if f, ok := c.funcs[ref.Name]; ok {
+			if ns, deployed := cmp.Or(ref.Namespace, ns), cmp.Or(f.Namespace, f.Deploy.Namespace); ns != deployed {
+				c.addf("%s: spec.sink: function %s is deployed to %q, not %q", id, ref.Name, deployed, ns)
+			}
+		}
+	}
+	if ref != nil && !c.allows(ns, ref.Name, by.Principal(), "POST", "/") {
+		c.addf("%s: the AuthorizationPolicies of %s do not let %s POST / (its events would get 403); %s",
+			id, ref.Name, by.Principal(), by.Fact)
+	}
+}
+
 // kafkaSinks: brokers in the tree, and the topic the sink declares as the
-// KafkaTopic declares it.
+// KafkaTopic declares it, which the sink writes to without owning it, or
+// deleting the sink deletes the topic and its records.
 func (c *checker) kafkaSinks() {
 	for _, k := range All[KafkaSink](c.objs) {
 		id := "KafkaSink " + k.Namespace + "/" + k.Name
 		c.bootstrap(id+": spec.bootstrapServers", k.Spec.BootstrapServers)
-		t := c.topic(k.Namespace, k.Spec.Topic)
-		if t == nil {
+		switch {
+		case c.topic(k.Namespace, k.Spec.Topic) == nil:
 			c.addf("%s: spec.topic: no KafkaTopic %q", id, k.Spec.Topic)
-			continue
+		case k.Spec.NumPartitions != nil || k.Spec.ReplicationFactor != nil:
+			c.addf("%s: numPartitions/replicationFactor make the sink own topic %q, which KafkaTopic %s declares: deleting or re-creating the sink deletes the topic and its records; %s",
+				id, k.Spec.Topic, k.Spec.Topic, platform.KafkaSinkTopicOwner)
 		}
 	}
 }
@@ -170,7 +176,7 @@ func (c *checker) strimzi() {
 			continue
 		}
 		if slices.Contains(p.Spec.Roles, "broker") {
-			brokers[cluster] += deref(p.Spec.Replicas)
+			brokers[cluster] += ptr.Deref(p.Spec.Replicas, 0)
 		}
 		if slices.Contains(p.Spec.Roles, "controller") {
 			controllers[cluster] = true
@@ -202,7 +208,7 @@ func (c *checker) strimzi() {
 			c.addf("KafkaTopic %s/%s: label %s=%q names no Kafka", t.Namespace, t.Name, strimziClusterLabel, cluster)
 			continue
 		}
-		if r := deref(t.Spec.Replicas); r > brokers[cluster] {
+		if r := ptr.Deref(t.Spec.Replicas, 0); r > brokers[cluster] {
 			c.addf("KafkaTopic %s/%s: %d replicas exceed the %d broker(s)", t.Namespace, t.Name, r, brokers[cluster])
 		}
 	}
@@ -220,18 +226,9 @@ func (c *checker) dispatcher() {
 	defer os.RemoveAll(dir)
 	var docs []string
 	for _, o := range c.objs {
-		if o.Kind != manifest.SourceKind && o.Kind != manifest.SinkKind && o.Kind != manifest.PingKind {
-			continue
+		if o.Kind == manifest.SourceKind || o.Kind == manifest.SinkKind || o.Kind == manifest.PingKind {
+			docs = append(docs, string(o.YAML))
 		}
-		b, err := yaml.Marshal(o.Value)
-		if err == nil && o.Kind == manifest.PingKind {
-			b, err = withoutStatus(b)
-		}
-		if err != nil {
-			c.add(err)
-			return
-		}
-		docs = append(docs, string(b))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "rendered.yaml"), []byte(strings.Join(docs, "---\n")), 0o600); err != nil {
 		c.add(err)
@@ -245,18 +242,4 @@ func (c *checker) dispatcher() {
 	if diff := gocmp.Diff(c.in.Dispatcher, got); diff != "" {
 		c.addf("the rendered KafkaSources/KafkaSinks do not match the local dispatcher's view of infra/eventing (-dispatcher +rendered):\n%s", diff)
 	}
-}
-
-// withoutStatus drops what Knative's Go types add on marshalling (status,
-// metadata.creationTimestamp): they are no part of a manifest.
-func withoutStatus(doc []byte) ([]byte, error) {
-	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
-		return nil, err
-	}
-	delete(m, "status")
-	if meta, ok := m["metadata"].(map[string]any); ok {
-		delete(meta, "creationTimestamp")
-	}
-	return yaml.Marshal(m)
 }

@@ -15,26 +15,16 @@ import (
 	istiosecurity "istio.io/client-go/pkg/apis/security/v1"
 	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
 	corev1 "k8s.io/api/core/v1"
-	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
-// platformFacts holds the tree, the functions' Services and the cluster
+// The checks below hold the tree, the functions' Services and the cluster
 // scripts against what the platforms do (package platform). Each problem
-// names the fact and the source it was read from.
-func (c *checker) platformFacts() {
-	c.functionPods()
-	c.deadLetterTopics()
-	c.webhookPeerAuthentications()
-	c.deliverersAllowed()
-	c.activatorRules()
-	c.platformTracing()
-	c.dispatcherScraped()
-	c.dashboardSeries()
-	c.prerequisitesScript()
-	c.undeployScript()
-}
+// names the fact and the source it was read from. Facts about one kind of
+// object (a KafkaSink's topic, a source's deliverer, the webhooks'
+// PeerAuthentication) are checked with the rest of that object.
 
 // functionPods: each function is cluster-local, its pods are scraped through
 // Istio's metrics merge, the proxy starts first, and Kiali sees a version.
@@ -67,51 +57,6 @@ func (c *checker) functionPods() {
 		if svc.Spec.Template.Labels["version"] == "" {
 			c.addf("%s: template label version is missing: Kiali shows the workload as \"missing version\"", patch)
 		}
-	}
-}
-
-// deadLetterTopics: a KafkaSink writes to a topic of the tree without owning
-// it, or deleting the sink deletes the topic and its records.
-func (c *checker) deadLetterTopics() {
-	for _, k := range All[KafkaSink](c.objs) {
-		if (k.Spec.NumPartitions != nil || k.Spec.ReplicationFactor != nil) && c.topic(k.Namespace, k.Spec.Topic) != nil {
-			c.addf("KafkaSink %s/%s: numPartitions/replicationFactor make the sink own topic %q, which KafkaTopic %s declares: deleting or re-creating the sink deletes the topic and its records; %s",
-				k.Namespace, k.Name, k.Spec.Topic, k.Spec.Topic, platform.KafkaSinkTopicOwner)
-		}
-	}
-}
-
-// webhookPeerAuthentications: no second policy for pods the platform already
-// has one for.
-func (c *checker) webhookPeerAuthentications() {
-	w := platform.WebhookPeerAuthentication
-	for _, pa := range All[istiosecurity.PeerAuthentication](c.objs) {
-		if pa.Namespace == w.Namespace && maps.Equal(pa.Spec.GetSelector().GetMatchLabels(), w.Selector) {
-			c.addf("PeerAuthentication %s/%s: duplicates %s/%s for the same pods (istioctl warns; the older one wins); %s",
-				pa.Namespace, pa.Name, w.Namespace, w.Name, w.Fact)
-		}
-	}
-}
-
-// deliverersAllowed: the function a PingSource or KafkaSource sends to lets
-// the platform's deliverer POST its events.
-func (c *checker) deliverersAllowed() {
-	for _, p := range All[sourcesv1.PingSource](c.objs) {
-		if ref := p.Spec.Sink.Ref; ref != nil {
-			c.deliverer("PingSource "+p.Namespace+"/"+p.Name, p.Namespace, ref.Name, platform.PingSourceAdapter)
-		}
-	}
-	for _, s := range All[KafkaSource](c.objs) {
-		if ref := s.Spec.Sink.Ref; ref != nil {
-			c.deliverer("KafkaSource "+s.Namespace+"/"+s.Name, s.Namespace, ref.Name, platform.KafkaSourceDispatcher)
-		}
-	}
-}
-
-func (c *checker) deliverer(id, ns, function string, by platform.Workload) {
-	if !c.allows(ns, function, by.Principal(), "POST", "/") {
-		c.addf("%s: the AuthorizationPolicies of %s do not let %s POST / (its events would get 403); %s",
-			id, function, by.Principal(), by.Fact)
 	}
 }
 
@@ -193,15 +138,12 @@ func matches(p string) func(pattern string) bool {
 // platformTracing: the platform's workloads on an order's way report spans.
 func (c *checker) platformTracing() {
 	for _, w := range []platform.Workload{platform.IngressGateway, platform.Activator, platform.KafkaSourceDispatcher} {
-		traced := false
-		for _, t := range All[istiotelemetry.Telemetry](c.objs) {
+		traced := func(t *istiotelemetry.Telemetry) bool {
 			sel := t.Spec.GetSelector().GetMatchLabels()
-			if (t.Namespace == w.Namespace || t.Namespace == platform.RootNamespace.Name && sel == nil) &&
-				subset(sel, w.PodLabels) && len(t.Spec.GetTracing()) > 0 {
-				traced = true
-			}
+			return (t.Namespace == w.Namespace || t.Namespace == platform.RootNamespace.Name && sel == nil) &&
+				labels.SelectorFromSet(sel).Matches(labels.Set(w.PodLabels)) && len(t.Spec.GetTracing()) > 0
 		}
-		if !traced {
+		if !slices.ContainsFunc(All[istiotelemetry.Telemetry](c.objs), traced) {
 			c.addf("%s %s/%s: no Telemetry selects its pods, so it reports no spans to Jaeger; %s; %s",
 				w.Kind, w.Namespace, w.Name, w.Fact, platform.RootNamespace.Fact)
 		}
@@ -212,7 +154,7 @@ func (c *checker) platformTracing() {
 func (c *checker) dispatcherScraped() {
 	d := platform.KafkaSourceDispatcher
 	for _, s := range All[corev1.Service](c.objs) {
-		if s.Namespace == d.Namespace && len(s.Spec.Selector) > 0 && subset(s.Spec.Selector, d.PodLabels) &&
+		if s.Namespace == d.Namespace && len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(d.PodLabels)) &&
 			s.Annotations["prometheus.io/scrape"] == "true" && s.Annotations["prometheus.io/port"] == strconv.Itoa(d.MetricsPort) {
 			return
 		}
@@ -245,16 +187,6 @@ func (c *checker) dashboardSeries() {
 	}
 }
 
-// subset reports whether every label of sel is in labels.
-func subset(sel, labels map[string]string) bool {
-	for k, v := range sel {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 var (
 	deploymentSelector = regexp.MustCompile(`get\s+deployments?\b.*\s-l\s*(\S+)`)
 	needDeploy         = regexp.MustCompile(`^\s*need_deploy\s+(\S+)\s+(\S+)`)
@@ -268,46 +200,39 @@ func (c *checker) prerequisitesScript() {
 	for i, line := range lines {
 		at := fmt.Sprintf("%s:%d", file, i+1)
 		if m := deploymentSelector.FindStringSubmatch(line); m != nil {
-			sel := parseSelector(strings.Trim(m[1], `'"`))
-			if !slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool { return w.Kind == "Deployment" && subset(sel, w.Labels) }) {
+			sel, err := labels.Parse(strings.Trim(m[1], `'"`))
+			if err != nil {
+				sel = labels.Nothing()
+			}
+			if !slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool { return w.Kind == "Deployment" && sel.Matches(labels.Set(w.Labels)) }) {
 				c.addf("%s: -l %s selects no platform Deployment by its own labels%s", at, m[1], podLabelHint(sel))
 			}
 		}
-		if m := nameSelector.FindStringSubmatch(line); m != nil && workload("", m[1]) == nil {
+		if m := nameSelector.FindStringSubmatch(line); m != nil && !knownDeployment("", m[1]) {
 			c.addf("%s: no platform Deployment is named %q", at, m[1])
 		}
-		if m := needDeploy.FindStringSubmatch(line); m != nil && workload(m[1], m[2]) == nil {
+		if m := needDeploy.FindStringSubmatch(line); m != nil && !knownDeployment(m[1], m[2]) {
 			c.addf("%s: no platform Deployment %s/%s is known (infra/check/platform)", at, m[1], m[2])
 		}
 	}
 }
 
 // podLabelHint names the workload whose pods (not itself) carry sel.
-func podLabelHint(sel map[string]string) string {
+func podLabelHint(sel labels.Selector) string {
 	for _, w := range platform.Workloads() {
-		if subset(sel, w.PodLabels) {
+		if sel.Matches(labels.Set(w.PodLabels)) {
 			return fmt.Sprintf(": those are the labels of its pods; %s", w.Fact)
 		}
 	}
 	return ""
 }
 
-func workload(ns, name string) *platform.Workload {
-	for _, w := range platform.Workloads() {
-		if w.Kind == "Deployment" && w.Name == name && (ns == "" || w.Namespace == "" || w.Namespace == ns) {
-			return &w
-		}
-	}
-	return nil
-}
-
-func parseSelector(s string) map[string]string {
-	sel := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		sel[k] = v
-	}
-	return sel
+// knownDeployment reports whether a platform Deployment has that name, in
+// namespace ns if it is not "".
+func knownDeployment(ns, name string) bool {
+	return slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool {
+		return w.Kind == "Deployment" && w.Name == name && (ns == "" || w.Namespace == "" || w.Namespace == ns)
+	})
 }
 
 var (

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // FuncSpecVersion is the func.yaml schema version of the func CLI this
@@ -138,26 +138,12 @@ func isFuncDeployer(d string) bool {
 	return d == "knative" || d == "raw" || d == "keda"
 }
 
-// ParseFuncYAML decodes a func.yaml strictly: an unknown or misspelt field is
-// an error.
-func ParseFuncYAML(data []byte) (FuncYAML, error) {
-	var f FuncYAML
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return FuncYAML{}, fmt.Errorf("decode: %w", err)
-	}
-	return f, nil
-}
-
-// The reference forms func accepts in run.envs
-// (pkg/functions/function.go, regKeyFromSecret and friends).
+// The reference forms func accepts in run.envs (pkg/functions/function.go,
+// regKeyFromSecret and friends): envRef is its four Secret and ConfigMap
+// forms in one, with the key ($3) empty for a whole object.
 var (
-	envKeyFromSecret    = regexp.MustCompile(`^{{\s*secret:((?:\w|['-]\w)+):([-._a-zA-Z0-9]+)\s*}}$`)
-	envKeyFromConfigMap = regexp.MustCompile(`^{{\s*configMap:((?:\w|['-]\w)+):([-._a-zA-Z0-9]+)\s*}}$`)
-	envWholeSecret      = regexp.MustCompile(`^{{\s*secret:((?:\w|['-]\w)+)\s*}}$`)
-	envWholeConfigMap   = regexp.MustCompile(`^{{\s*configMap:((?:\w|['-]\w)+)\s*}}$`)
-	envLocal            = regexp.MustCompile(`^{{\s*env:(\w+)\s*}}$`)
-	envName             = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
-	funcName            = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	envRef   = regexp.MustCompile(`^{{\s*(secret|configMap):((?:\w|['-]\w)+)(?::([-._a-zA-Z0-9]+))?\s*}}$`)
+	envLocal = regexp.MustCompile(`^{{\s*env:(\w+)\s*}}$`)
 )
 
 // EnvRef is where a func.yaml variable takes its value from on the cluster.
@@ -179,25 +165,24 @@ func (f FuncYAML) Envs() ([]EnvRef, error) {
 	var refs []EnvRef
 	var errs []string
 	seen := map[string]bool{}
+	kinds := map[string]string{"secret": "Secret", "configMap": "ConfigMap"}
 	for i, e := range f.Run.Envs {
 		if e.Value == nil {
 			errs = append(errs, fmt.Sprintf("run.envs[%d]: no value", i))
 			continue
 		}
 		v := *e.Value
+		m := envRef.FindStringSubmatch(v)
 		if e.Name == nil {
-			switch {
-			case envWholeSecret.MatchString(v):
-				refs = append(refs, EnvRef{Kind: "Secret", Object: envWholeSecret.FindStringSubmatch(v)[1]})
-			case envWholeConfigMap.MatchString(v):
-				refs = append(refs, EnvRef{Kind: "ConfigMap", Object: envWholeConfigMap.FindStringSubmatch(v)[1]})
-			default:
+			if m != nil && m[3] == "" {
+				refs = append(refs, EnvRef{Kind: kinds[m[1]], Object: m[2]})
+			} else {
 				errs = append(errs, fmt.Sprintf("run.envs[%d]: a value without a name must be {{ secret:NAME }} or {{ configMap:NAME }}, not %q", i, v))
 			}
 			continue
 		}
 		name := *e.Name
-		if !envName.MatchString(name) {
+		if len(validation.IsEnvVarName(name)) > 0 {
 			errs = append(errs, fmt.Sprintf("run.envs[%d]: %q is not a valid variable name", i, name))
 			continue
 		}
@@ -206,12 +191,8 @@ func (f FuncYAML) Envs() ([]EnvRef, error) {
 		}
 		seen[name] = true
 		switch {
-		case envKeyFromSecret.MatchString(v):
-			m := envKeyFromSecret.FindStringSubmatch(v)
-			refs = append(refs, EnvRef{Name: name, Kind: "Secret", Object: m[1], Key: m[2]})
-		case envKeyFromConfigMap.MatchString(v):
-			m := envKeyFromConfigMap.FindStringSubmatch(v)
-			refs = append(refs, EnvRef{Name: name, Kind: "ConfigMap", Object: m[1], Key: m[2]})
+		case m != nil && m[3] != "":
+			refs = append(refs, EnvRef{Name: name, Kind: kinds[m[1]], Object: m[2], Key: m[3]})
 		case envLocal.MatchString(v):
 			errs = append(errs, fmt.Sprintf("run.envs: %s takes its value from the deployer's shell (%s)", name, v))
 		case strings.HasPrefix(strings.TrimSpace(v), "{{"):
@@ -220,10 +201,7 @@ func (f FuncYAML) Envs() ([]EnvRef, error) {
 			refs = append(refs, EnvRef{Name: name, Literal: v})
 		}
 	}
-	if len(errs) > 0 {
-		return refs, fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return refs, nil
+	return refs, joinf(errs)
 }
 
 // Validate applies func's own checks (pkg/functions/function.go Validate and
@@ -236,7 +214,7 @@ func (f FuncYAML) Validate() error {
 	if f.SpecVersion != FuncSpecVersion {
 		add("specVersion %q: want %q (func knative-v1.23)", f.SpecVersion, FuncSpecVersion)
 	}
-	if !funcName.MatchString(f.Name) {
+	if len(validation.IsDNS1123Label(f.Name)) > 0 {
 		add("name %q: want a DNS label", f.Name)
 	}
 	if f.Runtime != "go" {
@@ -285,8 +263,5 @@ func (f FuncYAML) Validate() error {
 	if _, err := f.Envs(); err != nil {
 		add("%v", err)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return joinf(errs)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	"knative.dev/eventing/pkg/apis/feature"
 	"knative.dev/pkg/apis"
@@ -130,7 +131,7 @@ type KafkaSink struct {
 func (s *KafkaSink) Validate() error {
 	var errs *apis.FieldError
 	sp := s.Spec
-	if mode := deref(sp.ContentMode); mode != "" && mode != "binary" && mode != "structured" {
+	if mode := ptr.Deref(sp.ContentMode, ""); mode != "" && mode != "binary" && mode != "structured" {
 		errs = errs.Also(apis.ErrInvalidValue(mode, "contentMode"))
 	}
 	if len(sp.BootstrapServers) == 0 {
@@ -283,31 +284,26 @@ type KafkaNodePool struct {
 		Replicas *int32   `json:"replicas"`
 		Roles    []string `json:"roles"`
 		Storage  *struct {
-			Type    string `json:"type"`
-			Size    string `json:"size,omitempty"`
-			Volumes []struct {
-				ID                    *int32          `json:"id,omitempty"`
-				Type                  string          `json:"type"`
-				Size                  string          `json:"size,omitempty"`
-				Class                 string          `json:"class,omitempty"`
-				DeleteClaim           *bool           `json:"deleteClaim,omitempty"`
-				KraftMetadata         string          `json:"kraftMetadata,omitempty"`
-				Selector              json.RawMessage `json:"selector,omitempty"`
-				SizeLimit             string          `json:"sizeLimit,omitempty"`
-				VolumeAttributesClass string          `json:"volumeAttributesClass,omitempty"`
-			} `json:"volumes,omitempty"`
-			Class                 string          `json:"class,omitempty"`
-			DeleteClaim           *bool           `json:"deleteClaim,omitempty"`
-			ID                    *int32          `json:"id,omitempty"`
-			KraftMetadata         string          `json:"kraftMetadata,omitempty"`
-			Selector              json.RawMessage `json:"selector,omitempty"`
-			SizeLimit             string          `json:"sizeLimit,omitempty"`
-			VolumeAttributesClass string          `json:"volumeAttributesClass,omitempty"`
+			StrimziVolume `json:",inline"`
+			Volumes       []StrimziVolume `json:"volumes,omitempty"`
 		} `json:"storage"`
 		Resources  json.RawMessage  `json:"resources,omitempty"`
 		JVMOptions json.RawMessage  `json:"jvmOptions,omitempty"`
 		Template   *StrimziTemplate `json:"template,omitempty"`
 	} `json:"spec"`
+}
+
+// StrimziVolume is a node pool's storage, or one volume of its jbod storage.
+type StrimziVolume struct {
+	ID                    *int32          `json:"id,omitempty"`
+	Type                  string          `json:"type"`
+	Size                  string          `json:"size,omitempty"`
+	Class                 string          `json:"class,omitempty"`
+	DeleteClaim           *bool           `json:"deleteClaim,omitempty"`
+	KraftMetadata         string          `json:"kraftMetadata,omitempty"`
+	Selector              json.RawMessage `json:"selector,omitempty"`
+	SizeLimit             string          `json:"sizeLimit,omitempty"`
+	VolumeAttributesClass string          `json:"volumeAttributesClass,omitempty"`
 }
 
 // KafkaTopic is a Strimzi topic.

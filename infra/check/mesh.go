@@ -1,7 +1,9 @@
 package check
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -21,29 +23,17 @@ import (
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
-// mesh checks the Istio objects: mTLS, the routes, who may call whom, and
-// the tracing provider.
-func (c *checker) mesh() {
-	c.meshNamespaces()
-	c.virtualServices(c.gateways())
-	c.authorizationPolicies()
-	c.telemetryProviders()
-}
-
 // meshNamespaces: sidecars injected and mTLS strict in ours, only the
-// documented exceptions in the platform's.
+// documented exceptions in the platform's, and no second policy for pods the
+// platform already has one for.
 func (c *checker) meshNamespaces() {
 	for _, ns := range All[corev1.Namespace](c.objs) {
 		if ns.Labels["istio-injection"] != "enabled" {
 			c.addf("Namespace %s: label istio-injection=enabled is missing: the pods would get no sidecar", ns.Name)
 		}
-		strict := false
-		for _, pa := range All[istiosecurity.PeerAuthentication](c.objs) {
-			if pa.Namespace == ns.Name && pa.Spec.Selector == nil && pa.Spec.GetMtls().GetMode().String() == "STRICT" {
-				strict = true
-			}
-		}
-		if !strict {
+		if !slices.ContainsFunc(All[istiosecurity.PeerAuthentication](c.objs), func(pa *istiosecurity.PeerAuthentication) bool {
+			return pa.Namespace == ns.Name && pa.Spec.Selector == nil && pa.Spec.GetMtls().GetMode().String() == "STRICT"
+		}) {
 			c.addf("Namespace %s: no namespace-wide PeerAuthentication with mode STRICT", ns.Name)
 		}
 	}
@@ -51,12 +41,17 @@ func (c *checker) meshNamespaces() {
 		if slices.Contains(platform.Namespaces, pa.Namespace) && pa.Spec.GetMtls().GetMode().String() != "PERMISSIVE" {
 			c.addf("PeerAuthentication %s/%s: in a platform namespace only the documented PERMISSIVE exceptions belong", pa.Namespace, pa.Name)
 		}
+		if w := platform.WebhookPeerAuthentication; pa.Namespace == w.Namespace && maps.Equal(pa.Spec.GetSelector().GetMatchLabels(), w.Selector) {
+			c.addf("PeerAuthentication %s/%s: duplicates %s/%s for the same pods (istioctl warns; the older one wins); %s",
+				pa.Namespace, pa.Name, w.Namespace, w.Name, w.Fact)
+		}
 	}
 }
 
-// gateways checks the Gateways and returns the names a VirtualService may
-// use for them.
-func (c *checker) gateways() map[string]bool {
+// virtualServices: the Gateways select the ingress gateway, and the
+// VirtualServices use known gateways, route to the functions in the tree,
+// the menu and one prefix per function.
+func (c *checker) virtualServices() {
 	gateways := map[string]bool{"mesh": true}
 	for _, g := range All[istionetworking.Gateway](c.objs) {
 		gateways[g.Name] = true
@@ -65,12 +60,6 @@ func (c *checker) gateways() map[string]bool {
 			c.addf("Gateway %s/%s: selector must be istio: ingressgateway, the gateway whose identity the AuthorizationPolicies allow", g.Namespace, g.Name)
 		}
 	}
-	return gateways
-}
-
-// virtualServices: known gateways, routes to the functions in the tree,
-// the menu and one prefix per function.
-func (c *checker) virtualServices(gateways map[string]bool) {
 	prefixes := map[string]string{}
 	for _, vs := range All[istionetworking.VirtualService](c.objs) {
 		id := "VirtualService " + vs.Namespace + "/" + vs.Name
@@ -169,14 +158,10 @@ func (c *checker) telemetryProviders() {
 
 // principal checks that an Istio principal names a known service account.
 func (c *checker) principal(id, p string) {
-	for _, w := range platform.Workloads() {
-		if w.Namespace != "" && w.Principal() == p {
-			return
-		}
-	}
+	known := slices.ContainsFunc(platform.Workloads(), func(w platform.Workload) bool { return w.Namespace != "" && w.Principal() == p })
 	rest, ok := strings.CutPrefix(p, "cluster.local/ns/")
 	ns, sa, ok2 := strings.Cut(rest, "/sa/")
-	if !ok || !ok2 || Find[corev1.ServiceAccount](c.objs, ns, sa) == nil {
+	if !known && (!ok || !ok2 || Find[corev1.ServiceAccount](c.objs, ns, sa) == nil) {
 		c.addf("%s: principal %q is no service account of the tree or the platform", id, p)
 	}
 }
@@ -202,8 +187,8 @@ func (c *checker) meshProviders() []string {
 		Kind       string `json:"kind"`
 		Metadata   any    `json:"metadata,omitempty"`
 		Spec       struct {
-			Profile    string         `json:"profile"`
-			MeshConfig map[string]any `json:"meshConfig"`
+			Profile    string          `json:"profile"`
+			MeshConfig json.RawMessage `json:"meshConfig"`
 		} `json:"spec"`
 	}
 	if err := yaml.UnmarshalStrict(data, &op); err != nil {
@@ -213,14 +198,8 @@ func (c *checker) meshProviders() []string {
 	if op.APIVersion != "install.istio.io/v1alpha1" || op.Kind != "IstioOperator" {
 		c.addf("%s: want an install.istio.io/v1alpha1 IstioOperator", c.in.MeshConfig)
 	}
-	raw, _ := yaml.Marshal(op.Spec.MeshConfig)
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		c.add(err)
-		return nil
-	}
 	var mc meshv1alpha1.MeshConfig
-	if err := protojson.Unmarshal(js, &mc); err != nil {
+	if err := protojson.Unmarshal(op.Spec.MeshConfig, &mc); err != nil {
 		c.addf("%s: spec.meshConfig: %w", c.in.MeshConfig, err)
 		return nil
 	}

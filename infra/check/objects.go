@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -29,6 +30,8 @@ type Object struct {
 	// Value is a pointer to the typed object: *corev1.Secret,
 	// *istionetworking.VirtualService, *KafkaSource, …
 	Value any
+	// YAML is the manifest as kustomize rendered it.
+	YAML []byte
 }
 
 // String names the object the way kubectl does.
@@ -76,8 +79,7 @@ func decoders() map[string]func([]byte) (any, error) {
 // Render builds the kustomization in dir of fsys in-process, as
 // `kubectl apply -k` would, and decodes every object strictly.
 func Render(fsys filesys.FileSystem, dir string) (Objects, error) {
-	opts := krusty.MakeDefaultOptions()
-	resMap, err := krusty.MakeKustomizer(opts).Run(fsys, dir)
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
@@ -89,7 +91,7 @@ func Render(fsys filesys.FileSystem, dir string) (Objects, error) {
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", r.CurId(), err)
 		}
-		o := Object{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName()}
+		o := Object{APIVersion: r.GetApiVersion(), Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(), YAML: data}
 		decode, ok := dec[o.APIVersion+"/"+o.Kind]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: %s %s is a kind this check does not know", o, o.APIVersion, o.Kind))
@@ -162,8 +164,7 @@ func All[T any](objs Objects) []*T {
 // Find returns the object of kind T with that namespace and name, or nil.
 func Find[T any, PT interface {
 	*T
-	GetNamespace() string
-	GetName() string
+	metav1.Object
 }](objs Objects, namespace, name string) *T {
 	for _, v := range All[T](objs) {
 		if PT(v).GetNamespace() == namespace && PT(v).GetName() == name {
@@ -179,14 +180,9 @@ func (objs Objects) Count() string {
 	for _, o := range objs {
 		n[o.Kind]++
 	}
-	kinds := make([]string, 0, len(n))
-	for k := range n {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s %d", k, n[k])
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(n)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
 	}
 	return strings.Join(parts, ", ")
 }

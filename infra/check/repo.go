@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -19,40 +21,13 @@ import (
 // module).
 func LoadRepo(root string) (filesys.FileSystem, error) {
 	mem := filesys.MakeFsInMemory()
-	copyFile := func(rel string) error {
-		data, err := os.ReadFile(filepath.Join(root, rel))
-		if err != nil {
-			return fmt.Errorf("load repository: %w", err)
-		}
-		return mem.WriteFile("/"+filepath.ToSlash(rel), data)
-	}
-	if err := copyFile("func.yaml"); err != nil {
-		return nil, err
-	}
 	funcs, err := filepath.Glob(filepath.Join(root, "functions", "*", "func.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("load repository: %w", err)
+	if err == nil {
+		err = copyFiles(mem, root, "/", append(funcs, filepath.Join(root, "func.yaml")))
 	}
-	for _, f := range funcs {
-		rel, _ := filepath.Rel(root, f)
-		if err := copyFile(rel); err != nil {
-			return nil, err
-		}
+	if err == nil {
+		err = Overlay(mem, filepath.Join(root, "infra"), "/infra", "local", "check")
 	}
-	err = filepath.WalkDir(filepath.Join(root, "infra"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == "infra/local" || rel == "infra/check" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		return copyFile(rel)
-	})
 	if err != nil {
 		return nil, fmt.Errorf("load repository: %w", err)
 	}
@@ -73,36 +48,48 @@ func GenerateSecrets(root string, fsys filesys.FileSystem) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("generate secrets: %w: %s", err, out)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err := Overlay(fsys, dir, "/infra/secrets"); err != nil {
 		return fmt.Errorf("generate secrets: %w", err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return fmt.Errorf("generate secrets: %w", err)
-		}
-		if err := fsys.WriteFile(path.Join("/infra/secrets", e.Name()), data); err != nil {
-			return fmt.Errorf("generate secrets: %w", err)
-		}
 	}
 	return nil
 }
 
 // Overlay copies every file below dir on disk into fsys at to, keeping the
-// paths relative to dir.
-func Overlay(fsys filesys.FileSystem, dir, to string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
+// paths relative to dir; the directories skip (relative to dir) are left out.
+func Overlay(fsys filesys.FileSystem, dir, to string, skip ...string) error {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(dir, p)
-		data, err := os.ReadFile(p)
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && slices.Contains(skip, filepath.ToSlash(rel)):
+			return filepath.SkipDir
+		case !d.IsDir():
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return copyFiles(fsys, dir, to, files)
+}
+
+// copyFiles copies files from below dir on disk into fsys at the same paths
+// relative to dir, below to.
+func copyFiles(fsys filesys.FileSystem, dir, to string, files []string) error {
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		return fsys.WriteFile(path.Join(to, filepath.ToSlash(rel)), data)
-	})
+		rel, _ := filepath.Rel(dir, f)
+		if err := fsys.WriteFile(path.Join(to, filepath.ToSlash(rel)), data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Var is one environment variable a function reads.
@@ -126,11 +113,9 @@ func ParseUsage(text string, functions []string) (map[string]map[string]Var, err
 		case !strings.HasPrefix(line, " ") && strings.HasSuffix(line, ":"):
 			name, _, _ := strings.Cut(strings.TrimSuffix(line, ":"), " (")
 			section = common
-			for _, f := range functions {
-				if name == f {
-					own[f] = map[string]Var{}
-					section = own[f]
-				}
+			if slices.Contains(functions, name) {
+				own[name] = map[string]Var{}
+				section = own[name]
 			}
 		case strings.HasPrefix(line, "  ") && section != nil:
 			field, desc, _ := strings.Cut(strings.TrimSpace(line), "\t")
@@ -143,13 +128,8 @@ func ParseUsage(text string, functions []string) (map[string]map[string]Var, err
 		if own[f] == nil {
 			return nil, fmt.Errorf("usage lists no variables for the function %q", f)
 		}
-		out[f] = map[string]Var{}
-		for k, v := range common {
-			out[f][k] = v
-		}
-		for k, v := range own[f] {
-			out[f][k] = v
-		}
+		out[f] = maps.Clone(common)
+		maps.Copy(out[f], own[f])
 	}
 	return out, nil
 }

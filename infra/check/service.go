@@ -9,10 +9,12 @@ import (
 	"maps"
 	"strings"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/autoscaling"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -42,12 +44,11 @@ func FuncService(f FuncYAML, image string) (*servingv1.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	yes, no := true, false
 	container := corev1.Container{
 		Image: image,
 		SecurityContext: &corev1.SecurityContext{
-			RunAsNonRoot:             &yes,
-			AllowPrivilegeEscalation: &no,
+			RunAsNonRoot:             ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
@@ -64,16 +65,13 @@ func FuncService(f FuncYAML, image string) (*servingv1.Service, error) {
 	// generateServiceAnnotations: the deployer's name and deploy.annotations,
 	// on the Service and (a copy) on the revision template.
 	annotations := map[string]string{funcDeployerKey: "knative"}
-	for k, v := range f.Deploy.Annotations {
-		annotations[k] = v
-	}
-	templateAnnotations := maps.Clone(annotations)
+	maps.Copy(annotations, f.Deploy.Annotations)
 
 	svc := &servingv1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "serving.knative.dev/v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: f.Name, Namespace: cmp.Or(f.Namespace, f.Deploy.Namespace), Labels: labels, Annotations: annotations},
 		Spec: servingv1.ServiceSpec{ConfigurationSpec: servingv1.ConfigurationSpec{Template: servingv1.RevisionTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels), Annotations: templateAnnotations},
+			ObjectMeta: metav1.ObjectMeta{Labels: maps.Clone(labels), Annotations: maps.Clone(annotations)},
 			Spec: servingv1.RevisionSpec{PodSpec: corev1.PodSpec{
 				Containers:         []corev1.Container{container},
 				ServiceAccountName: f.Deploy.ServiceAccountName,
@@ -131,10 +129,7 @@ func funcLabels(f FuncYAML) (map[string]string, error) {
 		"function.knative.dev/runtime": f.Runtime,
 	}
 	for _, l := range f.Deploy.Labels {
-		v := ""
-		if l.Value != nil {
-			v = *l.Value
-		}
+		v := ptr.Deref(l.Value, "")
 		if strings.HasPrefix(v, "{{") {
 			return nil, fmt.Errorf("deploy.labels: %s takes its value from the deployer's shell", *l.Key)
 		}
@@ -158,57 +153,67 @@ func setServiceOptions(t *servingv1.RevisionTemplateSpec, f FuncYAML) error {
 				t.Annotations[key] = v
 			}
 		}
-		set(autoscaling.MinScaleAnnotationKey, s.Min != nil, fmt.Sprintf("%d", deref(s.Min)))
-		set(autoscaling.MaxScaleAnnotationKey, s.Max != nil, fmt.Sprintf("%d", deref(s.Max)))
-		set(autoscaling.MetricAnnotationKey, s.Metric != nil, deref(s.Metric))
-		set(autoscaling.TargetAnnotationKey, s.Target != nil, fmt.Sprintf("%f", deref(s.Target)))
-		set(autoscaling.TargetUtilizationPercentageKey, s.Utilization != nil, fmt.Sprintf("%f", deref(s.Utilization)))
+		set(autoscaling.MinScaleAnnotationKey, s.Min != nil, fmt.Sprintf("%d", ptr.Deref(s.Min, 0)))
+		set(autoscaling.MaxScaleAnnotationKey, s.Max != nil, fmt.Sprintf("%d", ptr.Deref(s.Max, 0)))
+		set(autoscaling.MetricAnnotationKey, s.Metric != nil, ptr.Deref(s.Metric, ""))
+		set(autoscaling.TargetAnnotationKey, s.Target != nil, fmt.Sprintf("%f", ptr.Deref(s.Target, 0)))
+		set(autoscaling.TargetUtilizationPercentageKey, s.Utilization != nil, fmt.Sprintf("%f", ptr.Deref(s.Utilization, 0)))
 	}
 	r := o.Resources
 	if r == nil {
 		return nil
 	}
 	c := &t.Spec.Containers[0]
-	quantity := func(field string, v *string, into corev1.ResourceList, name corev1.ResourceName) error {
-		if v == nil {
-			return nil
-		}
-		q, err := resource.ParseQuantity(*v)
-		if err != nil {
-			return fmt.Errorf("deploy.options.resources.%s %q: %w", field, *v, err)
-		}
-		into[name] = q
-		return nil
-	}
+	var err error
 	if r.Requests != nil {
-		c.Resources.Requests = corev1.ResourceList{}
-		if err := quantity("requests.cpu", r.Requests.CPU, c.Resources.Requests, corev1.ResourceCPU); err != nil {
-			return err
-		}
-		if err := quantity("requests.memory", r.Requests.Memory, c.Resources.Requests, corev1.ResourceMemory); err != nil {
-			return err
-		}
+		c.Resources.Requests, err = resourceList("requests", r.Requests.CPU, r.Requests.Memory)
 	}
-	if r.Limits != nil {
-		c.Resources.Limits = corev1.ResourceList{}
-		if err := quantity("limits.cpu", r.Limits.CPU, c.Resources.Limits, corev1.ResourceCPU); err != nil {
-			return err
-		}
-		if err := quantity("limits.memory", r.Limits.Memory, c.Resources.Limits, corev1.ResourceMemory); err != nil {
-			return err
-		}
+	if r.Limits != nil && err == nil {
+		c.Resources.Limits, err = resourceList("limits", r.Limits.CPU, r.Limits.Memory)
 		t.Spec.ContainerConcurrency = r.Limits.Concurrency
+	}
+	return err
+}
+
+// resourceList parses the cpu and memory quantities of deploy.options.resources.<field>.
+func resourceList(field string, cpu, memory *string) (corev1.ResourceList, error) {
+	l := corev1.ResourceList{}
+	for _, q := range []struct {
+		name corev1.ResourceName
+		v    *string
+	}{{corev1.ResourceCPU, cpu}, {corev1.ResourceMemory, memory}} {
+		if q.v == nil {
+			continue
+		}
+		v, err := resource.ParseQuantity(*q.v)
+		if err != nil {
+			return nil, fmt.Errorf("deploy.options.resources.%s.%s %q: %w", field, q.name, *q.v, err)
+		}
+		l[q.name] = v
+	}
+	return l, nil
+}
+
+// ValidateService runs what Knative's admission webhook runs when the Service
+// is created.
+func ValidateService(ctx context.Context, svc *servingv1.Service) error {
+	if err := admit(apis.WithinCreate(ctx), svc); err != nil {
+		return fmt.Errorf("Knative rejects Service %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	return nil
 }
 
-// ValidateService runs what Knative's admission webhook runs when the Service
-// is created: its defaults, then its validation.
-func ValidateService(ctx context.Context, svc *servingv1.Service) error {
-	s := svc.DeepCopy()
-	s.SetDefaults(ctx)
-	if err := s.Validate(apis.WithinCreate(ctx)); err != nil {
-		return fmt.Errorf("Knative rejects Service %s/%s: %w", s.Namespace, s.Name, err)
+// admit runs what Knative's admission webhook runs on a copy of obj: its
+// defaults, then its validation.
+func admit[T interface {
+	apis.Defaultable
+	apis.Validatable
+	DeepCopy() T
+}](ctx context.Context, obj T) error {
+	obj = obj.DeepCopy()
+	obj.SetDefaults(ctx)
+	if err := obj.Validate(ctx); err != nil {
+		return err // not returned directly: a nil *apis.FieldError is no nil error
 	}
 	return nil
 }
@@ -219,32 +224,20 @@ func httpProbe(path string) *corev1.Probe {
 	}}}
 }
 
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
 // mergePatch applies a YAML merge patch (RFC 7386, kubectl patch --type=merge)
 // to a copy of svc.
 func mergePatch(svc *servingv1.Service, patch []byte) (*servingv1.Service, error) {
-	var p map[string]any
-	if err := yaml.Unmarshal(patch, &p); err != nil {
+	p, err := yaml.YAMLToJSON(patch)
+	if err != nil {
 		return nil, fmt.Errorf("decode merge patch: %w", err)
 	}
-	b, err := json.Marshal(svc)
+	doc, err := json.Marshal(svc)
 	if err != nil {
 		return nil, err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, err
-	}
-	merged, err := json.Marshal(mergeJSON(doc, p))
+	merged, err := jsonpatch.MergePatch(doc, p)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("merge patch: %w", err)
 	}
 	out := &servingv1.Service{}
 	dec := json.NewDecoder(bytes.NewReader(merged))
@@ -253,23 +246,4 @@ func mergePatch(svc *servingv1.Service, patch []byte) (*servingv1.Service, error
 		return nil, fmt.Errorf("merge patch: %w", err)
 	}
 	return out, nil
-}
-
-func mergeJSON(doc, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	d, ok := doc.(map[string]any)
-	if !ok {
-		d = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(d, k)
-		} else {
-			d[k] = mergeJSON(d[k], v)
-		}
-	}
-	return d
 }

@@ -26,8 +26,7 @@ func FuncSignature(dir string) (string, error) {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") {
 			continue
 		}
-		file := filepath.Join(dir, e.Name())
-		f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, e.Name()), nil, parser.SkipObjectResolution)
 		if err != nil {
 			continue // func skips files it cannot parse, too
 		}

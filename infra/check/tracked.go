@@ -37,10 +37,7 @@ func TrackedBuilds(root string) ([]string, error) {
 		return nil, fmt.Errorf("list tracked files: %w", err)
 	}
 	var found []string
-	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		if rel == "" {
-			continue
-		}
+	for _, rel := range strings.FieldsFunc(string(out), func(r rune) bool { return r == 0 }) {
 		why, err := looksBuilt(root, rel)
 		if err != nil {
 			return nil, err

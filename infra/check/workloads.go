@@ -1,7 +1,6 @@
 package check
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -12,15 +11,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
 
 // postgres checks the database's Secrets and connection budget against the
-// functions, and the references of every pod template.
+// functions.
 func (c *checker) postgres() {
-	c.statefulSetsAndServices()
 	pg := Find[appsv1.StatefulSet](c.objs, "ms-kafka", "postgres")
 	pgSvc := Find[corev1.Service](c.objs, "ms-kafka", "postgres")
 	if pg == nil || pgSvc == nil {
@@ -43,8 +40,7 @@ func (c *checker) postgres() {
 func (c *checker) statefulSetsAndServices() {
 	for _, s := range All[appsv1.StatefulSet](c.objs) {
 		c.podRefs("StatefulSet "+s.Namespace+"/"+s.Name, s.Namespace, s.Spec.Template.Spec, s.Spec.VolumeClaimTemplates)
-		sel, err := metaSelector(s.Spec.Selector.MatchLabels)
-		if err != nil || !sel.Matches(labels.Set(s.Spec.Template.Labels)) {
+		if sel := s.Spec.Selector.MatchLabels; len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(s.Spec.Template.Labels)) {
 			c.addf("StatefulSet %s/%s: spec.selector does not select its own pod template", s.Namespace, s.Name)
 		}
 		if Find[corev1.Service](c.objs, s.Namespace, s.Spec.ServiceName) == nil {
@@ -192,7 +188,9 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 	built := map[string]bool{}
 	for _, svc := range c.services {
 		built[svc.Name] = true
-		if svc.Namespace == ns && sel.Matches(labels.Set(podLabels(svc))) {
+		// Knative labels a function's pods with the template's labels and its own.
+		pod := labels.Merge(svc.Spec.Template.Labels, labels.Set{"serving.knative.dev/service": svc.Name, "serving.knative.dev/configuration": svc.Name})
+		if svc.Namespace == ns && sel.Matches(pod) {
 			out = append(out, svc.Spec.Template.Spec.PodSpec)
 		}
 	}
@@ -213,18 +211,6 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 	return out
 }
 
-// podLabels are the labels Knative puts on a function's pods: the
-// template's and its own.
-func podLabels(svc *servingv1.Service) map[string]string {
-	l := map[string]string{}
-	for k, v := range svc.Spec.Template.Labels {
-		l[k] = v
-	}
-	l["serving.knative.dev/service"] = svc.Name
-	l["serving.knative.dev/configuration"] = svc.Name
-	return l
-}
-
 func hasPort(ps corev1.PodSpec, name string) bool {
 	for _, ctr := range ps.Containers {
 		for _, p := range ctr.Ports {
@@ -234,11 +220,4 @@ func hasPort(ps corev1.PodSpec, name string) bool {
 		}
 	}
 	return false
-}
-
-func metaSelector(m map[string]string) (labels.Selector, error) {
-	if len(m) == 0 {
-		return nil, errors.New("empty selector")
-	}
-	return labels.SelectorFromSet(m), nil
 }

@@ -18,6 +18,7 @@
 package scaffold
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -131,16 +132,9 @@ func patchGoMod(t Template, module string, fnMod *modfile.File) ([]byte, error) 
 			return nil, fmt.Errorf("scaffold: go directive: %w", err)
 		}
 	}
-	if err := f.DropReplace("function", ""); err != nil {
-		return nil, fmt.Errorf("scaffold: %w", err)
-	}
-	if err := f.AddReplace(module, "", "./f", ""); err != nil {
-		return nil, fmt.Errorf("scaffold: %w", err)
-	}
-	if err := f.DropRequire("function"); err != nil {
-		return nil, fmt.Errorf("scaffold: %w", err)
-	}
-	if err := f.AddRequire(module, placeholder); err != nil {
+	// The template's placeholder module "function" becomes the function's.
+	if err := errors.Join(f.DropReplace("function", ""), f.AddReplace(module, "", "./f", ""),
+		f.DropRequire("function"), f.AddRequire(module, placeholder)); err != nil {
 		return nil, fmt.Errorf("scaffold: %w", err)
 	}
 	pinned := make(map[string]bool, len(f.Require))
@@ -167,13 +161,9 @@ func patchGoMod(t Template, module string, fnMod *modfile.File) ([]byte, error) 
 // "exclude <module> <version>". A build that needs one of them differs from
 // what `func build` makes.
 func Dropped(root string) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	f, err := readGoMod(root)
 	if err != nil {
-		return nil, fmt.Errorf("read function go.mod: %w", err)
-	}
-	f, err := modfile.Parse("go.mod", data, nil)
-	if err != nil {
-		return nil, fmt.Errorf("parse function go.mod: %w", err)
+		return nil, err
 	}
 	var out []string
 	for _, r := range f.Replace {
@@ -222,7 +212,7 @@ type Mismatch struct {
 }
 
 func (m Mismatch) String() string {
-	s := fmt.Sprintf("%s: the scaffold's go.mod lists %s, the build needs %s", m.Path, orNone(m.Listed), m.Selected)
+	s := fmt.Sprintf("%s: the scaffold's go.mod lists %s, the build needs %s", m.Path, cmp.Or(m.Listed, "nothing"), m.Selected)
 	if m.Template != "" {
 		s += fmt.Sprintf(" (func's template pins %s", m.Template)
 		if m.Function != "" {
@@ -233,30 +223,15 @@ func (m Mismatch) String() string {
 	return s
 }
 
-func orNone(v string) string {
-	if v == "" {
-		return "nothing"
-	}
-	return v
-}
-
 // Mismatches lists the modules whose version go has to change in the go.mod
 // of the scaffold in dir to build it for goos/goarch — the ones behind
 // "go: updates to go.mod needed", which does not name them.
 func Mismatches(dir, root string, t Template, environ []string, goos, goarch string) ([]Mismatch, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	listed, err := readRequires(dir)
 	if err != nil {
 		return nil, err
 	}
-	listed, err := requires(data)
-	if err != nil {
-		return nil, err
-	}
-	fnData, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		return nil, err
-	}
-	fnReq, err := requires(fnData)
+	fnReq, err := readRequires(root)
 	if err != nil {
 		return nil, err
 	}
@@ -297,18 +272,22 @@ func Selected(dir string, environ []string, goos, goarch string) (map[string]str
 			return nil, err
 		}
 	}
-	modCopy := filepath.Join(tmp, "go.mod")
-	cmd := exec.Command("go", "list", "-mod=mod", "-modfile="+modCopy, "-deps", ".")
+	cmd := exec.Command("go", "list", "-mod=mod", "-modfile="+filepath.Join(tmp, "go.mod"), "-deps", ".")
 	cmd.Dir = dir
 	cmd.Env = Env(environ, goos, goarch, "")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go list -mod=mod in the scaffold: %v\n%s", err, out)
 	}
-	updated, err := os.ReadFile(modCopy)
+	return readRequires(tmp)
+}
+
+// readRequires returns the requirements of the go.mod in dir.
+func readRequires(dir string) (map[string]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
 		return nil, err
 	}
-	return requires(updated)
+	return requires(data)
 }
 
 func requires(gomod []byte) (map[string]string, error) {
