@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -155,46 +154,4 @@ func baselineURL(admin string) string {
 	u, _ := url.Parse(admin) // it parsed when the pool was made
 	u.Path = "/" + baselineDatabase
 	return u.String()
-}
-
-// Markdown writes the comparison's table, if one ran.
-func (c *Compare) Markdown(w io.Writer) {
-	if c == nil || len(c.This) == 0 || len(c.Base) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\nSide by side at %.0f/s offered, against %s (alternately, %d measured steps each; means):\n\n| process | CPU s / 1000 orders, %s | this | this ÷ baseline |\n|---|---|---|---|\n",
-		c.Rate, c.Baseline, c.Rounds, c.Baseline)
-	for _, p := range append(compareProcesses, "all") {
-		base, this := meanCPU(c.Base, p), meanCPU(c.This, p)
-		ratio := "–"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2f", this/base)
-		}
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %s |\n", p, base, this, ratio)
-	}
-	fmt.Fprintf(w, "| commits / order | %.2f | %.2f | |\n", meanOf(c.Base, func(s Step) float64 { return s.Cost.CommitsPerOrder }), meanOf(c.This, func(s Step) float64 { return s.Cost.CommitsPerOrder }))
-	fmt.Fprintf(w, "| e2e p99 ms | %.1f | %.1f | |\n", meanOf(c.Base, func(s Step) float64 { return s.E2E.P99 }), meanOf(c.This, func(s Step) float64 { return s.E2E.P99 }))
-}
-
-// meanCPU is the mean CPU per 1000 orders of process p ("all": of every
-// compared process).
-func meanCPU(steps []Step, p string) float64 {
-	return meanOf(steps, func(s Step) float64 {
-		if p != "all" {
-			return s.Cost.CPUSecPer1000[p]
-		}
-		sum := 0.0
-		for _, q := range compareProcesses {
-			sum += s.Cost.CPUSecPer1000[q]
-		}
-		return sum
-	})
-}
-
-func meanOf(steps []Step, f func(Step) float64) float64 {
-	sum := 0.0
-	for _, s := range steps {
-		sum += f(s)
-	}
-	return sum / float64(len(steps))
 }

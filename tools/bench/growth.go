@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -179,36 +178,16 @@ func (b *bench) deletes(ctx context.Context) ([]Deletes, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Deletes])
 }
 
-// Markdown writes the growth run's tables, if one ran.
-func (g *Growth) Markdown(w io.Writer) {
-	if g == nil || g.Early.Accepted == 0 {
-		return
+// Phases are the measured steps by name, in the order the report shows them.
+func (g *Growth) Phases() map[string]Step { return map[string]Step{"early": g.Early, "late": g.Late} }
+
+// Trimmed is the most rows a table that retention trims should hold.
+func (g *Growth) Trimmed() float64 { return g.Rate * (g.Retention + growthPing).Seconds() }
+
+// Function is the function whose role this is.
+func (d Deletes) Function() string {
+	if d.Role == "orders" {
+		return "order"
 	}
-	fmt.Fprintf(w, "\nGrowth at %.0f/s, retention %s, %d orders placed: the first %d orders after a warm-up and the last as many measured alike.\n\n| | e2e p50 / p99 ms | API p99 ms | CPU s / 1000 orders (order, shipping, invoicing, stack, postgres, kafka) | lost | errors |\n|---|---|---|---|---|---|\n",
-		g.Rate, g.Retention, g.Orders, g.Early.Accepted)
-	for _, s := range []struct {
-		name string
-		Step
-	}{{"early", g.Early}, {"late", g.Late}} {
-		var cpu []string
-		for _, p := range compareProcesses {
-			cpu = append(cpu, fmt.Sprintf("%.2f", s.Cost.CPUSecPer1000[p]))
-		}
-		fmt.Fprintf(w, "| %s | %.1f / %.1f | %.1f | %s | %d | %d |\n", s.name, s.E2E.P50, s.E2E.P99, s.API.P99, strings.Join(cpu, " / "), s.Lost, s.Errors)
-	}
-	fmt.Fprintf(w, "\nThe tables retention trims (order's command and outbox, the sinks' handled_event and cancellation) should hold at most the rate × (retention + the %s between pings) ≈ %.0f rows; the others hold every order.\n",
-		growthPing, g.Rate*(g.Retention+growthPing).Seconds())
-	fmt.Fprintf(w, "\n| table | rows | MiB |\n|---|---|---|\n")
-	for _, t := range g.Tables {
-		fmt.Fprintf(w, "| %s | %d | %.1f |\n", t.Table, t.Rows, t.MiB)
-	}
-	fmt.Fprintf(w, "\n| function | retention rounds | round p50 / max ms | DELETEs | rows deleted | DELETE time total / max ms |\n|---|---|---|---|---|---|\n")
-	for _, d := range g.Deletes {
-		name := map[string]string{"orders": "order"}[d.Role]
-		if name == "" {
-			name = d.Role
-		}
-		r := g.Rounds[name]
-		fmt.Fprintf(w, "| %s | %d | %.1f / %.1f | %d | %d | %.0f / %.1f |\n", name, r.N, r.P50, r.Max, d.Calls, d.Rows, d.TotalMs, d.MaxMs)
-	}
+	return d.Role
 }

@@ -146,7 +146,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out)
-	b.report.Markdown(out)
+	if err := b.report.Markdown(out); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		rel, _ := filepath.Rel(cfg.Root, p)
 		fmt.Fprintf(out, "wrote %s\n", rel)

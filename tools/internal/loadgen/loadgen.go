@@ -92,6 +92,43 @@ func (h Hit) Failure(want int) string {
 	return cmp.Or(h.Err, "no answer")
 }
 
+// Tally is what a load test reports of its hits.
+type Tally struct {
+	Sent      int
+	Latencies []time.Duration // of the hits answered
+	Failures  map[string]int  // the hits not answered as wanted, by what went wrong
+}
+
+// Add counts h, whose wanted answer is want, and returns its failure.
+func (t *Tally) Add(h Hit, want int) string {
+	t.Sent++
+	if h.Status != 0 {
+		t.Latencies = append(t.Latencies, h.Latency)
+	}
+	f := h.Failure(want)
+	if f != "" {
+		t.Fail(f)
+	}
+	return f
+}
+
+// Fail counts a failure that the status alone does not show.
+func (t *Tally) Fail(what string) {
+	if t.Failures == nil {
+		t.Failures = map[string]int{}
+	}
+	t.Failures[what]++
+}
+
+// Failed is how many hits failed.
+func (t Tally) Failed() int {
+	n := 0
+	for _, c := range t.Failures {
+		n += c
+	}
+	return n
+}
+
 // stopping paces at a constant rate and stops after max hits or when ctx ends.
 type stopping struct {
 	vegeta.ConstantPacer
