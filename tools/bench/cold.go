@@ -15,6 +15,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // migrate starts each function once, unmeasured, so that its migrations
@@ -53,7 +54,10 @@ func (b *bench) coldStarts(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			ready, rss = append(ready, r.elapsed), append(rss, r.idleRSS)
-			f, err := b.startOnce(ctx, name, addr, b.firstEvent(name, i))
+			// Ids far above any the pipeline reaches keep these apart from its orders.
+			f, err := b.startOnce(ctx, name, addr, func(ctx context.Context, base string) error {
+				return b.firstWork(ctx, base, name, i, int64(900_000_000+i))
+			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -70,14 +74,56 @@ func (b *bench) coldStarts(ctx context.Context) error {
 	return b.heldStarts(ctx)
 }
 
+// heldIdle is the stack's idle period for the held cold starts: short, so
+// that twenty of them per function take seconds.
+const heldIdle = 200 * time.Millisecond
+
+// heldStarts measures cold start as a user meets it: a request sent to a
+// function scaled to zero, held by the stack's activator while the
+// function starts, then forwarded and answered. The sender times it, so it
+// holds the hold, exec, readiness and the request's own work. The sinks go
+// first: order's orders wake them through Kafka.
+func (b *bench) heldStarts(ctx context.Context) error {
+	st, err := b.startStack(ctx, b.ownStack("stack-cold.log", "SCALE_TO_ZERO_IDLE="+heldIdle.String()))
+	if err != nil {
+		return err
+	}
+	defer stopStack(st)
+	for _, name := range localstack.StartOrder() {
+		var held []time.Duration
+		for i := range b.cfg.ColdRuns {
+			if err := wait.Until(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+				_, err := st.FunctionPID(name)
+				return err != nil, nil
+			}); err != nil {
+				return fmt.Errorf("%s still runs after its idle period: %w", name, err)
+			}
+			// Ids far above any the pipeline reaches, and apart from coldStarts'.
+			t0 := time.Now()
+			if err := b.firstWork(ctx, "http://"+st.Activator(name), name, i, int64(950_000_000+i)); err != nil {
+				return fmt.Errorf("%s: held request: %w", name, err)
+			}
+			held = append(held, time.Since(t0))
+		}
+		m := ms(median(held))
+		for i := range b.report.ColdStarts {
+			if c := &b.report.ColdStarts[i]; c.Function == name {
+				c.HeldMs = m
+			}
+		}
+		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, m, len(held))
+	}
+	return nil
+}
+
 type started struct {
 	elapsed time.Duration
 	idleRSS int64
 }
 
-// startOnce execs the function, runs probe against it until probe reports
-// success, reads its resident memory a moment later, and stops it.
-func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) bool) (started, error) {
+// startOnce execs the function, runs probe against it until it succeeds,
+// reads its resident memory a moment later, and stops it.
+func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) error) (started, error) {
 	ctx, stop := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, b.bin)
 	// Stopped as Knative stops a pod: SIGTERM, SIGKILL after a grace period.
@@ -94,18 +140,17 @@ func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(con
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	defer func() { stop(); <-done }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !probe(ctx, "http://"+addr) {
+	err := wait.Until(ctx, 30*time.Second, time.Millisecond, func() (bool, error) {
 		select {
 		case err := <-done:
 			done <- err // for the deferred stop
-			return started{}, fmt.Errorf("exited during start (%v): %s", err, lastLines(logs.String(), 5))
+			return false, fmt.Errorf("exited during start (%v)", err)
 		default:
+			return probe(ctx, "http://"+addr) == nil, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return started{}, fmt.Errorf("not ready after 30 s: %s", lastLines(logs.String(), 5))
-		}
-		time.Sleep(time.Millisecond)
+	})
+	if err != nil {
+		return started{}, fmt.Errorf("%w: %s", err, lastLines(logs.String(), 5))
 	}
 	s := started{elapsed: time.Since(t0)}
 	// Idle memory: what the process holds once the start-up work is done.
@@ -116,23 +161,9 @@ func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(con
 	return s, nil
 }
 
-func (b *bench) probeReady(ctx context.Context, base string) bool {
+func (b *bench) probeReady(ctx context.Context, base string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health/readiness", nil)
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// firstEvent returns a probe that sends the function its first piece of
-// work; a 2xx means stored.
-func (b *bench) firstEvent(name string, run int) func(context.Context, string) bool {
-	return func(ctx context.Context, base string) bool {
-		// Ids far above any the pipeline reaches keep these apart from its orders.
-		return b.firstWork(ctx, base, name, run, int64(900_000_000+run)) == nil
-	}
+	return b.send(req)
 }
 
 // firstWork sends the function at base its usual first piece of work: an
@@ -146,11 +177,11 @@ func (b *bench) firstWork(ctx context.Context, base, name string, run int, id in
 		}
 		return err
 	}
-	return b.post(placedEvent(ctx, base+"/", id))
+	return b.send(placedEvent(ctx, base+"/", id))
 }
 
-// post sends req and fails unless the answer is a 2xx.
-func (b *bench) post(req *http.Request) error {
+// send sends req and fails unless the answer is a 2xx.
+func (b *bench) send(req *http.Request) error {
 	resp, err := b.client.Do(req)
 	if err != nil {
 		return err

@@ -118,8 +118,7 @@ func (b *bench) buildBaseline(ctx context.Context, rev string) (stackRun, func()
 			return stackRun{}, cleanup, fmt.Errorf("%s: %w: %s", strings.Join(c, " "), err, lastLines(string(out), 5))
 		}
 	}
-	return stackRun{log: "stack-baseline.log", root: dir, stack: filepath.Join(dir, "bin", "stack"), fn: filepath.Join(dir, "bin", "function"),
-		env: []string{"WARM=1"}}, cleanup, nil
+	return stackRun{log: "stack-baseline.log", root: dir, env: []string{"WARM=1"}}, cleanup, nil
 }
 
 // baselineBench is this bench reading the baseline's database: its own

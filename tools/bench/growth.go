@@ -11,6 +11,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // Growth is the pipeline at one fixed rate while its history grows: a
@@ -72,7 +73,7 @@ func (b *bench) growth(ctx context.Context) error {
 	measure := time.Duration(growthMeasured / g.Rate * float64(time.Second))
 	// A warm-up first, as before the pipeline's steps: the broker's JVM
 	// compiles its hot paths and the pools fill, which is no cost of history.
-	warm := acceptedIDs(b.fire(ctx, orders, g.Rate, b.cfg.Step))
+	_, warm := b.fire(ctx, orders, g.Rate, b.cfg.Step)
 	if g.Early, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
 		return err
 	}
@@ -80,10 +81,9 @@ func (b *bench) growth(ctx context.Context) error {
 	fmt.Fprintf(b.out, "  early: %s\n", cpuLine(g.Early))
 	for fill := b.cfg.GrowthOrders - growthMeasured; g.Orders < fill && ctx.Err() == nil; {
 		chunk := min(time.Minute, time.Duration(float64(fill-g.Orders)/g.Rate*float64(time.Second))+time.Second)
-		shots := b.fire(ctx, orders, g.Rate, chunk)
-		ids := acceptedIDs(shots)
+		tally, ids := b.fire(ctx, orders, g.Rate, chunk)
 		g.Orders += len(ids)
-		fmt.Fprintf(b.out, "  %d orders placed (%d errors in the last %s)\n", g.Orders, len(shots)-len(ids), chunk.Round(time.Second))
+		fmt.Fprintf(b.out, "  %d orders placed (%d errors in the last %s)\n", g.Orders, tally.Sent-len(ids), chunk.Round(time.Second))
 	}
 	if g.Late, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
 		return err
@@ -106,7 +106,7 @@ type pinger struct {
 
 func (b *bench) playPings(ctx context.Context, st *localstack.Stack) *pinger {
 	p := &pinger{took: map[string][]time.Duration{}}
-	p.stop = every(growthPing, func() {
+	p.stop = wait.Every(growthPing, func() {
 		for _, name := range localstack.Roster() {
 			t0 := time.Now()
 			if err := b.ping(ctx, st.Activator(name)); err != nil {
@@ -131,7 +131,7 @@ func (p *pinger) rounds() map[string]Percentiles {
 
 // ping sends a PingSource's event, in binary mode as the adapter does.
 func (b *bench) ping(ctx context.Context, activator string) error {
-	return b.post(cloudEvent(ctx, "http://"+activator+"/", events.TypePing, "/bench/growth",
+	return b.send(cloudEvent(ctx, "http://"+activator+"/", events.TypePing, "/bench/growth",
 		fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`))
 }
 

@@ -9,10 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // counters is what the database and /proc have counted up to a moment.
@@ -229,7 +230,7 @@ func startRSSSampler(pids map[string]int) *rssSampler {
 		}
 	}
 	sample()
-	s.stop = every(250*time.Millisecond, sample)
+	s.stop = wait.Every(250*time.Millisecond, sample)
 	return s
 }
 
@@ -241,24 +242,4 @@ func (s *rssSampler) peaks() map[string]float64 {
 		out[name] = mib(b)
 	}
 	return out
-}
-
-// every runs f every d until stop is called; stop returns once f has
-// finished, and may be called again.
-func every(d time.Duration, f func()) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				f()
-			}
-		}
-	})
-	return sync.OnceFunc(func() { close(done); wg.Wait() })
 }

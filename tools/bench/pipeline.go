@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
+	"slices"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/mskafka/knative-functions/tools/internal/loadgen"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
@@ -99,9 +104,8 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	}
 	sampler := startRSSSampler(pids)
 	started := time.Now()
-	shots := b.fire(ctx, orders, rate, d)
+	tally, ids := b.fire(ctx, orders, rate, d)
 	offered := time.Since(started)
-	ids := acceptedIDs(shots)
 	drain, lost, err := b.waitStored(ctx, ids)
 	if err != nil {
 		return Step{}, err
@@ -116,13 +120,62 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 		return Step{}, err
 	}
 	s := Step{
-		Offered: rate, Sent: len(shots), Accepted: len(ids),
+		Offered: rate, Sent: tally.Sent, Accepted: len(ids),
 		AcceptedPerSec: float64(len(ids)) / offered.Seconds(),
-		Errors:         len(shots) - len(ids), ErrorKinds: errorKinds(shots),
+		Errors:         tally.Sent - len(ids), ErrorKinds: tally.Failures,
 		Lost: lost, DrainSec: drain.Seconds(),
-		API: percentiles(latencies(shots)), E2E: percentiles(delays), Relayed: percentiles(relayed),
-		RSSMiB: rss,
+		API: percentiles(tally.Latencies), E2E: percentiles(delays), Relayed: percentiles(relayed),
+		RSSMiB: rss, Cost: cost(before, after, len(ids)),
 	}
-	s.Cost = cost(before, after, len(ids))
 	return s, nil
+}
+
+// maxInFlight bounds the open model where it stops being a load test and
+// becomes a fork bomb: a request beyond it starts late.
+const maxInFlight = 4000
+
+// fire sends orders at rate per second for d, each at its scheduled time
+// whatever the earlier ones are doing (an open model, as users are), and
+// returns their tally and the ids of the orders placed. With b.keys, each
+// order has an Idempotency-Key.
+func (b *bench) fire(ctx context.Context, orders orderapi.Client, rate float64, d time.Duration) (loadgen.Tally, []int64) {
+	var t loadgen.Tally
+	var ids []int64
+	b.fired++
+	round := b.fired
+	loadgen.Attack(ctx, loadgen.Options{Rate: rate, Duration: d, InFlight: maxInFlight, Client: orders.HTTP},
+		func(n int) vegeta.Target {
+			key := ""
+			if b.keys {
+				key = fmt.Sprintf("bench-%d-%d", round, n)
+			}
+			return orders.Target(orderapi.NewRequest(n, key))
+		},
+		func(h loadgen.Hit) {
+			if t.Add(h, http.StatusCreated) != "" {
+				return
+			}
+			if p, err := orderapi.Answer(h.Status, h.Header, h.Body); err != nil {
+				t.Fail("undecodable 201: " + err.Error())
+			} else {
+				ids = append(ids, p.ID)
+			}
+		})
+	return t, ids
+}
+
+// Percentiles of a latency, in milliseconds.
+type Percentiles struct {
+	P50, P95, P99, Max float64
+	N                  int
+}
+
+func percentiles(ds []time.Duration) Percentiles {
+	if len(ds) == 0 {
+		return Percentiles{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	at := func(p int) float64 { return ms(loadgen.Percentile(s, p)) }
+	return Percentiles{P50: at(50), P95: at(95), P99: at(99), Max: ms(s[len(s)-1]), N: len(s)}
 }
