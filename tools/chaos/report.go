@@ -10,7 +10,6 @@ type row struct {
 	drill                             string
 	accepted, shipped, invoiced, lost int
 	doubled, phantom, deadLettered    int
-	replayed                          int // 201s that were replays of an earlier answer
 	converged                         bool
 	seconds                           float64 // from the heal (or the inject) to whole, or to giving up
 	backlog                           int64   // unsent outbox rows at the end

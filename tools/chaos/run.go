@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mskafka/knative-functions/shared/money"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // runDrill places orders while d's fault comes and goes, then waits for the
@@ -70,9 +72,6 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	c := newCheck(e, answers, d.poison, dlFrom)
 	r.converged = c.converge(ctx, healed.Add(d.converge))
 	r.seconds = time.Since(healed).Seconds()
-	if r.converged {
-		r.seconds = c.at.Sub(healed).Seconds()
-	}
 	if err := c.exactSet(ctx, prefix); err != nil {
 		return r, err
 	}
@@ -95,11 +94,8 @@ type check struct {
 	poison []byte
 	dlFrom int64
 
-	accepted []answer         // answered 201
-	others   []answer         // anything else: given up, or refused
-	pending  map[int64]*state // accepted orders not yet whole, by id
-	done     map[int64]*state
-	at       time.Time // when it converged
+	orders map[int64]*state // the requests answered 201, by order id
+	others []answer         // the rest: given up, or refused
 
 	backlog     int64
 	deadLetters [][]byte
@@ -112,15 +108,15 @@ type check struct {
 type state struct {
 	a                 answer
 	shipped, invoiced bool   // present and right
-	why               string // what is wrong, while pending
+	whole             bool   // and cancelled as it should be
+	why               string // what is wrong, while not whole
 }
 
 func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
-	c := &check{e: e, poison: poison, dlFrom: dlFrom, pending: map[int64]*state{}, done: map[int64]*state{}}
+	c := &check{e: e, poison: poison, dlFrom: dlFrom, orders: map[int64]*state{}}
 	for _, a := range answers {
 		if a.accepted() {
-			c.accepted = append(c.accepted, a)
-			c.pending[a.ID] = &state{a: a}
+			c.orders[a.ID] = &state{a: a}
 		} else {
 			c.others = append(c.others, a)
 		}
@@ -132,73 +128,64 @@ func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
 // right in content and cancellation, the outbox is empty and a poison
 // record is dead-lettered, or until deadline.
 func (c *check) converge(ctx context.Context, deadline time.Time) bool {
-	for {
+	err := wait.Until(ctx, time.Until(deadline), time.Second, func() (bool, error) {
 		c.poll(ctx, false)
-		if c.whole() {
-			c.at = time.Now()
-			return true
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.poll(ctx, true) // once more, asking the API about every order left, for the reasons
-			return false
-		}
-		sleep(ctx, time.Second)
+		return len(c.pending()) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2), nil
+	})
+	if err != nil {
+		c.poll(ctx, true) // once more, asking the API about every order left, for the reasons
 	}
+	return err == nil
 }
 
-func (c *check) whole() bool {
-	return len(c.pending) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2)
+// pending are the accepted orders not yet whole.
+func (c *check) pending() map[int64]*state {
+	p := map[int64]*state{}
+	for id, s := range c.orders {
+		if !s.whole {
+			p[id] = s
+		}
+	}
+	return p
 }
 
 // poll asks the public APIs about the pending orders. To spare a busy
 // machine it asks only about those whose shipment and invoice Postgres
 // already holds, as expected cancelled or not, unless all is set.
 func (c *check) poll(ctx context.Context, all bool) {
-	cancelled, ready, err := c.inDB(ctx)
+	pending := c.pending()
+	cancelled, ready, err := c.inDB(ctx, pending)
 	if err != nil {
 		c.lastErr = err // Postgres may be restarting: ask again next round
 		return
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	slots := make(chan struct{}, 8)
-	todo := make(map[int64]*state, len(c.pending))
-	for id, s := range c.pending {
-		if all || ready[id] {
-			todo[id] = s
-		} else {
+	for id, s := range pending {
+		if !all && !ready[id] {
 			s.why = "not yet in both sinks' tables; "
+			continue
 		}
-	}
-	for id, s := range todo {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
+			slots <- struct{}{}
 			defer func() { <-slots }()
 			want := cancelled[id] || s.a.cancelled
-			shipped, why1 := c.record(ctx, "shipment", "/shipping/api/shipments/%d", s.a, want, func(r record) string { return r.Shipping.Street })
-			invoiced, why2 := c.record(ctx, "invoice", "/invoicing/api/invoices/%d", s.a, want, func(r record) string { return r.Billing.Street })
-			mu.Lock()
-			defer mu.Unlock()
+			shipped, why1 := c.record(ctx, "shipment", "/shipping/api/shipments/", s.a, want)
+			invoiced, why2 := c.record(ctx, "invoice", "/invoicing/api/invoices/", s.a, want)
 			s.shipped, s.invoiced, s.why = shipped, invoiced, why1+why2
 			if s.a.cancelled && !cancelled[id] {
 				s.why += "cancel answered 200 but the order is not cancelled; "
-			} else if shipped && invoiced {
-				delete(c.pending, id)
-				c.done[id] = s
 			}
-		}()
+			s.whole = shipped && invoiced && s.why == ""
+		})
 	}
 	wg.Wait()
 	if err := c.e.db.QueryRow(ctx, `SELECT count(*) FROM orders.outbox WHERE sent_at IS NULL`).Scan(&c.backlog); err != nil {
 		c.backlog = -1
 	}
 	if c.poison != nil {
-		if end, err := c.e.deadLetterEnd(); err == nil && end-c.dlFrom != int64(len(c.deadLetters)) {
-			if values, err := c.e.deadLetters(c.dlFrom, end); err == nil {
-				c.deadLetters = values
-			}
+		if values, err := c.e.deadLetters(c.dlFrom); err == nil {
+			c.deadLetters = values
 		}
 	}
 }
@@ -206,10 +193,10 @@ func (c *check) poll(ctx context.Context, all bool) {
 // inDB returns which pending orders Postgres holds as cancelled (a DELETE
 // whose answer was lost may still have cancelled one), and which have a
 // shipment and an invoice there, both cancelled as expected.
-func (c *check) inDB(ctx context.Context) (cancelled, ready map[int64]bool, err error) {
+func (c *check) inDB(ctx context.Context, pending map[int64]*state) (cancelled, ready map[int64]bool, err error) {
 	rows, err := c.e.db.Query(ctx, `SELECT o.id, o.status = 'cancelled', s.cancelled, i.cancelled FROM orders.orders o
 		LEFT JOIN shipping.shipment s ON s.order_id = o.id LEFT JOIN invoicing.invoice i ON i.order_id = o.id
-		WHERE o.id = ANY($1)`, slices.Collect(maps.Keys(c.pending)))
+		WHERE o.id = ANY($1)`, slices.Collect(maps.Keys(pending)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read orders, shipments and invoices: %w", err)
 	}
@@ -221,7 +208,7 @@ func (c *check) inDB(ctx context.Context) (cancelled, ready map[int64]bool, err 
 		invCancel   *bool
 	)
 	_, err = pgx.ForEachRow(rows, []any{&id, &orderCancel, &shipCancel, &invCancel}, func() error {
-		want := orderCancel || c.pending[id].a.cancelled
+		want := orderCancel || pending[id].a.cancelled
 		cancelled[id] = orderCancel
 		ready[id] = shipCancel != nil && invCancel != nil && *shipCancel == want && *invCancel == want
 		return nil
@@ -229,30 +216,28 @@ func (c *check) inDB(ctx context.Context) (cancelled, ready map[int64]bool, err 
 	return cancelled, ready, err
 }
 
-// record is what the checks read of a shipment or an invoice: a shipment
-// has a shipping address and no total, an invoice a billing address.
-type record struct {
-	ID       int64 `json:"id"`
-	Shipping struct {
-		Street string `json:"street"`
-	} `json:"shippingAddress"`
-	Billing struct {
-		Street string `json:"street"`
-	} `json:"billingAddress"`
-	Total     *money.Cents `json:"total"`
-	Cancelled bool         `json:"cancelled"`
-}
-
-// record checks a's shipment or invoice: its order, the street its key
-// names, its total (an invoice's), whether it is cancelled.
-func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
-	var r record
-	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+fmt.Sprintf(path, a.ID), &r); err != nil {
+// record checks a's shipment or invoice, read at path+id: its order, the
+// street its key names (a shipment's shipping address, an invoice's
+// billing address), its total (an invoice's), whether it is cancelled.
+func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool) (bool, string) {
+	var r struct {
+		ID       int64 `json:"id"`
+		Shipping struct {
+			Street string `json:"street"`
+		} `json:"shippingAddress"`
+		Billing struct {
+			Street string `json:"street"`
+		} `json:"billingAddress"`
+		Total     *money.Cents `json:"total"`
+		Cancelled bool         `json:"cancelled"`
+	}
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path+strconv.FormatInt(a.ID, 10), &r); err != nil {
 		return false, what + ": " + err.Error() + "; "
 	}
+	street := cmp.Or(r.Shipping.Street, r.Billing.Street)
 	switch {
-	case r.ID != a.ID || street(r) != a.Key:
-		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street(r))
+	case r.ID != a.ID || street != a.Key:
+		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street)
 	case what == "invoice" && r.Total == nil:
 		return false, "invoice without a total; "
 	case r.Total != nil && *r.Total != a.Total:
@@ -292,79 +277,62 @@ func (c *check) exactSet(ctx context.Context, prefix string) error {
 	}); err != nil {
 		return err
 	}
-	answered := map[int64]bool{}
-	for _, a := range c.accepted {
-		answered[a.ID] = true
-	}
 	for key, ids := range byKey {
 		if len(ids) > 1 {
 			c.doubled = append(c.doubled, fmt.Sprintf("%s (orders %v)", key, ids))
 		}
 		for _, id := range ids {
-			if !answered[id] {
+			if c.orders[id] == nil {
 				c.phantom = append(c.phantom, fmt.Sprintf("%s (order %d)", key, id))
 			}
 		}
 	}
-	sort.Strings(c.doubled)
-	sort.Strings(c.phantom)
+	slices.Sort(c.doubled)
+	slices.Sort(c.phantom)
 	return nil
 }
 
 // fill writes the findings into r.
 func (c *check) fill(r *row) {
-	r.accepted = len(c.accepted)
-	for _, m := range []map[int64]*state{c.pending, c.done} {
-		for _, s := range m {
-			if s.shipped {
-				r.shipped++
-			}
-			if s.invoiced {
-				r.invoiced++
-			}
+	if values, err := c.e.deadLetters(c.dlFrom); err == nil {
+		c.deadLetters = values
+	}
+	var lost []string
+	retried, replayed := 0, 0
+	for _, s := range c.orders {
+		if s.shipped {
+			r.shipped++
+		}
+		if s.invoiced {
+			r.invoiced++
+		}
+		if !s.whole {
+			lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
+		}
+		if s.a.attempts > 1 {
+			retried++
+		}
+		if s.a.Replayed {
+			replayed++
 		}
 	}
-	r.lost = len(c.pending)
-	r.doubled = len(c.doubled)
-	r.phantom = len(c.phantom)
-	r.deadLettered = len(c.deadLetters)
-	if c.poison == nil {
-		if end, err := c.e.deadLetterEnd(); err == nil {
-			r.deadLettered = int(end - c.dlFrom)
-		}
-	}
-	r.poisonExpected = c.poison != nil
-	r.poisonSeen = c.poisonDeadLettered()
-	r.backlog = c.backlog
+	slices.Sort(lost)
 	for _, a := range c.others {
 		r.unanswered = append(r.unanswered, a.describe())
 	}
-	var lost []string
-	for _, s := range c.pending {
-		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
-	}
-	sort.Strings(lost)
-	for _, d := range []struct {
-		what string
-		keys []string
-	}{{"lost", lost}, {"doubled", c.doubled}, {"phantom", c.phantom}, {"no 201", r.unanswered}} {
-		for _, k := range d.keys {
-			r.details = append(r.details, d.what+" "+k)
+	r.accepted, r.lost, r.doubled, r.phantom = len(c.orders), len(lost), len(c.doubled), len(c.phantom)
+	r.deadLettered, r.poisonExpected, r.poisonSeen = len(c.deadLetters), c.poison != nil, c.poisonDeadLettered()
+	r.backlog = c.backlog
+	for what, keys := range map[string][]string{"lost": lost, "doubled": c.doubled, "phantom": c.phantom, "no 201": r.unanswered} {
+		for _, k := range keys {
+			r.details = append(r.details, what+" "+k)
 		}
 	}
-	if len(c.pending) > 0 && c.lastErr != nil {
+	slices.Sort(r.details) // by kind, then key
+	if len(lost) > 0 && c.lastErr != nil {
 		r.details = append(r.details, "last error: "+c.lastErr.Error())
 	}
-	retried := 0
-	for _, a := range c.accepted {
-		if a.Replayed {
-			r.replayed++
-		}
-		if a.attempts > 1 {
-			retried++
-		}
-	}
 	if retried > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, r.replayed))
+		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, replayed))
 	}
 }
