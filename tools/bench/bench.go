@@ -30,17 +30,12 @@ type bench struct {
 	client *http.Client
 	report *Report
 	// own counts the transactions bench itself runs on the database, so that
-	// they can be taken out of the pipeline's commit count.
-	own int64
-	// migrated is set once every function has started once (migrate).
-	migrated bool
-	// keys gives every order fire sends an Idempotency-Key of its own;
-	// fired counts fire's calls, which the keys name.
-	keys  bool
-	fired int64
-	// pgPort and kafkaPort are where Postgres and the broker listen, for
-	// counting the requests they receive (0: unknown).
-	pgPort, kafkaPort int
+	// they can be taken out of the pipeline's commits and round trips.
+	own               int64
+	migrated          bool  // every function has started once (migrate)
+	keys              bool  // every order fire sends has an Idempotency-Key, naming the call
+	fired             int64 // fire's calls
+	pgPort, kafkaPort int   // where the servers listen, to count their requests (0: unknown)
 }
 
 func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {

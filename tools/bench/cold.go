@@ -26,16 +26,13 @@ func (b *bench) migrate(ctx context.Context) error {
 		return nil
 	}
 	for _, name := range localstack.Roster() {
-		if _, err := b.startOnce(ctx, name, b.coldAddr(), b.probeReady); err != nil {
+		if _, _, err := b.startOnce(ctx, name, b.probeReady); err != nil {
 			return fmt.Errorf("%s: first start: %w", name, err)
 		}
 	}
 	b.migrated = true
 	return nil
 }
-
-// coldAddr is where the cold starts' functions listen.
-func (b *bench) coldAddr() string { return fmt.Sprintf("127.0.0.1:%d", b.cfg.FirstPort+10) }
 
 // coldStarts starts each function cfg.ColdRuns times from nothing, as
 // Knative does when a request arrives at a function scaled to zero, and
@@ -44,24 +41,23 @@ func (b *bench) coldStarts(ctx context.Context) error {
 	if err := b.migrate(ctx); err != nil {
 		return err
 	}
-	addr := b.coldAddr()
 	for _, name := range localstack.Roster() {
 		var ready, first []time.Duration
 		var rss []int64
 		for i := range b.cfg.ColdRuns {
-			r, err := b.startOnce(ctx, name, addr, b.probeReady)
+			r, m, err := b.startOnce(ctx, name, b.probeReady)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			ready, rss = append(ready, r.elapsed), append(rss, r.idleRSS)
+			ready, rss = append(ready, r), append(rss, m)
 			// Ids far above any the pipeline reaches keep these apart from its orders.
-			f, err := b.startOnce(ctx, name, addr, func(ctx context.Context, base string) error {
+			f, _, err := b.startOnce(ctx, name, func(ctx context.Context, base string) error {
 				return b.firstWork(ctx, base, name, i, int64(900_000_000+i))
 			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			first = append(first, f.elapsed)
+			first = append(first, f)
 		}
 		c := ColdStart{
 			Function: name, Runs: b.cfg.ColdRuns,
@@ -116,14 +112,11 @@ func (b *bench) heldStarts(ctx context.Context) error {
 	return nil
 }
 
-type started struct {
-	elapsed time.Duration
-	idleRSS int64
-}
-
 // startOnce execs the function, runs probe against it until it succeeds,
-// reads its resident memory a moment later, and stops it.
-func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) error) (started, error) {
+// reads its resident memory a moment later, and stops it. It returns how
+// long the probe took to succeed, from the exec, and that memory.
+func (b *bench) startOnce(ctx context.Context, name string, probe func(context.Context, string) error) (time.Duration, int64, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", b.cfg.FirstPort+10) // above the stack's ports
 	ctx, stop := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, b.bin)
 	// Stopped as Knative stops a pod: SIGTERM, SIGKILL after a grace period.
@@ -135,7 +128,7 @@ func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(con
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		stop()
-		return started{}, fmt.Errorf("start: %w", err)
+		return 0, 0, fmt.Errorf("start: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -150,15 +143,13 @@ func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(con
 		}
 	})
 	if err != nil {
-		return started{}, fmt.Errorf("%w: %s", err, lastLines(logs.String(), 5))
+		return 0, 0, fmt.Errorf("%w: %s", err, lastLines(logs.String(), 5))
 	}
-	s := started{elapsed: time.Since(t0)}
+	elapsed := time.Since(t0)
 	// Idle memory: what the process holds once the start-up work is done.
 	time.Sleep(500 * time.Millisecond)
-	if p, err := readProc(cmd.Process.Pid); err == nil {
-		s.idleRSS = p.RSS
-	}
-	return s, nil
+	p, _ := readProc(cmd.Process.Pid)
+	return elapsed, p.RSS, nil
 }
 
 func (b *bench) probeReady(ctx context.Context, base string) error {

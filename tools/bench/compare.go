@@ -129,7 +129,9 @@ func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
 	if _, err := b.admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
 		return nil, fmt.Errorf("the baseline's database: %w", err)
 	}
-	url := baselineURL(b.cfg.AdminURL)
+	u, _ := url.Parse(b.cfg.AdminURL) // it parsed when the pool was made
+	u.Path = "/" + baselineDatabase
+	url := u.String()
 	if err := db.Provision(ctx, url, db.Roles()...); err != nil {
 		return nil, fmt.Errorf("prepare the baseline's database: %w", err)
 	}
@@ -147,10 +149,3 @@ func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
 }
 
 const baselineDatabase = "bench_baseline"
-
-// baselineURL is the admin URL naming the baseline's database.
-func baselineURL(admin string) string {
-	u, _ := url.Parse(admin) // it parsed when the pool was made
-	u.Path = "/" + baselineDatabase
-	return u.String()
-}

@@ -67,8 +67,8 @@ func (b *bench) growth(ctx context.Context) error {
 		return err
 	}
 	defer stopStack(st)
-	pings := b.playPings(ctx, st)
-	defer pings.stop() // on an early return; rounds stops them otherwise
+	rounds := b.playPings(ctx, st)
+	defer rounds() // on an early return
 	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
 	measure := time.Duration(growthMeasured / g.Rate * float64(time.Second))
 	// A warm-up first, as before the pipeline's steps: the broker's JVM
@@ -90,7 +90,7 @@ func (b *bench) growth(ctx context.Context) error {
 	}
 	g.Orders += g.Late.Accepted
 	fmt.Fprintf(b.out, "  late:  %s\n", cpuLine(g.Late))
-	g.Rounds = pings.rounds()
+	g.Rounds = rounds()
 	if g.Tables, err = b.tableSizes(ctx); err != nil {
 		return err
 	}
@@ -98,35 +98,29 @@ func (b *bench) growth(ctx context.Context) error {
 	return err
 }
 
-// pinger plays the retention PingSources at a shorter schedule.
-type pinger struct {
-	took map[string][]time.Duration // written by the pings alone, read after stop
-	stop func()
-}
-
-func (b *bench) playPings(ctx context.Context, st *localstack.Stack) *pinger {
-	p := &pinger{took: map[string][]time.Duration{}}
-	p.stop = wait.Every(growthPing, func() {
+// playPings plays the retention PingSources every growthPing until the
+// function it returns is called, which returns how long each function's
+// rounds took.
+func (b *bench) playPings(ctx context.Context, st *localstack.Stack) (rounds func() map[string]Percentiles) {
+	took := map[string][]time.Duration{}
+	stop := wait.Every(growthPing, func() {
 		for _, name := range localstack.Roster() {
 			t0 := time.Now()
 			if err := b.ping(ctx, st.Activator(name)); err != nil {
 				fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
 				continue
 			}
-			p.took[name] = append(p.took[name], time.Since(t0))
+			took[name] = append(took[name], time.Since(t0))
 		}
 	})
-	return p
-}
-
-// rounds ends the pings and returns how long each function's rounds took.
-func (p *pinger) rounds() map[string]Percentiles {
-	p.stop()
-	out := map[string]Percentiles{}
-	for name, ds := range p.took {
-		out[name] = percentiles(ds)
+	return func() map[string]Percentiles {
+		stop()
+		out := map[string]Percentiles{}
+		for name, ds := range took {
+			out[name] = percentiles(ds)
+		}
+		return out
 	}
-	return out
 }
 
 // ping sends a PingSource's event, in binary mode as the adapter does.

@@ -132,17 +132,19 @@ func cost(before, after counters, orders int) Cost {
 	if orders == 0 {
 		return Cost{}
 	}
-	c := Cost{StatementsPerOrder: -1, RoundTripsPerOrder: -1, KafkaReqsPerOrder: -1, CPUSecPer1000: map[string]float64{}}
-	if before.pgWrites >= 0 && after.pgWrites >= 0 {
-		// Each of the bench's own queries is one request too.
-		c.RoundTripsPerOrder = float64(after.pgWrites-before.pgWrites-(after.own-before.own)) / float64(orders)
+	own := after.own - before.own // each of them a commit and a request too
+	per := func(before, after, less int64) float64 {
+		if before < 0 || after < 0 {
+			return -1 // not counted
+		}
+		return float64(after-before-less) / float64(orders)
 	}
-	if before.kafkaReqs >= 0 && after.kafkaReqs >= 0 {
-		c.KafkaReqsPerOrder = float64(after.kafkaReqs-before.kafkaReqs) / float64(orders)
-	}
-	c.CommitsPerOrder = float64(after.commits-before.commits-(after.own-before.own)) / float64(orders)
-	if before.statements >= 0 && after.statements >= 0 {
-		c.StatementsPerOrder = float64(after.statements-before.statements) / float64(orders)
+	c := Cost{
+		CommitsPerOrder:    per(before.commits, after.commits, own),
+		StatementsPerOrder: per(before.statements, after.statements, 0),
+		RoundTripsPerOrder: per(before.pgWrites, after.pgWrites, own),
+		KafkaReqsPerOrder:  per(before.kafkaReqs, after.kafkaReqs, 0),
+		CPUSecPer1000:      map[string]float64{},
 	}
 	for name := range maps.Keys(after.cpu) {
 		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]).Seconds() * 1000 / float64(orders)
@@ -214,32 +216,18 @@ func (b *bench) delays(ctx context.Context, ids []int64) (e2e, relayed []time.Du
 	return e2e, relayed, rows.Err()
 }
 
-// rssSampler keeps the largest resident set seen of each process.
-type rssSampler struct {
-	max  map[string]int64
-	stop func()
-}
-
-func startRSSSampler(pids map[string]int) *rssSampler {
-	s := &rssSampler{max: map[string]int64{}}
+// sampleRSS keeps the largest resident set of each process until the
+// function it returns is called, which returns them in MiB.
+func sampleRSS(pids map[string]int) (peaks func() map[string]float64) {
+	peak := map[string]float64{}
 	sample := func() {
 		for name, pid := range pids {
-			if p, err := readProc(pid); err == nil && p.RSS > s.max[name] {
-				s.max[name] = p.RSS
+			if p, err := readProc(pid); err == nil {
+				peak[name] = max(peak[name], mib(p.RSS))
 			}
 		}
 	}
 	sample()
-	s.stop = wait.Every(250*time.Millisecond, sample)
-	return s
-}
-
-// peaks ends the sampling and returns the peaks in MiB.
-func (s *rssSampler) peaks() map[string]float64 {
-	s.stop()
-	out := map[string]float64{}
-	for name, b := range s.max {
-		out[name] = mib(b)
-	}
-	return out
+	stop := wait.Every(250*time.Millisecond, sample)
+	return func() map[string]float64 { stop(); return peak }
 }

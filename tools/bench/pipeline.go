@@ -102,7 +102,7 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	if err != nil {
 		return Step{}, err
 	}
-	sampler := startRSSSampler(pids)
+	peaks := sampleRSS(pids)
 	started := time.Now()
 	tally, ids := b.fire(ctx, orders, rate, d)
 	offered := time.Since(started)
@@ -110,7 +110,7 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	if err != nil {
 		return Step{}, err
 	}
-	rss := sampler.peaks()
+	rss := peaks()
 	after, err := b.snapshot(ctx, pids)
 	if err != nil {
 		return Step{}, err

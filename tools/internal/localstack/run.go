@@ -67,12 +67,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 // PID is the stack's own process id.
 func (s *Stack) PID() int { return s.cmd.Process.Pid }
 
-// Done is closed when the stack has exited; Err then says how.
-func (s *Stack) Done() <-chan struct{} { return s.done }
-
-// Err is the stack's exit status, once Done is closed.
-func (s *Stack) Err() error { <-s.done; return s.err }
-
 // State reads what the stack says of itself now.
 func (s *Stack) State() (State, error) { return ReadState(s.state) }
 

@@ -5,6 +5,7 @@ package orderapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,9 +19,6 @@ import (
 	"github.com/mskafka/knative-functions/shared/money"
 )
 
-// Street is the street of a request that names no key.
-const Street = "Ohlauer Str. 43"
-
 // Request is an order request over what functions/order/migrations/001_init.sql
 // seeds: customers 1 and 2, items 1 to 4.
 type Request struct {
@@ -33,14 +31,10 @@ type Request struct {
 // NewRequest is request number n: customer 1+n%2, 1+n%3 of item 1+n%4.
 // A key names the request in both addresses, so every stored order,
 // shipment and invoice says which request it came from; without one
-// (empty) the street is Street and no Idempotency-Key is sent.
+// (empty) the street is the seed's and no Idempotency-Key is sent.
 func NewRequest(n int, key string) Request {
 	count, item := 1+n%3, 1+n%4
-	street := key
-	if street == "" {
-		street = Street
-	}
-	address := map[string]string{"street": street, "zip": "10999", "city": "Berlin"}
+	address := map[string]string{"street": cmp.Or(key, "Ohlauer Str. 43"), "zip": "10999", "city": "Berlin"}
 	body, _ := json.Marshal(map[string]any{
 		"customer":        map[string]int{"customerId": 1 + n%2},
 		"shippingAddress": address,
