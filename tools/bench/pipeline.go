@@ -152,7 +152,7 @@ func (b *bench) fire(ctx context.Context, orders orderapi.Client, rate float64, 
 			return orders.Target(orderapi.NewRequest(n, key))
 		},
 		func(h loadgen.Hit) {
-			if t.Add(h, http.StatusCreated) != "" {
+			if !t.Add(h, http.StatusCreated) {
 				return
 			}
 			if p, err := orderapi.Answer(h.Status, h.Header, h.Body); err != nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"text/template"
 	"time"
 )
@@ -221,50 +220,39 @@ func meanStep(steps []Step) Step {
 // SVG plots the latencies against the offered rate: end-to-end p50 and p99,
 // and the order API's p99, with the 100 ms line that sustained means.
 func (r *Report) SVG() []byte {
-	var steps []Step
+	p := plot{Bound: r.Bound.OrdersPerSec, maxX: 1, maxY: 200}
 	for _, s := range r.Steps {
 		if !s.Half {
-			steps = append(steps, s)
+			p.Steps = append(p.Steps, s)
+			p.maxX = max(p.maxX, s.Offered)
+			p.maxY = max(p.maxY, s.E2E.P99, s.API.P99)
 		}
 	}
-	maxX, maxY := 1.0, 200.0
-	for _, s := range steps {
-		maxX = max(maxX, s.Offered)
-		maxY = max(maxY, s.E2E.P99, s.API.P99)
-	}
-	maxY = min(maxY*1.1, 2000) // a collapsed step would flatten the rest
-	// The axes meet at (60, 380) and run to 700 and 30.
-	x := func(v float64) float64 { return 60 + v/maxX*640 }
-	y := func(v float64) float64 { return 380 - min(v, maxY)/maxY*350 }
-	type tick struct{ X, Y, PX, PY float64 } // values, and where their labels go
-	type series struct {
-		Name, Color, Points string
-		LabelY              int
-	}
-	p := struct {
-		Bound, Line100 float64
-		Ticks          []tick
-		Series         []series
-	}{Bound: r.Bound.OrdersPerSec, Line100: y(100)}
-	for i := range 6 {
-		vx, vy := maxX*float64(i)/5, maxY*float64(i)/5
-		p.Ticks = append(p.Ticks, tick{vx, vy, x(vx), y(vy) + 4})
-	}
-	for i, v := range []func(Step) float64{
-		func(s Step) float64 { return s.E2E.P50 },
-		func(s Step) float64 { return s.E2E.P99 },
-		func(s Step) float64 { return s.API.P99 },
-	} {
-		var pts []string
-		for _, s := range steps {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.Offered), y(v(s))))
-		}
-		p.Series = append(p.Series, series{[]string{"end-to-end p50", "end-to-end p99", "order API p99"}[i],
-			[]string{"#2a7", "#c33", "#36c"}[i], strings.Join(pts, " "), 46 + 16*i})
-	}
+	p.maxY = min(p.maxY*1.1, 2000) // a collapsed step would flatten the rest
 	var b bytes.Buffer
 	if err := templates.ExecuteTemplate(&b, "latency.svg.tmpl", p); err != nil {
 		panic(err) // the template and its data are fixed: a mistake here
 	}
 	return b.Bytes()
+}
+
+// plot is what latency.svg.tmpl draws, on axes that meet at (60, 380) and
+// run to 700 and 30.
+type plot struct {
+	Bound      float64
+	Steps      []Step
+	maxX, maxY float64
+}
+
+func (p plot) X(v float64) float64 { return 60 + v/p.maxX*640 }
+
+func (p plot) Y(v float64) float64 { return 380 - min(v, p.maxY)/p.maxY*350 }
+
+// Ticks are the values marked on the axes: six each, from zero.
+func (p plot) Ticks() []struct{ X, Y float64 } {
+	var t []struct{ X, Y float64 }
+	for i := range 6 {
+		t = append(t, struct{ X, Y float64 }{p.maxX * float64(i) / 5, p.maxY * float64(i) / 5})
+	}
+	return t
 }

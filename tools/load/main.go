@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 		})
 	report(out, t, late, c.N, time.Since(start))
-	if failed := t.Failed() + c.N - t.Sent; failed > 0 {
+	if failed := c.N - t.OK; failed > 0 {
 		return fmt.Errorf("%d of %d orders failed", failed, c.N)
 	}
 	return nil
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // report prints throughput, latency percentiles and errors.
 func report(out io.Writer, t loadgen.Tally, late, planned int, elapsed time.Duration) {
 	fmt.Fprintf(out, "  sent        %d of %d in %.2fs: %.1f orders/s, %d created (201)\n",
-		t.Sent, planned, elapsed.Seconds(), float64(t.Sent)/elapsed.Seconds(), t.Sent-t.Failed())
+		t.Sent, planned, elapsed.Seconds(), float64(t.Sent)/elapsed.Seconds(), t.OK)
 	lat := slices.Sorted(slices.Values(t.Latencies))
 	if len(lat) > 0 {
 		fmt.Fprintf(out, "  latency     p50 %v  p90 %v  p99 %v  max %v\n",

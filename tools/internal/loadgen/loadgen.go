@@ -79,37 +79,28 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 	}
 }
 
-// Failure says what went wrong with the hit when want was the answer
-// expected: nothing (""), another status ("HTTP 503 Service Unavailable")
-// or why there was no answer.
-func (h Hit) Failure(want int) string {
-	switch {
-	case h.Status == want:
-		return ""
-	case h.Status != 0:
-		return fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status))
-	}
-	return cmp.Or(h.Err, "no answer")
-}
-
 // Tally is what a load test reports of its hits.
 type Tally struct {
-	Sent      int
+	Sent, OK  int             // OK: answered with the status wanted
 	Latencies []time.Duration // of the hits answered
-	Failures  map[string]int  // the hits not answered as wanted, by what went wrong
+	Failures  map[string]int  // the others, by what went wrong
 }
 
-// Add counts h, whose wanted answer is want, and returns its failure.
-func (t *Tally) Add(h Hit, want int) string {
+// Add counts h, whose wanted status is want, and reports whether it was OK.
+func (t *Tally) Add(h Hit, want int) bool {
 	t.Sent++
+	switch {
+	case h.Status == want:
+		t.OK++
+	case h.Status != 0:
+		t.Fail(fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status)))
+	default:
+		t.Fail(cmp.Or(h.Err, "no answer"))
+	}
 	if h.Status != 0 {
 		t.Latencies = append(t.Latencies, h.Latency)
 	}
-	f := h.Failure(want)
-	if f != "" {
-		t.Fail(f)
-	}
-	return f
+	return h.Status == want
 }
 
 // Fail counts a failure that the status alone does not show.
@@ -118,15 +109,6 @@ func (t *Tally) Fail(what string) {
 		t.Failures = map[string]int{}
 	}
 	t.Failures[what]++
-}
-
-// Failed is how many hits failed.
-func (t Tally) Failed() int {
-	n := 0
-	for _, c := range t.Failures {
-		n += c
-	}
-	return n
 }
 
 // stopping paces at a constant rate and stops after max hits or when ctx ends.
