@@ -37,7 +37,7 @@ func (b *bench) bound(ctx context.Context) error {
 		return err
 	}
 	if _, err := b.admin.Exec(ctx, minimalSchema); err != nil {
-		return fmt.Errorf("the minimal SQL's tables: %w", err)
+		return fmt.Errorf("the bound's tables: %w", err)
 	}
 	b.own++
 	minimal, _, err := b.pgbench(ctx, minimalSQL, boundDuration)
@@ -57,11 +57,7 @@ func (b *bench) bound(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.admin.Exec(ctx, `CREATE TABLE IF NOT EXISTS public.bench_commit (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return err
-	}
-	b.own++
-	plain, _, err := b.pgbench(ctx, "INSERT INTO public.bench_commit DEFAULT VALUES;\n", commitDuration)
+	plain, _, err := b.pgbench(ctx, "INSERT INTO bench_minimal.plain_commit DEFAULT VALUES;\n", commitDuration)
 	if err != nil {
 		return fmt.Errorf("plain insert: %w", err)
 	}

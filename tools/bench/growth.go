@@ -131,32 +131,22 @@ func (b *bench) ping(ctx context.Context, activator string) error {
 
 // tableSizes counts the rows and bytes of every table of the functions.
 func (b *bench) tableSizes(ctx context.Context) ([]TableSize, error) {
-	rows, err := b.admin.Query(ctx, `SELECT schemaname, relname, pg_total_relation_size(relid) FROM pg_stat_user_tables
-		WHERE schemaname IN ('orders', 'shipping', 'invoicing') ORDER BY 1, 2`)
+	rows, err := b.admin.Query(ctx, `SELECT schemaname || '.' || relname, 0::bigint, pg_total_relation_size(relid) / 1048576.0::float8
+		FROM pg_stat_user_tables WHERE schemaname IN ('orders', 'shipping', 'invoicing') ORDER BY 1`)
 	b.own++
 	if err != nil {
 		return nil, fmt.Errorf("table sizes: %w", err)
 	}
-	var out []TableSize
-	for rows.Next() {
-		var schema, table string
-		var bytes int64
-		if err := rows.Scan(&schema, &table, &bytes); err != nil {
-			return nil, err
-		}
-		out = append(out, TableSize{Table: schema + "." + table, MiB: mib(bytes)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i := range out {
-		parts := strings.SplitN(out[i].Table, ".", 2)
-		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier(parts).Sanitize()).Scan(&out[i].Rows); err != nil {
-			return nil, fmt.Errorf("count %s: %w", out[i].Table, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowToStructByPos[TableSize])
+	for i, t := range tables {
+		// The rows exactly, not the statistics' estimate.
+		name := pgx.Identifier(strings.SplitN(t.Table, ".", 2)).Sanitize()
+		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&tables[i].Rows); err != nil {
+			return nil, fmt.Errorf("count %s: %w", t.Table, err)
 		}
 		b.own++
 	}
-	return out, nil
+	return tables, err
 }
 
 // deletes reads the retention DELETEs' cost per function from Postgres.

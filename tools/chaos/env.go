@@ -116,12 +116,8 @@ func (e *env) signalKafka(ctx context.Context, sig syscall.Signal) error {
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("signal kafka (pid %d): %w", pid, err)
 	}
-	return waitExit(ctx, pid, 60*time.Second)
-}
-
-// waitExit waits until pid is gone (or a zombie nobody reaps).
-func waitExit(ctx context.Context, pid int, limit time.Duration) error {
-	return wait.Until(ctx, limit, 100*time.Millisecond, func() (bool, error) {
+	// Gone, or a zombie nobody reaps.
+	return wait.Until(ctx, time.Minute, 100*time.Millisecond, func() (bool, error) {
 		p, err := procfs.NewProc(pid)
 		if err != nil {
 			return true, nil
