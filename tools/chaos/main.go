@@ -97,15 +97,21 @@ func run(ctx context.Context, out io.Writer) error {
 			return fmt.Errorf("drill %s: %w", d.name, err)
 		}
 		rows = append(rows, r)
-		step("  %s", r.tableRow())
+		step("  %s", r.line())
 	}
 
-	table := render(rows, cfg)
-	fmt.Fprint(out, "\n"+table)
+	var report strings.Builder
+	if err := table.Execute(&report, struct {
+		Cfg  config
+		Rows []row
+	}{cfg, rows}); err != nil {
+		return err
+	}
+	fmt.Fprint(out, "\n"+report.String())
 	if err := os.MkdirAll(filepath.Dir(cfg.Report), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(cfg.Report, []byte(table), 0o644); err != nil {
+	if err := os.WriteFile(cfg.Report, []byte(report.String()), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if failed := failures(rows); len(failed) > 0 {

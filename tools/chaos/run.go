@@ -21,7 +21,7 @@ import (
 // runDrill places orders while d's fault comes and goes, then waits for the
 // system to converge and checks it.
 func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(string, ...any)) (row, error) {
-	r := row{drill: d.name}
+	r := row{Drill: d.name}
 	dlFrom, err := e.deadLetterEnd()
 	if err != nil {
 		return r, err
@@ -70,8 +70,8 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	step("  load done: %d requests; waiting for convergence (at most %v from the heal)", len(answers), d.converge)
 
 	c := newCheck(e, answers, d.poison, dlFrom)
-	r.converged = c.converge(ctx, healed.Add(d.converge))
-	r.seconds = time.Since(healed).Seconds()
+	r.Converged = c.converge(ctx, healed.Add(d.converge))
+	r.Seconds = time.Since(healed).Seconds()
 	if err := c.exactSet(ctx, prefix); err != nil {
 		return r, err
 	}
@@ -301,10 +301,10 @@ func (c *check) fill(r *row) {
 	retried, replayed := 0, 0
 	for _, s := range c.orders {
 		if s.shipped {
-			r.shipped++
+			r.Shipped++
 		}
 		if s.invoiced {
-			r.invoiced++
+			r.Invoiced++
 		}
 		if !s.whole {
 			lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
@@ -318,21 +318,24 @@ func (c *check) fill(r *row) {
 	}
 	slices.Sort(lost)
 	for _, a := range c.others {
-		r.unanswered = append(r.unanswered, a.describe())
+		r.Unanswered = append(r.Unanswered, a.describe())
 	}
-	r.accepted, r.lost, r.doubled, r.phantom = len(c.orders), len(lost), len(c.doubled), len(c.phantom)
-	r.deadLettered, r.poisonExpected, r.poisonSeen = len(c.deadLetters), c.poison != nil, c.poisonDeadLettered()
-	r.backlog = c.backlog
-	for what, keys := range map[string][]string{"lost": lost, "doubled": c.doubled, "phantom": c.phantom, "no 201": r.unanswered} {
+	r.Accepted, r.Lost, r.Doubled, r.Phantom = len(c.orders), len(lost), len(c.doubled), len(c.phantom)
+	r.DeadLettered, r.PoisonExpected, r.PoisonSeen = len(c.deadLetters), c.poison != nil, c.poisonDeadLettered()
+	r.Backlog = c.backlog
+	for what, keys := range map[string][]string{"lost": lost, "doubled": c.doubled, "phantom": c.phantom, "no 201": r.Unanswered} {
 		for _, k := range keys {
-			r.details = append(r.details, what+" "+k)
+			r.Details = append(r.Details, what+" "+k)
 		}
 	}
-	slices.Sort(r.details) // by kind, then key
+	slices.Sort(r.Details) // by kind, then key
 	if len(lost) > 0 && c.lastErr != nil {
-		r.details = append(r.details, "last error: "+c.lastErr.Error())
+		r.Details = append(r.Details, "last error: "+c.lastErr.Error())
+	}
+	if n := len(r.Details) - maxDetails; n > 0 {
+		r.Details = append(r.Details[:maxDetails], fmt.Sprintf("… and %d more", n))
 	}
 	if retried > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, replayed))
+		r.Notes = append(r.Notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, replayed))
 	}
 }
