@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mskafka/knative-functions/shared/db"
-	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
 
 // Compare is one offered rate run on this checkout and on another revision
@@ -80,11 +79,10 @@ func (b *bench) measuredStep(ctx context.Context, run stackRun, rate float64) (S
 		return Step{}, err
 	}
 	defer stopStack(st)
-	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
-	if _, err := b.step(ctx, st, orders, rate, b.cfg.Step); err != nil {
+	if _, err := b.step(ctx, st, rate, b.cfg.Step); err != nil {
 		return Step{}, err
 	}
-	return b.step(ctx, st, orders, rate, b.cfg.Step)
+	return b.step(ctx, st, rate, b.cfg.Step)
 }
 
 func cpuLine(s Step) string {

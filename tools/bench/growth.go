@@ -10,7 +10,6 @@ import (
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
-	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
@@ -69,23 +68,22 @@ func (b *bench) growth(ctx context.Context) error {
 	defer stopStack(st)
 	rounds := b.playPings(ctx, st)
 	defer rounds() // on an early return
-	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
 	measure := time.Duration(growthMeasured / g.Rate * float64(time.Second))
 	// A warm-up first, as before the pipeline's steps: the broker's JVM
 	// compiles its hot paths and the pools fill, which is no cost of history.
-	_, warm := b.fire(ctx, orders, g.Rate, b.cfg.Step)
-	if g.Early, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
+	_, warm := b.fire(ctx, st, g.Rate, b.cfg.Step)
+	if g.Early, err = b.step(ctx, st, g.Rate, measure); err != nil {
 		return err
 	}
 	g.Orders = len(warm) + g.Early.Accepted
 	fmt.Fprintf(b.out, "  early: %s\n", cpuLine(g.Early))
 	for fill := b.cfg.GrowthOrders - growthMeasured; g.Orders < fill && ctx.Err() == nil; {
 		chunk := min(time.Minute, time.Duration(float64(fill-g.Orders)/g.Rate*float64(time.Second))+time.Second)
-		tally, ids := b.fire(ctx, orders, g.Rate, chunk)
+		tally, ids := b.fire(ctx, st, g.Rate, chunk)
 		g.Orders += len(ids)
 		fmt.Fprintf(b.out, "  %d orders placed (%d errors in the last %s)\n", g.Orders, tally.Sent-len(ids), chunk.Round(time.Second))
 	}
-	if g.Late, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
+	if g.Late, err = b.step(ctx, st, g.Rate, measure); err != nil {
 		return err
 	}
 	g.Orders += g.Late.Accepted

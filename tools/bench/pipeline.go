@@ -35,18 +35,17 @@ func (b *bench) pipeline(ctx context.Context) error {
 		return err
 	}
 	defer stopStack(st)
-	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
 	rates := b.rates()
 	// A warm-up step, not reported: the broker's JVM compiles its hot paths
 	// with C2 and the pools fill, which would otherwise land in the first
 	// measured step's tail.
 	warm := rates[min(2, len(rates)-1)]
 	fmt.Fprintf(b.out, "  warm-up: %.0f/s for %s (not reported)\n", warm, b.cfg.Step)
-	if _, err := b.step(ctx, st, orders, warm, b.cfg.Step); err != nil {
+	if _, err := b.step(ctx, st, warm, b.cfg.Step); err != nil {
 		return err
 	}
 	for _, rate := range rates {
-		s, err := b.step(ctx, st, orders, rate, b.cfg.Step)
+		s, err := b.step(ctx, st, rate, b.cfg.Step)
 		if err != nil {
 			return err
 		}
@@ -60,7 +59,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 	if sustained == nil || len(b.cfg.Rates) > 0 {
 		return nil
 	}
-	half, err := b.step(ctx, st, orders, math.Round(sustained.Offered/2), b.cfg.Step)
+	half, err := b.step(ctx, st, math.Round(sustained.Offered/2), b.cfg.Step)
 	if err != nil {
 		return err
 	}
@@ -96,7 +95,7 @@ func (b *bench) printStep(s Step) {
 
 // step offers rate orders per second for d, waits until the sinks
 // have caught up, and reads what happened from the database and /proc.
-func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.Client, rate float64, d time.Duration) (Step, error) {
+func (b *bench) step(ctx context.Context, st *localstack.Stack, rate float64, d time.Duration) (Step, error) {
 	pids := processes(st)
 	before, err := b.snapshot(ctx, pids)
 	if err != nil {
@@ -104,7 +103,7 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	}
 	peaks := sampleRSS(pids)
 	started := time.Now()
-	tally, ids := b.fire(ctx, orders, rate, d)
+	tally, ids := b.fire(ctx, st, rate, d)
 	offered := time.Since(started)
 	drain, lost, err := b.waitStored(ctx, ids)
 	if err != nil {
@@ -138,7 +137,8 @@ const maxInFlight = 4000
 // whatever the earlier ones are doing (an open model, as users are), and
 // returns their tally and the ids of the orders placed. With b.keys, each
 // order has an Idempotency-Key.
-func (b *bench) fire(ctx context.Context, orders orderapi.Client, rate float64, d time.Duration) (loadgen.Tally, []int64) {
+func (b *bench) fire(ctx context.Context, st *localstack.Stack, rate float64, d time.Duration) (loadgen.Tally, []int64) {
+	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
 	var t loadgen.Tally
 	var ids []int64
 	b.fired++

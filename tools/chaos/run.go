@@ -201,12 +201,9 @@ func (c *check) inDB(ctx context.Context, pending map[int64]*state) (cancelled, 
 		return nil, nil, fmt.Errorf("read orders, shipments and invoices: %w", err)
 	}
 	cancelled, ready = map[int64]bool{}, map[int64]bool{}
-	var (
-		id          int64
-		orderCancel bool
-		shipCancel  *bool
-		invCancel   *bool
-	)
+	var id int64
+	var orderCancel bool
+	var shipCancel, invCancel *bool
 	_, err = pgx.ForEachRow(rows, []any{&id, &orderCancel, &shipCancel, &invCancel}, func() error {
 		want := orderCancel || pending[id].a.cancelled
 		cancelled[id] = orderCancel
@@ -262,22 +259,14 @@ func (c *check) poisonDeadLettered() int {
 // is the request's key) with the answers: a key stored twice is a doubled
 // order, a stored order never answered 201 a phantom.
 func (c *check) exactSet(ctx context.Context, prefix string) error {
-	rows, err := c.e.db.Query(ctx, `SELECT id, shipping_street FROM orders.orders WHERE shipping_street LIKE $1`, prefix+"-%")
+	rows, err := c.e.db.Query(ctx, `SELECT shipping_street, array_agg(id ORDER BY id) FROM orders.orders
+		WHERE shipping_street LIKE $1 GROUP BY 1`, prefix+"-%")
 	if err != nil {
 		return fmt.Errorf("read the drill's orders: %w", err)
 	}
-	byKey := map[string][]int64{}
-	var (
-		id  int64
-		key string
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error {
-		byKey[key] = append(byKey[key], id)
-		return nil
-	}); err != nil {
-		return err
-	}
-	for key, ids := range byKey {
+	var key string
+	var ids []int64
+	_, err = pgx.ForEachRow(rows, []any{&key, &ids}, func() error {
 		if len(ids) > 1 {
 			c.doubled = append(c.doubled, fmt.Sprintf("%s (orders %v)", key, ids))
 		}
@@ -286,10 +275,11 @@ func (c *check) exactSet(ctx context.Context, prefix string) error {
 				c.phantom = append(c.phantom, fmt.Sprintf("%s (order %d)", key, id))
 			}
 		}
-	}
+		return nil
+	})
 	slices.Sort(c.doubled)
 	slices.Sort(c.phantom)
-	return nil
+	return err
 }
 
 // fill writes the findings into r.
@@ -297,7 +287,6 @@ func (c *check) fill(r *row) {
 	if values, err := c.e.deadLetters(c.dlFrom); err == nil {
 		c.deadLetters = values
 	}
-	var lost []string
 	retried, replayed := 0, 0
 	for _, s := range c.orders {
 		if s.shipped {
@@ -307,7 +296,8 @@ func (c *check) fill(r *row) {
 			r.Invoiced++
 		}
 		if !s.whole {
-			lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
+			r.Lost++
+			r.Details = append(r.Details, fmt.Sprintf("lost %s (order %d): %s", s.a.Key, s.a.ID, s.why))
 		}
 		if s.a.attempts > 1 {
 			retried++
@@ -316,20 +306,19 @@ func (c *check) fill(r *row) {
 			replayed++
 		}
 	}
-	slices.Sort(lost)
 	for _, a := range c.others {
 		r.Unanswered = append(r.Unanswered, a.describe())
 	}
-	r.Accepted, r.Lost, r.Doubled, r.Phantom = len(c.orders), len(lost), len(c.doubled), len(c.phantom)
+	r.Accepted, r.Doubled, r.Phantom = len(c.orders), len(c.doubled), len(c.phantom)
 	r.DeadLettered, r.PoisonExpected, r.PoisonSeen = len(c.deadLetters), c.poison != nil, c.poisonDeadLettered()
 	r.Backlog = c.backlog
-	for what, keys := range map[string][]string{"lost": lost, "doubled": c.doubled, "phantom": c.phantom, "no 201": r.Unanswered} {
+	for what, keys := range map[string][]string{"doubled": c.doubled, "phantom": c.phantom, "no 201": r.Unanswered} {
 		for _, k := range keys {
 			r.Details = append(r.Details, what+" "+k)
 		}
 	}
 	slices.Sort(r.Details) // by kind, then key
-	if len(lost) > 0 && c.lastErr != nil {
+	if r.Lost > 0 && c.lastErr != nil {
 		r.Details = append(r.Details, "last error: "+c.lastErr.Error())
 	}
 	if n := len(r.Details) - maxDetails; n > 0 {
