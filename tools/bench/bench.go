@@ -156,29 +156,14 @@ func processes(st *localstack.Stack) map[string]int {
 // stopStack stops the stack, its functions writing their profiles.
 func stopStack(st *localstack.Stack) { st.Stop(30 * time.Second) }
 
-// procStat is what /proc tells of a process: CPU time and resident memory.
-type procStat struct {
-	CPU      time.Duration
-	ChildCPU time.Duration // of its children that have exited and been waited for
-	RSS      int64         // bytes
-}
-
-// readProc reads the user+system CPU time and the resident set of pid.
-func readProc(pid int) (procStat, error) {
+// procStat reads what /proc tells of pid: its CPU seconds (CPUTime) and
+// its resident memory (ResidentMemory).
+func procStat(pid int) (procfs.ProcStat, error) {
 	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return procStat{}, err
+		return procfs.ProcStat{}, err
 	}
-	st, err := p.Stat()
-	if err != nil {
-		return procStat{}, err
-	}
-	const ticks = 100 // USER_HZ on Linux
-	return procStat{
-		CPU:      time.Duration(st.CPUTime() * float64(time.Second)),
-		ChildCPU: time.Duration(st.CUTime+st.CSTime) * time.Second / ticks,
-		RSS:      int64(st.ResidentMemory()),
-	}, nil
+	return p.Stat()
 }
 
 // machine describes where the figures come from.

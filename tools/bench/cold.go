@@ -148,8 +148,8 @@ func (b *bench) startOnce(ctx context.Context, name string, probe func(context.C
 	elapsed := time.Since(t0)
 	// Idle memory: what the process holds once the start-up work is done.
 	time.Sleep(500 * time.Millisecond)
-	p, _ := readProc(cmd.Process.Pid)
-	return elapsed, p.RSS, nil
+	p, _ := procStat(cmd.Process.Pid)
+	return elapsed, int64(p.ResidentMemory()), nil
 }
 
 func (b *bench) probeReady(ctx context.Context, base string) error {

@@ -42,13 +42,10 @@ type Deletes struct {
 	TotalMs, MaxMs float64
 }
 
-// growthMeasured is how many orders the early and the late step each
-// measure.
-const growthMeasured = 10_000
-
-// growthPing is how often the run plays the PingSources: the retention
-// rounds come every minute instead of every five or fifteen.
-const growthPing = time.Minute
+const (
+	growthMeasured = 10_000      // orders the early and the late step each measure
+	growthPing     = time.Minute // the PingSources' period: retention every minute, not every five or fifteen
+)
 
 // growth runs the growth test.
 func (b *bench) growth(ctx context.Context) error {
@@ -104,7 +101,10 @@ func (b *bench) playPings(ctx context.Context, st *localstack.Stack) (rounds fun
 	stop := wait.Every(growthPing, func() {
 		for _, name := range localstack.Roster() {
 			t0 := time.Now()
-			if err := b.ping(ctx, st.Activator(name)); err != nil {
+			// A PingSource's event, in binary mode as the adapter sends it.
+			ping := cloudEvent(ctx, "http://"+st.Activator(name)+"/", events.TypePing, "/bench/growth",
+				fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`)
+			if err := b.send(ping); err != nil {
 				fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
 				continue
 			}
@@ -119,12 +119,6 @@ func (b *bench) playPings(ctx context.Context, st *localstack.Stack) (rounds fun
 		}
 		return out
 	}
-}
-
-// ping sends a PingSource's event, in binary mode as the adapter does.
-func (b *bench) ping(ctx context.Context, activator string) error {
-	return b.send(cloudEvent(ctx, "http://"+activator+"/", events.TypePing, "/bench/growth",
-		fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`))
 }
 
 // tableSizes counts the rows and bytes of every table of the functions.

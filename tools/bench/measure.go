@@ -22,7 +22,7 @@ type counters struct {
 	statements int64 // -1: pg_stat_statements is not loaded
 	pgWrites   int64 // requests written to Postgres by all its clients; -1: not counted
 	kafkaReqs  int64 // requests written to the Kafka broker by all its clients; -1: not counted
-	cpu        map[string]time.Duration
+	cpu        map[string]float64 // seconds
 	own        int64 // the bench's own transactions so far
 }
 
@@ -30,7 +30,7 @@ type counters struct {
 // once a second, so a snapshot first waits that long.
 func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, error) {
 	time.Sleep(1100 * time.Millisecond)
-	c := counters{statements: -1, cpu: map[string]time.Duration{}, own: b.own}
+	c := counters{statements: -1, cpu: map[string]float64{}, own: b.own}
 	var err error
 	if c.commits, err = b.commits(ctx); err != nil {
 		return c, err
@@ -43,8 +43,8 @@ func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, er
 		c.statements = -1
 	}
 	for name, pid := range pids {
-		if p, err := readProc(pid); err == nil {
-			c.cpu[name] = p.CPU
+		if p, err := procStat(pid); err == nil {
+			c.cpu[name] = p.CPUTime()
 		}
 	}
 	maps.Copy(c.cpu, serverCPU())
@@ -85,10 +85,10 @@ var dataSegsIn = regexp.MustCompile(`data_segs_in:([0-9]+)`)
 // the load generator: every postgres process (a backend that has exited
 // is counted in the postmaster's children's time), the Kafka broker's JVM,
 // and this process.
-func serverCPU() map[string]time.Duration {
-	cpu := map[string]time.Duration{}
-	if p, err := readProc(os.Getpid()); err == nil {
-		cpu["bench (load)"] = p.CPU
+func serverCPU() map[string]float64 {
+	cpu := map[string]float64{}
+	if p, err := procStat(os.Getpid()); err == nil {
+		cpu["bench (load)"] = p.CPUTime()
 	}
 	procs, _ := procfs.AllProcs()
 	for _, proc := range procs {
@@ -101,8 +101,8 @@ func serverCPU() map[string]time.Duration {
 		if name != "postgres" && name != "kafka" {
 			continue
 		}
-		if p, err := readProc(proc.PID); err == nil {
-			cpu[name] += p.CPU + p.ChildCPU
+		if p, err := procStat(proc.PID); err == nil {
+			cpu[name] += p.CPUTime() + float64(p.CUTime+p.CSTime)/100 // children's, in ticks of USER_HZ (100)
 		}
 	}
 	return cpu
@@ -147,7 +147,7 @@ func cost(before, after counters, orders int) Cost {
 		CPUSecPer1000:      map[string]float64{},
 	}
 	for name := range maps.Keys(after.cpu) {
-		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]).Seconds() * 1000 / float64(orders)
+		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]) * 1000 / float64(orders)
 	}
 	return c
 }
@@ -222,8 +222,8 @@ func sampleRSS(pids map[string]int) (peaks func() map[string]float64) {
 	peak := map[string]float64{}
 	sample := func() {
 		for name, pid := range pids {
-			if p, err := readProc(pid); err == nil {
-				peak[name] = max(peak[name], mib(p.RSS))
+			if p, err := procStat(pid); err == nil {
+				peak[name] = max(peak[name], mib(int64(p.ResidentMemory())))
 			}
 		}
 	}

@@ -142,7 +142,7 @@ func configure() (config, error) {
 	return cfg, nil
 }
 
-// selectDrills keeps the named drills, in the table's order.
+// selectDrills keeps the named drills, in the order named.
 func selectDrills(all []drill, names []string) ([]drill, error) {
 	if len(names) == 0 {
 		return all, nil
