@@ -70,17 +70,14 @@ func (b *bench) coldStarts(ctx context.Context) error {
 	return b.heldStarts(ctx)
 }
 
-// heldIdle is the stack's idle period for the held cold starts: short, so
-// that twenty of them per function take seconds.
-const heldIdle = 200 * time.Millisecond
-
 // heldStarts measures cold start as a user meets it: a request sent to a
 // function scaled to zero, held by the stack's activator while the
 // function starts, then forwarded and answered. The sender times it, so it
 // holds the hold, exec, readiness and the request's own work. The sinks go
-// first: order's orders wake them through Kafka.
+// first: order's orders wake them through Kafka. A short idle period lets
+// twenty starts per function take seconds.
 func (b *bench) heldStarts(ctx context.Context) error {
-	st, err := b.startStack(ctx, b.ownStack("stack-cold.log", "SCALE_TO_ZERO_IDLE="+heldIdle.String()))
+	st, err := b.startStack(ctx, b.ownStack("stack-cold.log", "SCALE_TO_ZERO_IDLE=200ms"))
 	if err != nil {
 		return err
 	}

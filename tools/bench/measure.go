@@ -19,11 +19,11 @@ import (
 // counters is what the database and /proc have counted up to a moment.
 type counters struct {
 	commits    int64
-	statements int64 // -1: pg_stat_statements is not loaded
-	pgWrites   int64 // requests written to Postgres by all its clients; -1: not counted
-	kafkaReqs  int64 // requests written to the Kafka broker by all its clients; -1: not counted
+	statements int64              // -1: pg_stat_statements is not loaded
+	pgWrites   int64              // requests written to Postgres by all its clients; -1: not counted
+	kafkaReqs  int64              // requests written to the Kafka broker by all its clients; -1: not counted
 	cpu        map[string]float64 // seconds
-	own        int64 // the bench's own transactions so far
+	own        int64              // the bench's own transactions so far
 }
 
 // snapshot reads the counters. The server publishes its statistics about

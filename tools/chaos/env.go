@@ -52,15 +52,12 @@ func newEnv(ctx context.Context, cfg config) (*env, error) {
 	base := &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128, ResponseHeaderTimeout: 15 * time.Second}
 	return &env{
 		cfg: cfg, layout: layout, stackLog: log,
-		orders: orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, retryFor)}},
+		// Each placement and cancellation retried for 90 s before it gives up.
+		orders: orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, 90*time.Second)}},
 		http:   &http.Client{Timeout: 15 * time.Second, Transport: base},
 		db:     pool,
 	}, nil
 }
-
-// retryFor is how long a client keeps retrying one request (5xx and
-// transport errors, with the same Idempotency-Key) before it gives up.
-const retryFor = 90 * time.Second
 
 func (e *env) close() { e.db.Close(); e.stackLog.Close() }
 

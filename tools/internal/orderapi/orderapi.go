@@ -41,12 +41,8 @@ func NewRequest(n int, key string) Request {
 		"billingAddress":  address,
 		"orderLine":       []map[string]any{{"count": count, "item": map[string]int{"itemId": item}}},
 	})
-	return Request{N: n, Key: key, Body: body, Total: price(item).Times(count)}
-}
-
-// price is what the seed charges for an item.
-func price(item int) money.Cents {
-	return map[int]money.Cents{1: 4200, 2: 2100, 3: 100, 4: 10000}[item]
+	price := map[int]money.Cents{1: 4200, 2: 2100, 3: 100, 4: 10000}[item] // as the seed charges
+	return Request{N: n, Key: key, Body: body, Total: price.Times(count)}
 }
 
 // Client talks to one order function.
