@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,11 +28,10 @@ type bench struct {
 	report *Report
 	// own counts the transactions bench itself runs on the database, so that
 	// they can be taken out of the pipeline's commits and round trips.
-	own               int64
-	migrated          bool  // every function has started once (migrate)
-	keys              bool  // every order fire sends has an Idempotency-Key, naming the call
-	fired             int64 // fire's calls
-	pgPort, kafkaPort int   // where the servers listen, to count their requests (0: unknown)
+	own      int64
+	migrated bool  // every function has started once (migrate)
+	keys     bool  // every order fire sends has an Idempotency-Key, naming the call
+	fired    int64 // fire's calls
 }
 
 func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
@@ -48,12 +44,6 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 			MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute,
 		}},
 		report: &Report{Machine: machine(), Started: time.Now().UTC()},
-	}
-	if u, err := url.Parse(cfg.AdminURL); err == nil {
-		b.pgPort, _ = strconv.Atoi(u.Port())
-	}
-	if _, port, err := net.SplitHostPort(strings.Split(cfg.Brokers, ",")[0]); err == nil {
-		b.kafkaPort, _ = strconv.Atoi(port)
 	}
 	for _, p := range []string{b.bin, filepath.Join(cfg.Root, "bin", "stack")} {
 		if _, err := os.Stat(p); err != nil {
@@ -139,18 +129,6 @@ func (b *bench) startStack(ctx context.Context, r stackRun) (*localstack.Stack, 
 		return nil, fmt.Errorf("%w: %s (log in %s)", err, lastLines(string(out), 10), logPath)
 	}
 	return st, nil
-}
-
-// processes maps each part of the pipeline to its PID, as the stack tells
-// them: the functions, and the stack itself (dispatchers and gateway).
-func processes(st *localstack.Stack) map[string]int {
-	pids := map[string]int{"stack": st.PID()}
-	for _, name := range localstack.Roster() {
-		if pid, err := st.FunctionPID(name); err == nil {
-			pids[name] = pid
-		}
-	}
-	return pids
 }
 
 // stopStack stops the stack, its functions writing their profiles.

@@ -56,18 +56,16 @@ func (b *bench) compare(ctx context.Context) error {
 	c := &Compare{Baseline: b.cfg.Baseline, Rate: cmp.Or(rate, 300), Rounds: 2}
 	b.report.Compare = c
 	for range c.Rounds {
-		for _, side := range []struct {
-			bench *bench
-			run   stackRun
-			steps *[]Step
-		}{{other, base, &c.Base}, {b, b.ownStack("stack-compare.log", "WARM=1"), &c.This}} {
-			s, err := side.bench.measuredStep(ctx, side.run, c.Rate)
-			if err != nil {
-				return err
-			}
-			*side.steps = append(*side.steps, s)
+		baseStep, err := other.measuredStep(ctx, base, c.Rate)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(b.out, "  round: baseline %s, this %s\n", cpuLine(c.Base[len(c.Base)-1]), cpuLine(c.This[len(c.This)-1]))
+		thisStep, err := b.measuredStep(ctx, b.ownStack("stack-compare.log", "WARM=1"), c.Rate)
+		if err != nil {
+			return err
+		}
+		c.Base, c.This = append(c.Base, baseStep), append(c.This, thisStep)
+		fmt.Fprintf(b.out, "  round: baseline %s, this %s\n", cpuLine(baseStep), cpuLine(thisStep))
 	}
 	return nil
 }

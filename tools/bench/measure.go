@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -48,21 +49,22 @@ func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, er
 		}
 	}
 	maps.Copy(c.cpu, serverCPU())
-	c.pgWrites, c.kafkaReqs = segmentsIn(b.pgPort), segmentsIn(b.kafkaPort)
+	c.pgWrites, c.kafkaReqs = segmentsIn(b.cfg.AdminURL), segmentsIn("//"+strings.Split(b.cfg.Brokers, ",")[0])
 	return c, nil
 }
 
-// segmentsIn counts the data segments that the sockets listening on port
-// have received so far: on loopback every request a client writes (a
+// segmentsIn counts the data segments that the sockets listening on the
+// server's port (of its URL, or //host:port) have received so far: on loopback every request a client writes (a
 // Postgres round trip, pgx's pipelined batch included, or a Kafka request)
 // arrives as one segment, so the difference between two counts is the
 // requests in between, as the kernel saw them. Connections closed in
 // between take their counts with them. -1 when ss cannot tell.
-func segmentsIn(port int) int64 {
-	if port == 0 {
+func segmentsIn(server string) int64 {
+	u, err := url.Parse(server)
+	if err != nil || u.Port() == "" {
 		return -1
 	}
-	out, err := exec.Command("ss", "-tinH", "state", "established", fmt.Sprintf("( sport = :%d )", port)).Output()
+	out, err := exec.Command("ss", "-tinH", "state", "established", "( sport = :"+u.Port()+" )").Output()
 	if err != nil {
 		return -1
 	}

@@ -96,7 +96,14 @@ func (b *bench) printStep(s Step) {
 // step offers rate orders per second for d, waits until the sinks
 // have caught up, and reads what happened from the database and /proc.
 func (b *bench) step(ctx context.Context, st *localstack.Stack, rate float64, d time.Duration) (Step, error) {
-	pids := processes(st)
+	// Each part of the pipeline by its PID, as the stack tells them: the
+	// functions, and the stack itself (dispatchers and gateway).
+	pids := map[string]int{"stack": st.PID()}
+	for _, name := range localstack.Roster() {
+		if pid, err := st.FunctionPID(name); err == nil {
+			pids[name] = pid
+		}
+	}
 	before, err := b.snapshot(ctx, pids)
 	if err != nil {
 		return Step{}, err

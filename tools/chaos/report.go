@@ -22,23 +22,22 @@ type row struct {
 	Notes                             []string // what is worth knowing though it passed
 }
 
-// verdict says why the row fails, or "pass".
+// Verdict says why the row fails, or "pass".
 func (r row) Verdict() string {
 	var why []string
-	if r.Lost > 0 || r.Doubled > 0 || r.Phantom > 0 {
-		why = append(why, "lost/doubled/phantom")
-	}
-	if len(r.Unanswered) > 0 {
-		why = append(why, fmt.Sprintf("%d requests without 201", len(r.Unanswered)))
-	}
-	if !r.Converged {
-		why = append(why, "did not converge")
-	}
-	if r.Backlog != 0 {
-		why = append(why, fmt.Sprintf("outbox backlog %d", r.Backlog))
-	}
-	if r.PoisonExpected && r.PoisonSeen < 2 {
-		why = append(why, fmt.Sprintf("poison dead-lettered %d times, want 2", r.PoisonSeen))
+	for _, c := range []struct {
+		failed bool
+		why    string
+	}{
+		{r.Lost > 0 || r.Doubled > 0 || r.Phantom > 0, "lost/doubled/phantom"},
+		{len(r.Unanswered) > 0, fmt.Sprintf("%d requests without 201", len(r.Unanswered))},
+		{!r.Converged, "did not converge"},
+		{r.Backlog != 0, fmt.Sprintf("outbox backlog %d", r.Backlog)},
+		{r.PoisonExpected && r.PoisonSeen < 2, fmt.Sprintf("poison dead-lettered %d times, want 2", r.PoisonSeen)},
+	} {
+		if c.failed {
+			why = append(why, c.why)
+		}
 	}
 	if len(why) == 0 {
 		return "pass"
