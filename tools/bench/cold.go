@@ -181,12 +181,10 @@ func (b *bench) send(req *http.Request) error {
 	return nil
 }
 
+// lastLines is the last n lines of s, on one line.
 func lastLines(s string, n int) string {
-	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte(" | ")))
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
 }
 
 // median is the middle of xs; zero when there are none.
@@ -195,9 +193,7 @@ func median[T cmp.Ordered](xs []T) T {
 		var zero T
 		return zero
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

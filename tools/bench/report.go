@@ -166,7 +166,7 @@ var (
 	//go:embed report.md.tmpl latency.svg.tmpl
 	templateFiles embed.FS
 	templates     = template.Must(template.New("").Funcs(template.FuncMap{
-		"processes":    func() []string { return reportProcesses },
+		"processes":    func() []string { return append(compareProcesses, "bench (load)") },
 		"compared":     func() []string { return compareProcesses },
 		"sustainedP99": func() time.Duration { return sustainedP99 },
 		"growthPing":   func() time.Duration { return growthPing },
@@ -185,9 +185,6 @@ var (
 		},
 	}).ParseFS(templateFiles, "*.tmpl"))
 )
-
-// reportProcesses are the parts whose cost per order the report shows.
-var reportProcesses = append(compareProcesses, "bench (load)")
 
 // Markdown writes the tables that the README quotes.
 func (r *Report) Markdown(w io.Writer) error {

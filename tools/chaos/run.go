@@ -27,7 +27,7 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 		return r, err
 	}
 
-	l := &load{e: e, prefix: prefix, rate: e.cfg.Rate}
+	l := &load{e: e, prefix: prefix}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loaded := make(chan struct{})
 	go func() { l.run(loadCtx); close(loaded) }()
@@ -217,16 +217,12 @@ func (c *check) inDB(ctx context.Context, pending map[int64]*state) (cancelled, 
 // street its key names (a shipment's shipping address, an invoice's
 // billing address), its total (an invoice's), whether it is cancelled.
 func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool) (bool, string) {
-	var r struct {
-		ID       int64 `json:"id"`
-		Shipping struct {
-			Street string `json:"street"`
-		} `json:"shippingAddress"`
-		Billing struct {
-			Street string `json:"street"`
-		} `json:"billingAddress"`
-		Total     *money.Cents `json:"total"`
-		Cancelled bool         `json:"cancelled"`
+	var r struct { // JSON's names match these whatever their case
+		ID        int64
+		Shipping  struct{ Street string } `json:"shippingAddress"`
+		Billing   struct{ Street string } `json:"billingAddress"`
+		Total     *money.Cents
+		Cancelled bool
 	}
 	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path+strconv.FormatInt(a.ID, 10), &r); err != nil {
 		return false, what + ": " + err.Error() + "; "

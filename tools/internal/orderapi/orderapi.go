@@ -83,9 +83,7 @@ func Answer(status int, h http.Header, body []byte) (Placed, error) {
 	if status != http.StatusCreated {
 		return p, nil
 	}
-	var o struct {
-		ID int64 `json:"id"`
-	}
+	var o struct{ ID int64 } // "id"
 	if err := json.Unmarshal(body, &o); err != nil || o.ID == 0 {
 		return Placed{}, fmt.Errorf("201 without an order id: %.100s", body)
 	}
