@@ -61,8 +61,6 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 	return b, nil
 }
 
-func (b *bench) close() { b.admin.Close() }
-
 // functionEnv is the environment of one function process, as the stack
 // gives it: it connects to the database as its own role.
 func (b *bench) functionEnv(name, addr string) []string {

@@ -47,7 +47,6 @@ const (
 	growthPing     = time.Minute // the PingSources' period: retention every minute, not every five or fifteen
 )
 
-// growth runs the growth test.
 func (b *bench) growth(ctx context.Context) error {
 	g := &Growth{Rate: b.cfg.GrowthRate, Retention: b.cfg.GrowthRetention}
 	b.report.Growth = g

@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer b.admin.Close()
 
 	steps := []struct {
 		key, name string

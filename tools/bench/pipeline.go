@@ -15,9 +15,14 @@ import (
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
 
-// Sustained is the highest step that lost nothing, failed nothing, and kept
-// the end-to-end p99 under this.
-const sustainedP99 = 100 * time.Millisecond
+const (
+	// Sustained is the highest step that lost nothing, failed nothing, and
+	// kept the end-to-end p99 under this.
+	sustainedP99 = 100 * time.Millisecond
+	// maxInFlight bounds the open model where it stops being a load test and
+	// becomes a fork bomb: a request beyond it starts late.
+	maxInFlight = 4000
+)
 
 // rateSteps are the offered rates, as fractions of the bound: stepped up
 // until the pipeline saturates. Finer below half the bound, where the
@@ -125,20 +130,15 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, rate float64, d 
 	if err != nil {
 		return Step{}, err
 	}
-	s := Step{
+	return Step{
 		Offered: rate, Sent: tally.Sent, Accepted: len(ids),
 		AcceptedPerSec: float64(len(ids)) / offered.Seconds(),
 		Errors:         tally.Sent - len(ids), ErrorKinds: tally.Failures,
 		Lost: lost, DrainSec: drain.Seconds(),
 		API: percentiles(tally.Latencies), E2E: percentiles(delays), Relayed: percentiles(relayed),
 		RSSMiB: rss, Cost: cost(before, after, len(ids)),
-	}
-	return s, nil
+	}, nil
 }
-
-// maxInFlight bounds the open model where it stops being a load test and
-// becomes a fork bomb: a request beyond it starts late.
-const maxInFlight = 4000
 
 // fire sends orders at rate per second for d, each at its scheduled time
 // whatever the earlier ones are doing (an open model, as users are), and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -149,14 +150,13 @@ func (r *Report) Write(dir string) ([]string, error) {
 		"latency.svg": r.SVG(),
 	}
 	var paths []string
-	for name, b := range files {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
+		if err := os.WriteFile(p, files[name], 0o644); err != nil {
 			return nil, err
 		}
 		paths = append(paths, p)
 	}
-	slices.Sort(paths)
 	return paths, nil
 }
 

@@ -19,8 +19,7 @@ type drill struct {
 	// as a poison record does once it is dead-lettered).
 	inject func(ctx context.Context, e *env) error
 	heal   func(ctx context.Context, e *env) error
-	// hold is how long the fault lasts, load going on, before heal.
-	hold time.Duration
+	hold   time.Duration // how long the fault lasts, load going on, before heal
 	// cancel: cancel every fourth order accepted so far, once right after
 	// the inject and once just before the heal, so the cancellations are
 	// written while the fault holds.

@@ -63,7 +63,7 @@ func (l *load) run(ctx context.Context) {
 		})
 }
 
-// snapshot returns the answers so far.
+// snapshot copies the answers so far.
 func (l *load) snapshot() []answer {
 	l.mu.Lock()
 	defer l.mu.Unlock()

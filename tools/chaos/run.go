@@ -278,7 +278,6 @@ func (c *check) exactSet(ctx context.Context, prefix string) error {
 	return err
 }
 
-// fill writes the findings into r.
 func (c *check) fill(r *row) {
 	if values, err := c.e.deadLetters(c.dlFrom); err == nil {
 		c.deadLetters = values

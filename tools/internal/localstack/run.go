@@ -23,9 +23,8 @@ type Options struct {
 	Dir    string   // its working directory; empty: this one
 	Env    []string // its environment besides the layout's and the state file's
 	Layout Layout
-	Out    io.Writer // its output (the functions' logs included); nil: discarded
-	// Ready bounds the wait for the stack to start; zero: two minutes.
-	Ready time.Duration
+	Out    io.Writer     // its output (the functions' logs included); nil: discarded
+	Ready  time.Duration // how long the stack may take to start; zero: two minutes
 }
 
 // Stack is a running bin/stack, in a process group of its own that dies

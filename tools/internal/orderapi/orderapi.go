@@ -1,6 +1,6 @@
 // Package orderapi is the tools' one client of the order function's JSON
-// API: order requests over the seeded customers and items, placing one
-// with an Idempotency-Key, cancelling one, reading JSON.
+// API: order requests over the seeded customers and items, their placement
+// (with an Idempotency-Key) and its answer, cancelling one, reading JSON.
 package orderapi
 
 import (
@@ -65,16 +65,6 @@ func (c Client) Target(r Request) vegeta.Target {
 		h.Set("Idempotency-Key", r.Key)
 	}
 	return vegeta.Target{Method: http.MethodPost, URL: c.Base + "/api/orders", Body: r.Body, Header: h}
-}
-
-// Place posts r once.
-func (c Client) Place(ctx context.Context, r Request) (Placed, error) {
-	t := c.Target(r)
-	resp, body, err := do(ctx, c.HTTP, t.Method, t.URL, t.Body, t.Header)
-	if err != nil {
-		return Placed{}, err // an answer cut off is as good as none
-	}
-	return Answer(resp.StatusCode, resp.Header, body)
 }
 
 // Answer reads a placement's answer: a 201 must name the order.
