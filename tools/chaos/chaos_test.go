@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,21 +94,26 @@ func TestTableGolden(t *testing.T) {
 			Details: append(details[:maxDetails], "… and 5 more"), Notes: []string{"3 orders were retried"}},
 		{Drill: "c", Accepted: 5, Shipped: 5, Invoiced: 5, DeadLettered: 2, Converged: true, Seconds: 3, Notes: []string{"n1", "n2"}, PoisonExpected: true, PoisonSeen: 2},
 	}
-	var got strings.Builder
-	if err := table.Execute(&got, struct {
-		Cfg  config
-		Rows []row
-	}{config{Rate: 60, Warmup: 5 * time.Second, Tail: 5 * time.Second}, rows}); err != nil {
+	cfg := config{Rate: 60, Warmup: 5 * time.Second, Tail: 5 * time.Second, Report: filepath.Join(t.TempDir(), "chaos.md")}
+	var printed strings.Builder
+	if err := writeTable(&printed, cfg, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(cfg.Report)
+	if err != nil {
 		t.Fatal(err)
 	}
 	want, err := os.ReadFile("testdata/chaos.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(string(want), got.String()); diff != "" {
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)
 	}
-	if line := rows[1].line(); !strings.Contains(got.String(), "\n"+line+"\n") || !strings.HasSuffix(line, "| > 180 | FAIL: lost/doubled/phantom, did not converge |") {
+	if printed.String() != "\n"+string(got) {
+		t.Errorf("printed %q, wrote %q", printed.String(), got)
+	}
+	if line := rows[1].line(); !strings.Contains(string(got), "\n"+line+"\n") || !strings.HasSuffix(line, "| > 180 | FAIL: lost/doubled/phantom, did not converge |") {
 		t.Errorf("console row %q is not the table's", line)
 	}
 }

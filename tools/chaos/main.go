@@ -100,18 +100,7 @@ func run(ctx context.Context, out io.Writer) error {
 		step("  %s", r.line())
 	}
 
-	var report strings.Builder
-	if err := table.Execute(&report, struct {
-		Cfg  config
-		Rows []row
-	}{cfg, rows}); err != nil {
-		return err
-	}
-	fmt.Fprint(out, "\n"+report.String())
-	if err := os.MkdirAll(filepath.Dir(cfg.Report), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(cfg.Report, []byte(report.String()), 0o644); err != nil {
+	if err := writeTable(out, cfg, rows); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if failed := failures(rows); len(failed) > 0 {

@@ -3,6 +3,9 @@ package main
 import (
 	_ "embed"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 )
@@ -71,4 +74,20 @@ func (r row) line() string {
 	var b strings.Builder
 	table.ExecuteTemplate(&b, "row", r) // the template is fixed, and a row has all it needs
 	return b.String()
+}
+
+// writeTable prints the table of the drills and writes it to cfg.Report.
+func writeTable(out io.Writer, cfg config, rows []row) error {
+	var b strings.Builder
+	if err := table.Execute(&b, struct {
+		Cfg  config
+		Rows []row
+	}{cfg, rows}); err != nil {
+		return err
+	}
+	fmt.Fprint(out, "\n"+b.String())
+	if err := os.MkdirAll(filepath.Dir(cfg.Report), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(cfg.Report, []byte(b.String()), 0o644)
 }
