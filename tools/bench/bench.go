@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/mskafka/knative-functions/shared/db"
+	"github.com/mskafka/knative-functions/tools/internal/localstack"
 )
 
 // bench holds what the steps share: the servers, the binaries, the report.
@@ -26,28 +24,20 @@ type bench struct {
 	out    io.Writer
 	admin  *pgxpool.Pool
 	bin    string // bin/function
-	stack  string // bin/stack
 	client *http.Client
 	report *Report
 	// own counts the transactions bench itself runs on the database, so that
-	// they can be taken out of the pipeline's commit count.
-	own int64
-	// migrated is set once every function has started once (migrate).
-	migrated bool
-	// keys gives every order fire sends an Idempotency-Key of its own;
-	// fired counts fire's calls, which the keys name.
-	keys  bool
-	fired int64
-	// pgPort and kafkaPort are where Postgres and the broker listen, for
-	// counting the requests they receive (0: unknown).
-	pgPort, kafkaPort int
+	// they can be taken out of the pipeline's commits and round trips.
+	own      int64
+	migrated bool  // every function has started once (migrate)
+	keys     bool  // every order fire sends has an Idempotency-Key, naming the call
+	fired    int64 // fire's calls
 }
 
 func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 	b := &bench{
 		cfg: cfg, out: out,
-		bin:   filepath.Join(cfg.Root, "bin", "function"),
-		stack: filepath.Join(cfg.Root, "bin", "stack"),
+		bin: filepath.Join(cfg.Root, "bin", "function"),
 		// Open model: every request has its own connection when it needs one,
 		// and idle ones are kept, so the client is never the bottleneck.
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
@@ -55,13 +45,7 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 		}},
 		report: &Report{Machine: machine(), Started: time.Now().UTC()},
 	}
-	if u, err := url.Parse(cfg.AdminURL); err == nil {
-		b.pgPort, _ = strconv.Atoi(u.Port())
-	}
-	if _, port, err := net.SplitHostPort(strings.Split(cfg.Brokers, ",")[0]); err == nil {
-		b.kafkaPort, _ = strconv.Atoi(port)
-	}
-	for _, p := range []string{b.bin, b.stack} {
+	for _, p := range []string{b.bin, filepath.Join(cfg.Root, "bin", "stack")} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%s: %w (make build)", p, err)
 		}
@@ -76,8 +60,6 @@ func newBench(ctx context.Context, cfg config, out io.Writer) (*bench, error) {
 	b.admin = pool
 	return b, nil
 }
-
-func (b *bench) close() { b.admin.Close() }
 
 // functionEnv is the environment of one function process, as the stack
 // gives it: it connects to the database as its own role.
@@ -95,29 +77,69 @@ func (b *bench) functionEnv(name, addr string) []string {
 	)
 }
 
-// procStat is what /proc tells of a process: CPU time and resident memory.
-type procStat struct {
-	CPU      time.Duration
-	ChildCPU time.Duration // of its children that have exited and been waited for
-	RSS      int64         // bytes
+// stackRun says which stack to start: by default this checkout's, on the
+// bench's database; the comparison runs another's.
+type stackRun struct {
+	log         string   // its output, under the results directory
+	root        string   // the checkout: its bin/, infra/ and func.yaml files
+	databaseURL string   // admin URL of its database
+	env         []string // besides the servers': WARM=1, SCALE_TO_ZERO_IDLE, …
 }
 
-// readProc reads the user+system CPU time and the resident set of pid.
-func readProc(pid int) (procStat, error) {
+// ownStack is this checkout's stack with the given extra environment.
+func (b *bench) ownStack(log string, env ...string) stackRun {
+	abs, _ := filepath.Abs(b.cfg.Root)
+	return stackRun{log: log, root: abs, databaseURL: b.cfg.AdminURL, env: env}
+}
+
+// startStack runs a stack and waits until every function answers through
+// the gateway. The load steps run it with warm functions (scale to zero
+// would put cold starts into the load figures; they are measured apart).
+func (b *bench) startStack(ctx context.Context, r stackRun) (*localstack.Stack, error) {
+	data, err := os.MkdirTemp("", "bench-stack")
+	if err != nil {
+		return nil, err
+	}
+	profiles, _ := filepath.Abs(filepath.Join(b.cfg.Out, "profiles"))
+	if err := os.MkdirAll(profiles, 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(b.cfg.Out, r.log)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the stack has its own descriptor
+	st, err := localstack.Start(ctx, localstack.Options{Bin: filepath.Join(r.root, "bin", "stack"), Layout: localstack.At(b.cfg.FirstPort), Out: logFile,
+		Env: append(append(os.Environ(),
+			"DATABASE_URL="+r.databaseURL,
+			"KAFKA_BROKERS="+b.cfg.Brokers,
+			"REPO_ROOT="+r.root,
+			"FUNCTION_BIN="+filepath.Join(r.root, "bin", "function"),
+			"DATA_DIR="+data,
+			"LOG_LEVEL=warn",
+			// Each function writes a CPU and a block profile of its whole run
+			// there when the stack stops it (cmd/function).
+			"PROFILE_DIR="+profiles,
+		), r.env...)})
+	if err != nil {
+		out, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%w: %s (log in %s)", err, lastLines(string(out), 10), logPath)
+	}
+	return st, nil
+}
+
+// stopStack stops the stack, its functions writing their profiles.
+func stopStack(st *localstack.Stack) { st.Stop(30 * time.Second) }
+
+// procStat reads what /proc tells of pid: its CPU seconds (CPUTime) and
+// its resident memory (ResidentMemory).
+func procStat(pid int) (procfs.ProcStat, error) {
 	p, err := procfs.NewProc(pid)
 	if err != nil {
-		return procStat{}, err
+		return procfs.ProcStat{}, err
 	}
-	st, err := p.Stat()
-	if err != nil {
-		return procStat{}, err
-	}
-	const ticks = 100 // USER_HZ on Linux
-	return procStat{
-		CPU:      time.Duration(st.CPUTime() * float64(time.Second)),
-		ChildCPU: time.Duration(st.CUTime+st.CSTime) * time.Second / ticks,
-		RSS:      int64(st.ResidentMemory()),
-	}, nil
+	return p.Stat()
 }
 
 // machine describes where the figures come from.

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,6 +19,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // migrate starts each function once, unmeasured, so that its migrations
@@ -25,16 +30,13 @@ func (b *bench) migrate(ctx context.Context) error {
 		return nil
 	}
 	for _, name := range localstack.Roster() {
-		if _, err := b.startOnce(ctx, name, b.coldAddr(), b.probeReady); err != nil {
+		if _, _, err := b.startOnce(ctx, name, b.probeReady); err != nil {
 			return fmt.Errorf("%s: first start: %w", name, err)
 		}
 	}
 	b.migrated = true
 	return nil
 }
-
-// coldAddr is where the cold starts' functions listen.
-func (b *bench) coldAddr() string { return fmt.Sprintf("127.0.0.1:%d", b.cfg.FirstPort+10) }
 
 // coldStarts starts each function cfg.ColdRuns times from nothing, as
 // Knative does when a request arrives at a function scaled to zero, and
@@ -43,21 +45,23 @@ func (b *bench) coldStarts(ctx context.Context) error {
 	if err := b.migrate(ctx); err != nil {
 		return err
 	}
-	addr := b.coldAddr()
 	for _, name := range localstack.Roster() {
 		var ready, first []time.Duration
 		var rss []int64
 		for i := range b.cfg.ColdRuns {
-			r, err := b.startOnce(ctx, name, addr, b.probeReady)
+			r, m, err := b.startOnce(ctx, name, b.probeReady)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			ready, rss = append(ready, r.elapsed), append(rss, r.idleRSS)
-			f, err := b.startOnce(ctx, name, addr, b.firstEvent(name, i))
+			ready, rss = append(ready, r), append(rss, m)
+			// Ids far above any the pipeline reaches keep these apart from its orders.
+			f, _, err := b.startOnce(ctx, name, func(ctx context.Context, base string) error {
+				return b.firstWork(ctx, base, name, i, int64(900_000_000+i))
+			})
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			first = append(first, f.elapsed)
+			first = append(first, f)
 		}
 		c := ColdStart{
 			Function: name, Runs: b.cfg.ColdRuns,
@@ -70,14 +74,50 @@ func (b *bench) coldStarts(ctx context.Context) error {
 	return b.heldStarts(ctx)
 }
 
-type started struct {
-	elapsed time.Duration
-	idleRSS int64
+// heldStarts measures cold start as a user meets it: a request sent to a
+// function scaled to zero, held by the stack's activator while the
+// function starts, then forwarded and answered. The sender times it, so it
+// holds the hold, exec, readiness and the request's own work. The sinks go
+// first: order's orders wake them through Kafka. A short idle period lets
+// twenty starts per function take seconds.
+func (b *bench) heldStarts(ctx context.Context) error {
+	st, err := b.startStack(ctx, b.ownStack("stack-cold.log", "SCALE_TO_ZERO_IDLE=200ms"))
+	if err != nil {
+		return err
+	}
+	defer stopStack(st)
+	for _, name := range localstack.StartOrder() {
+		var held []time.Duration
+		for i := range b.cfg.ColdRuns {
+			if err := wait.Until(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+				_, err := st.FunctionPID(name)
+				return err != nil, nil
+			}); err != nil {
+				return fmt.Errorf("%s still runs after its idle period: %w", name, err)
+			}
+			// Ids far above any the pipeline reaches, and apart from coldStarts'.
+			t0 := time.Now()
+			if err := b.firstWork(ctx, "http://"+st.Activator(name), name, i, int64(950_000_000+i)); err != nil {
+				return fmt.Errorf("%s: held request: %w", name, err)
+			}
+			held = append(held, time.Since(t0))
+		}
+		m := ms(median(held))
+		for i := range b.report.ColdStarts {
+			if c := &b.report.ColdStarts[i]; c.Function == name {
+				c.HeldMs = m
+			}
+		}
+		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, m, len(held))
+	}
+	return nil
 }
 
-// startOnce execs the function, runs probe against it until probe reports
-// success, reads its resident memory a moment later, and stops it.
-func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(context.Context, string) bool) (started, error) {
+// startOnce execs the function, runs probe against it until it succeeds,
+// reads its resident memory a moment later, and stops it. It returns how
+// long the probe took to succeed, from the exec, and that memory.
+func (b *bench) startOnce(ctx context.Context, name string, probe func(context.Context, string) error) (time.Duration, int64, error) {
+	addr := fmt.Sprintf("127.0.0.1:%d", b.cfg.FirstPort+10) // above the stack's ports
 	ctx, stop := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, b.bin)
 	// Stopped as Knative stops a pod: SIGTERM, SIGKILL after a grace period.
@@ -89,50 +129,33 @@ func (b *bench) startOnce(ctx context.Context, name, addr string, probe func(con
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		stop()
-		return started{}, fmt.Errorf("start: %w", err)
+		return 0, 0, fmt.Errorf("start: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	defer func() { stop(); <-done }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !probe(ctx, "http://"+addr) {
+	err := wait.Until(ctx, 30*time.Second, time.Millisecond, func() (bool, error) {
 		select {
 		case err := <-done:
 			done <- err // for the deferred stop
-			return started{}, fmt.Errorf("exited during start (%v): %s", err, lastLines(logs.String(), 5))
+			return false, fmt.Errorf("exited during start (%v)", err)
 		default:
+			return probe(ctx, "http://"+addr) == nil, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return started{}, fmt.Errorf("not ready after 30 s: %s", lastLines(logs.String(), 5))
-		}
-		time.Sleep(time.Millisecond)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %s", err, lastLines(logs.String(), 5))
 	}
-	s := started{elapsed: time.Since(t0)}
+	elapsed := time.Since(t0)
 	// Idle memory: what the process holds once the start-up work is done.
 	time.Sleep(500 * time.Millisecond)
-	if p, err := readProc(cmd.Process.Pid); err == nil {
-		s.idleRSS = p.RSS
-	}
-	return s, nil
+	p, _ := procStat(cmd.Process.Pid)
+	return elapsed, int64(p.ResidentMemory()), nil
 }
 
-func (b *bench) probeReady(ctx context.Context, base string) bool {
+func (b *bench) probeReady(ctx context.Context, base string) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health/readiness", nil)
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// firstEvent returns a probe that sends the function its first piece of
-// work; a 2xx means stored.
-func (b *bench) firstEvent(name string, run int) func(context.Context, string) bool {
-	return func(ctx context.Context, base string) bool {
-		// Ids far above any the pipeline reaches keep these apart from its orders.
-		return b.firstWork(ctx, base, name, run, int64(900_000_000+run)) == nil
-	}
+	return b.send(req)
 }
 
 // firstWork sends the function at base its usual first piece of work: an
@@ -140,17 +163,15 @@ func (b *bench) firstEvent(name string, run int) func(context.Context, string) b
 // does). It fails unless the answer is a 2xx.
 func (b *bench) firstWork(ctx context.Context, base, name string, run int, id int64) error {
 	if name == "order" {
-		p, err := orderapi.Client{Base: base, HTTP: b.client}.Place(ctx, orderapi.NewRequest(run, ""))
-		if err == nil && p.Status/100 != 2 {
-			err = fmt.Errorf("status %d", p.Status)
-		}
-		return err
+		t := orderapi.Client{Base: base}.Target(orderapi.NewRequest(run, ""))
+		req, _ := t.Request() // a target made here is well formed
+		return b.send(req.WithContext(ctx))
 	}
-	return b.post(placedEvent(ctx, base+"/", id))
+	return b.send(placedEvent(ctx, base+"/", id))
 }
 
-// post sends req and fails unless the answer is a 2xx.
-func (b *bench) post(req *http.Request) error {
+// send sends req and fails unless the answer is a 2xx.
+func (b *bench) send(req *http.Request) error {
 	resp, err := b.client.Do(req)
 	if err != nil {
 		return err
@@ -162,12 +183,10 @@ func (b *bench) post(req *http.Request) error {
 	return nil
 }
 
+// lastLines is the last n lines of s, on one line.
 func lastLines(s string, n int) string {
-	lines := bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte(" | ")))
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(len(lines)-n, 0):], " | ")
 }
 
 // median is the middle of xs; zero when there are none.
@@ -176,9 +195,7 @@ func median[T cmp.Ordered](xs []T) T {
 		var zero T
 		return zero
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -208,4 +225,44 @@ func cloudEvent(ctx context.Context, url, typ, source, id, body string) *http.Re
 	req.Header.Set("Ce-Source", source)
 	req.Header.Set("Ce-Id", id)
 	return req
+}
+
+// sizes reports the function binary and the compressed image layer it would
+// make: func's host builder puts the one static binary in a layer of its
+// own, so a gzip'd tar of that binary is that layer, near enough.
+func (b *bench) sizes(ctx context.Context) error {
+	st, err := os.Stat(b.bin)
+	if err != nil {
+		return err
+	}
+	// A release build as func makes it: stripped, no debug information.
+	stripped := filepath.Join(os.TempDir(), fmt.Sprintf("bench-function-%d", os.Getpid()))
+	defer os.Remove(stripped)
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", stripped, "./cmd/function")
+	build.Dir = b.cfg.Root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("stripped build: %w: %s", err, out)
+	}
+	bin, err := os.ReadFile(stripped)
+	if err != nil {
+		return err
+	}
+	b.report.Sizes = Sizes{BinaryMiB: mib(st.Size()), StrippedMiB: mib(int64(len(bin))), LayerMB: float64(layerSize(bin)) / 1e6}
+	fmt.Fprintf(b.out, "  bin/function %.1f MiB, stripped %.1f MiB, compressed layer %.1f MB\n",
+		b.report.Sizes.BinaryMiB, b.report.Sizes.StrippedMiB, b.report.Sizes.LayerMB)
+	return nil
+}
+
+// layerSize is the size of a gzip'd tar holding bin as its one file. It
+// writes to memory, where nothing fails but a bad header, and this one is fixed.
+func layerSize(bin []byte) int {
+	var layer bytes.Buffer
+	gz := gzip.NewWriter(&layer)
+	tw := tar.NewWriter(gz)
+	tw.WriteHeader(&tar.Header{Name: "function", Mode: 0o755, Size: int64(len(bin))})
+	tw.Write(bin)
+	tw.Close() // the tar's end, then the gzip's: in this order
+	gz.Close()
+	return layer.Len()
 }

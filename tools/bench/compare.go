@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mskafka/knative-functions/shared/db"
-	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
 
 // Compare is one offered rate run on this checkout and on another revision
@@ -58,18 +56,16 @@ func (b *bench) compare(ctx context.Context) error {
 	c := &Compare{Baseline: b.cfg.Baseline, Rate: cmp.Or(rate, 300), Rounds: 2}
 	b.report.Compare = c
 	for range c.Rounds {
-		for _, side := range []struct {
-			bench *bench
-			run   stackRun
-			steps *[]Step
-		}{{other, base, &c.Base}, {b, b.ownStack("stack-compare.log", "WARM=1"), &c.This}} {
-			s, err := side.bench.measuredStep(ctx, side.run, c.Rate)
-			if err != nil {
-				return err
-			}
-			*side.steps = append(*side.steps, s)
+		baseStep, err := other.measuredStep(ctx, base, c.Rate)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(b.out, "  round: baseline %s, this %s\n", cpuLine(c.Base[len(c.Base)-1]), cpuLine(c.This[len(c.This)-1]))
+		thisStep, err := b.measuredStep(ctx, b.ownStack("stack-compare.log", "WARM=1"), c.Rate)
+		if err != nil {
+			return err
+		}
+		c.Base, c.This = append(c.Base, baseStep), append(c.This, thisStep)
+		fmt.Fprintf(b.out, "  round: baseline %s, this %s\n", cpuLine(baseStep), cpuLine(thisStep))
 	}
 	return nil
 }
@@ -81,11 +77,10 @@ func (b *bench) measuredStep(ctx context.Context, run stackRun, rate float64) (S
 		return Step{}, err
 	}
 	defer stopStack(st)
-	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
-	if _, err := b.step(ctx, st, orders, rate, b.cfg.Step); err != nil {
+	if _, err := b.step(ctx, st, rate, b.cfg.Step); err != nil {
 		return Step{}, err
 	}
-	return b.step(ctx, st, orders, rate, b.cfg.Step)
+	return b.step(ctx, st, rate, b.cfg.Step)
 }
 
 func cpuLine(s Step) string {
@@ -119,8 +114,7 @@ func (b *bench) buildBaseline(ctx context.Context, rev string) (stackRun, func()
 			return stackRun{}, cleanup, fmt.Errorf("%s: %w: %s", strings.Join(c, " "), err, lastLines(string(out), 5))
 		}
 	}
-	return stackRun{log: "stack-baseline.log", root: dir, stack: filepath.Join(dir, "bin", "stack"), fn: filepath.Join(dir, "bin", "function"),
-		env: []string{"WARM=1"}}, cleanup, nil
+	return stackRun{log: "stack-baseline.log", root: dir, env: []string{"WARM=1"}}, cleanup, nil
 }
 
 // baselineBench is this bench reading the baseline's database: its own
@@ -131,7 +125,9 @@ func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
 	if _, err := b.admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
 		return nil, fmt.Errorf("the baseline's database: %w", err)
 	}
-	url := baselineURL(b.cfg.AdminURL)
+	u, _ := url.Parse(b.cfg.AdminURL) // it parsed when the pool was made
+	u.Path = "/" + baselineDatabase
+	url := u.String()
 	if err := db.Provision(ctx, url, db.Roles()...); err != nil {
 		return nil, fmt.Errorf("prepare the baseline's database: %w", err)
 	}
@@ -149,52 +145,3 @@ func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
 }
 
 const baselineDatabase = "bench_baseline"
-
-// baselineURL is the admin URL naming the baseline's database.
-func baselineURL(admin string) string {
-	u, _ := url.Parse(admin) // it parsed when the pool was made
-	u.Path = "/" + baselineDatabase
-	return u.String()
-}
-
-// Markdown writes the comparison's table, if one ran.
-func (c *Compare) Markdown(w io.Writer) {
-	if c == nil || len(c.This) == 0 || len(c.Base) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\nSide by side at %.0f/s offered, against %s (alternately, %d measured steps each; means):\n\n| process | CPU s / 1000 orders, %s | this | this ÷ baseline |\n|---|---|---|---|\n",
-		c.Rate, c.Baseline, c.Rounds, c.Baseline)
-	for _, p := range append(compareProcesses, "all") {
-		base, this := meanCPU(c.Base, p), meanCPU(c.This, p)
-		ratio := "–"
-		if base > 0 {
-			ratio = fmt.Sprintf("%.2f", this/base)
-		}
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %s |\n", p, base, this, ratio)
-	}
-	fmt.Fprintf(w, "| commits / order | %.2f | %.2f | |\n", meanOf(c.Base, func(s Step) float64 { return s.Cost.CommitsPerOrder }), meanOf(c.This, func(s Step) float64 { return s.Cost.CommitsPerOrder }))
-	fmt.Fprintf(w, "| e2e p99 ms | %.1f | %.1f | |\n", meanOf(c.Base, func(s Step) float64 { return s.E2E.P99 }), meanOf(c.This, func(s Step) float64 { return s.E2E.P99 }))
-}
-
-// meanCPU is the mean CPU per 1000 orders of process p ("all": of every
-// compared process).
-func meanCPU(steps []Step, p string) float64 {
-	return meanOf(steps, func(s Step) float64 {
-		if p != "all" {
-			return s.Cost.CPUSecPer1000[p]
-		}
-		sum := 0.0
-		for _, q := range compareProcesses {
-			sum += s.Cost.CPUSecPer1000[q]
-		}
-		return sum
-	})
-}
-
-func meanOf(steps []Step, f func(Step) float64) float64 {
-	sum := 0.0
-	for _, s := range steps {
-		sum += f(s)
-	}
-	return sum / float64(len(steps))
-}

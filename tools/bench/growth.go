@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -11,7 +10,7 @@ import (
 
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
-	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // Growth is the pipeline at one fixed rate while its history grows: a
@@ -43,15 +42,11 @@ type Deletes struct {
 	TotalMs, MaxMs float64
 }
 
-// growthMeasured is how many orders the early and the late step each
-// measure.
-const growthMeasured = 10_000
+const (
+	growthMeasured = 10_000      // orders the early and the late step each measure
+	growthPing     = time.Minute // the PingSources' period: retention every minute, not every five or fifteen
+)
 
-// growthPing is how often the run plays the PingSources: the retention
-// rounds come every minute instead of every five or fifteen.
-const growthPing = time.Minute
-
-// growth runs the growth test.
 func (b *bench) growth(ctx context.Context) error {
 	g := &Growth{Rate: b.cfg.GrowthRate, Retention: b.cfg.GrowthRetention}
 	b.report.Growth = g
@@ -67,31 +62,29 @@ func (b *bench) growth(ctx context.Context) error {
 		return err
 	}
 	defer stopStack(st)
-	pings := b.playPings(ctx, st)
-	defer pings.stop() // on an early return; rounds stops them otherwise
-	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
+	rounds := b.playPings(ctx, st)
+	defer rounds() // on an early return
 	measure := time.Duration(growthMeasured / g.Rate * float64(time.Second))
 	// A warm-up first, as before the pipeline's steps: the broker's JVM
 	// compiles its hot paths and the pools fill, which is no cost of history.
-	warm := acceptedIDs(b.fire(ctx, orders, g.Rate, b.cfg.Step))
-	if g.Early, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
+	_, warm := b.fire(ctx, st, g.Rate, b.cfg.Step)
+	if g.Early, err = b.step(ctx, st, g.Rate, measure); err != nil {
 		return err
 	}
 	g.Orders = len(warm) + g.Early.Accepted
 	fmt.Fprintf(b.out, "  early: %s\n", cpuLine(g.Early))
 	for fill := b.cfg.GrowthOrders - growthMeasured; g.Orders < fill && ctx.Err() == nil; {
 		chunk := min(time.Minute, time.Duration(float64(fill-g.Orders)/g.Rate*float64(time.Second))+time.Second)
-		shots := b.fire(ctx, orders, g.Rate, chunk)
-		ids := acceptedIDs(shots)
+		tally, ids := b.fire(ctx, st, g.Rate, chunk)
 		g.Orders += len(ids)
-		fmt.Fprintf(b.out, "  %d orders placed (%d errors in the last %s)\n", g.Orders, len(shots)-len(ids), chunk.Round(time.Second))
+		fmt.Fprintf(b.out, "  %d orders placed (%d errors in the last %s)\n", g.Orders, tally.Sent-len(ids), chunk.Round(time.Second))
 	}
-	if g.Late, err = b.step(ctx, st, orders, g.Rate, measure); err != nil {
+	if g.Late, err = b.step(ctx, st, g.Rate, measure); err != nil {
 		return err
 	}
 	g.Orders += g.Late.Accepted
 	fmt.Fprintf(b.out, "  late:  %s\n", cpuLine(g.Late))
-	g.Rounds = pings.rounds()
+	g.Rounds = rounds()
 	if g.Tables, err = b.tableSizes(ctx); err != nil {
 		return err
 	}
@@ -99,71 +92,52 @@ func (b *bench) growth(ctx context.Context) error {
 	return err
 }
 
-// pinger plays the retention PingSources at a shorter schedule.
-type pinger struct {
-	took map[string][]time.Duration // written by the pings alone, read after stop
-	stop func()
-}
-
-func (b *bench) playPings(ctx context.Context, st *localstack.Stack) *pinger {
-	p := &pinger{took: map[string][]time.Duration{}}
-	p.stop = every(growthPing, func() {
+// playPings plays the retention PingSources every growthPing until the
+// function it returns is called, which returns how long each function's
+// rounds took.
+func (b *bench) playPings(ctx context.Context, st *localstack.Stack) (rounds func() map[string]Percentiles) {
+	took := map[string][]time.Duration{}
+	stop := wait.Every(growthPing, func() {
 		for _, name := range localstack.Roster() {
 			t0 := time.Now()
-			if err := b.ping(ctx, st.Activator(name)); err != nil {
+			// A PingSource's event, in binary mode as the adapter sends it.
+			ping := cloudEvent(ctx, "http://"+st.Activator(name)+"/", events.TypePing, "/bench/growth",
+				fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`)
+			if err := b.send(ping); err != nil {
 				fmt.Fprintf(b.out, "  retention ping to %s: %v\n", name, err)
 				continue
 			}
-			p.took[name] = append(p.took[name], time.Since(t0))
+			took[name] = append(took[name], time.Since(t0))
 		}
 	})
-	return p
-}
-
-// rounds ends the pings and returns how long each function's rounds took.
-func (p *pinger) rounds() map[string]Percentiles {
-	p.stop()
-	out := map[string]Percentiles{}
-	for name, ds := range p.took {
-		out[name] = percentiles(ds)
+	return func() map[string]Percentiles {
+		stop()
+		out := map[string]Percentiles{}
+		for name, ds := range took {
+			out[name] = percentiles(ds)
+		}
+		return out
 	}
-	return out
-}
-
-// ping sends a PingSource's event, in binary mode as the adapter does.
-func (b *bench) ping(ctx context.Context, activator string) error {
-	return b.post(cloudEvent(ctx, "http://"+activator+"/", events.TypePing, "/bench/growth",
-		fmt.Sprintf("growth-%d", time.Now().UnixNano()), `{"delete":"past retention"}`))
 }
 
 // tableSizes counts the rows and bytes of every table of the functions.
 func (b *bench) tableSizes(ctx context.Context) ([]TableSize, error) {
-	rows, err := b.admin.Query(ctx, `SELECT schemaname, relname, pg_total_relation_size(relid) FROM pg_stat_user_tables
-		WHERE schemaname IN ('orders', 'shipping', 'invoicing') ORDER BY 1, 2`)
+	rows, err := b.admin.Query(ctx, `SELECT schemaname || '.' || relname, 0::bigint, pg_total_relation_size(relid) / 1048576.0::float8
+		FROM pg_stat_user_tables WHERE schemaname IN ('orders', 'shipping', 'invoicing') ORDER BY 1`)
 	b.own++
 	if err != nil {
 		return nil, fmt.Errorf("table sizes: %w", err)
 	}
-	var out []TableSize
-	for rows.Next() {
-		var schema, table string
-		var bytes int64
-		if err := rows.Scan(&schema, &table, &bytes); err != nil {
-			return nil, err
-		}
-		out = append(out, TableSize{Table: schema + "." + table, MiB: mib(bytes)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i := range out {
-		parts := strings.SplitN(out[i].Table, ".", 2)
-		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier(parts).Sanitize()).Scan(&out[i].Rows); err != nil {
-			return nil, fmt.Errorf("count %s: %w", out[i].Table, err)
+	tables, err := pgx.CollectRows(rows, pgx.RowToStructByPos[TableSize])
+	for i, t := range tables {
+		// The rows exactly, not the statistics' estimate.
+		name := pgx.Identifier(strings.SplitN(t.Table, ".", 2)).Sanitize()
+		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&tables[i].Rows); err != nil {
+			return nil, fmt.Errorf("count %s: %w", t.Table, err)
 		}
 		b.own++
 	}
-	return out, nil
+	return tables, err
 }
 
 // deletes reads the retention DELETEs' cost per function from Postgres.
@@ -179,36 +153,16 @@ func (b *bench) deletes(ctx context.Context) ([]Deletes, error) {
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Deletes])
 }
 
-// Markdown writes the growth run's tables, if one ran.
-func (g *Growth) Markdown(w io.Writer) {
-	if g == nil || g.Early.Accepted == 0 {
-		return
+// Phases are the measured steps by name, in the order the report shows them.
+func (g *Growth) Phases() map[string]Step { return map[string]Step{"early": g.Early, "late": g.Late} }
+
+// Trimmed is the most rows a table that retention trims should hold.
+func (g *Growth) Trimmed() float64 { return g.Rate * (g.Retention + growthPing).Seconds() }
+
+// Function is the function whose role this is.
+func (d Deletes) Function() string {
+	if d.Role == "orders" {
+		return "order"
 	}
-	fmt.Fprintf(w, "\nGrowth at %.0f/s, retention %s, %d orders placed: the first %d orders after a warm-up and the last as many measured alike.\n\n| | e2e p50 / p99 ms | API p99 ms | CPU s / 1000 orders (order, shipping, invoicing, stack, postgres, kafka) | lost | errors |\n|---|---|---|---|---|---|\n",
-		g.Rate, g.Retention, g.Orders, g.Early.Accepted)
-	for _, s := range []struct {
-		name string
-		Step
-	}{{"early", g.Early}, {"late", g.Late}} {
-		var cpu []string
-		for _, p := range compareProcesses {
-			cpu = append(cpu, fmt.Sprintf("%.2f", s.Cost.CPUSecPer1000[p]))
-		}
-		fmt.Fprintf(w, "| %s | %.1f / %.1f | %.1f | %s | %d | %d |\n", s.name, s.E2E.P50, s.E2E.P99, s.API.P99, strings.Join(cpu, " / "), s.Lost, s.Errors)
-	}
-	fmt.Fprintf(w, "\nThe tables retention trims (order's command and outbox, the sinks' handled_event and cancellation) should hold at most the rate × (retention + the %s between pings) ≈ %.0f rows; the others hold every order.\n",
-		growthPing, g.Rate*(g.Retention+growthPing).Seconds())
-	fmt.Fprintf(w, "\n| table | rows | MiB |\n|---|---|---|\n")
-	for _, t := range g.Tables {
-		fmt.Fprintf(w, "| %s | %d | %.1f |\n", t.Table, t.Rows, t.MiB)
-	}
-	fmt.Fprintf(w, "\n| function | retention rounds | round p50 / max ms | DELETEs | rows deleted | DELETE time total / max ms |\n|---|---|---|---|---|---|\n")
-	for _, d := range g.Deletes {
-		name := map[string]string{"orders": "order"}[d.Role]
-		if name == "" {
-			name = d.Role
-		}
-		r := g.Rounds[name]
-		fmt.Fprintf(w, "| %s | %d | %.1f / %.1f | %d | %d | %.0f / %.1f |\n", name, r.N, r.P50, r.Max, d.Calls, d.Rows, d.TotalMs, d.MaxMs)
-	}
+	return d.Role
 }

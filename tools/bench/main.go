@@ -1,18 +1,12 @@
 // Command bench is `make bench`: it measures the whole pipeline (order →
-// Kafka → shipping and invoicing) against the bound set by its own SQL, run
-// alone on the same Postgres in the same run, and writes what it saw to
-// bench/results/ as JSON, Markdown and an SVG plot.
-//
-// The steps, in order: cold starts and idle memory of each function (which
-// also migrates the schemas), started directly and held by the stack's
-// activator; the bound (pgbench running the minimal SQL of an order, and the
-// code's own statements); the pipeline under stepped open-model load through
-// the local stack; with -baseline, the same rate on another revision and on
-// this one, alternately; and the sizes of the binary and of the image layer
-// it would make. -only growth runs the growth test instead (make
-// bench-growth): one rate while several hundred thousand orders pile up.
-// It never fails on a figure: it reports. It fails only when it cannot
-// measure at all (no database, no binary).
+// Kafka → shipping and invoicing) against the bound set by its own SQL run
+// alone on the same Postgres, and writes JSON, Markdown and an SVG plot to
+// bench/results/. In order: cold starts and idle memory of each function,
+// started directly and held by the stack's activator; the bound (pgbench);
+// the pipeline under stepped open-model load through the local stack; with
+// -baseline, the same rate side by side with another revision; the sizes.
+// -only growth runs the growth test instead (make bench-growth). It reports
+// and never fails on a figure, only when it cannot measure at all.
 package main
 
 import (
@@ -112,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer b.admin.Close()
 
 	steps := []struct {
 		key, name string
@@ -146,7 +140,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out)
-	b.report.Markdown(out)
+	if err := b.report.Markdown(out); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		rel, _ := filepath.Rel(cfg.Root, p)
 		fmt.Fprintf(out, "wrote %s\n", rel)

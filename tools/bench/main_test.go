@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"io"
 	"slices"
 	"testing"
@@ -40,5 +41,18 @@ func TestPercentilesNearestRank(t *testing.T) {
 	p := percentiles(ds)
 	if p.P50 != 50 || p.P95 != 95 || p.P99 != 99 || p.Max != 100 || p.N != 100 {
 		t.Errorf("percentiles of 1..100 ms = %+v", p)
+	}
+}
+
+// A layer holds the whole binary compressed: random bytes do not shrink,
+// zeros nearly vanish.
+func TestLayerSize(t *testing.T) {
+	random := make([]byte, 100_000)
+	rand.Read(random)
+	if n := layerSize(random); n <= len(random) || n > len(random)+2048 {
+		t.Errorf("layer of %d random bytes: %d bytes", len(random), n)
+	}
+	if n := layerSize(make([]byte, 100_000)); n > 1000 {
+		t.Errorf("layer of 100,000 zeros: %d bytes", n)
 	}
 }

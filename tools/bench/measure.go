@@ -4,32 +4,34 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // counters is what the database and /proc have counted up to a moment.
 type counters struct {
 	commits    int64
-	statements int64 // -1: pg_stat_statements is not loaded
-	pgWrites   int64 // requests written to Postgres by all its clients; -1: not counted
-	kafkaReqs  int64 // requests written to the Kafka broker by all its clients; -1: not counted
-	cpu        map[string]time.Duration
-	own        int64 // the bench's own transactions so far
+	statements int64              // -1: pg_stat_statements is not loaded
+	pgWrites   int64              // requests written to Postgres by all its clients; -1: not counted
+	kafkaReqs  int64              // requests written to the Kafka broker by all its clients; -1: not counted
+	cpu        map[string]float64 // seconds
+	own        int64              // the bench's own transactions so far
 }
 
 // snapshot reads the counters. The server publishes its statistics about
 // once a second, so a snapshot first waits that long.
 func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, error) {
 	time.Sleep(1100 * time.Millisecond)
-	c := counters{statements: -1, cpu: map[string]time.Duration{}, own: b.own}
+	c := counters{statements: -1, cpu: map[string]float64{}, own: b.own}
 	var err error
 	if c.commits, err = b.commits(ctx); err != nil {
 		return c, err
@@ -42,26 +44,27 @@ func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, er
 		c.statements = -1
 	}
 	for name, pid := range pids {
-		if p, err := readProc(pid); err == nil {
-			c.cpu[name] = p.CPU
+		if p, err := procStat(pid); err == nil {
+			c.cpu[name] = p.CPUTime()
 		}
 	}
 	maps.Copy(c.cpu, serverCPU())
-	c.pgWrites, c.kafkaReqs = segmentsIn(b.pgPort), segmentsIn(b.kafkaPort)
+	c.pgWrites, c.kafkaReqs = segmentsIn(b.cfg.AdminURL), segmentsIn("//"+strings.Split(b.cfg.Brokers, ",")[0])
 	return c, nil
 }
 
-// segmentsIn counts the data segments that the sockets listening on port
-// have received so far: on loopback every request a client writes (a
+// segmentsIn counts the data segments that the sockets listening on the
+// server's port (of its URL, or //host:port) have received so far: on loopback every request a client writes (a
 // Postgres round trip, pgx's pipelined batch included, or a Kafka request)
 // arrives as one segment, so the difference between two counts is the
 // requests in between, as the kernel saw them. Connections closed in
 // between take their counts with them. -1 when ss cannot tell.
-func segmentsIn(port int) int64 {
-	if port == 0 {
+func segmentsIn(server string) int64 {
+	u, err := url.Parse(server)
+	if err != nil || u.Port() == "" {
 		return -1
 	}
-	out, err := exec.Command("ss", "-tinH", "state", "established", fmt.Sprintf("( sport = :%d )", port)).Output()
+	out, err := exec.Command("ss", "-tinH", "state", "established", "( sport = :"+u.Port()+" )").Output()
 	if err != nil {
 		return -1
 	}
@@ -84,10 +87,10 @@ var dataSegsIn = regexp.MustCompile(`data_segs_in:([0-9]+)`)
 // the load generator: every postgres process (a backend that has exited
 // is counted in the postmaster's children's time), the Kafka broker's JVM,
 // and this process.
-func serverCPU() map[string]time.Duration {
-	cpu := map[string]time.Duration{}
-	if p, err := readProc(os.Getpid()); err == nil {
-		cpu["bench (load)"] = p.CPU
+func serverCPU() map[string]float64 {
+	cpu := map[string]float64{}
+	if p, err := procStat(os.Getpid()); err == nil {
+		cpu["bench (load)"] = p.CPUTime()
 	}
 	procs, _ := procfs.AllProcs()
 	for _, proc := range procs {
@@ -100,8 +103,8 @@ func serverCPU() map[string]time.Duration {
 		if name != "postgres" && name != "kafka" {
 			continue
 		}
-		if p, err := readProc(proc.PID); err == nil {
-			cpu[name] += p.CPU + p.ChildCPU
+		if p, err := procStat(proc.PID); err == nil {
+			cpu[name] += p.CPUTime() + float64(p.CUTime+p.CSTime)/100 // children's, in ticks of USER_HZ (100)
 		}
 	}
 	return cpu
@@ -131,20 +134,22 @@ func cost(before, after counters, orders int) Cost {
 	if orders == 0 {
 		return Cost{}
 	}
-	c := Cost{StatementsPerOrder: -1, RoundTripsPerOrder: -1, KafkaReqsPerOrder: -1, CPUSecPer1000: map[string]float64{}}
-	if before.pgWrites >= 0 && after.pgWrites >= 0 {
-		// Each of the bench's own queries is one request too.
-		c.RoundTripsPerOrder = float64(after.pgWrites-before.pgWrites-(after.own-before.own)) / float64(orders)
+	own := after.own - before.own // each of them a commit and a request too
+	per := func(before, after, less int64) float64 {
+		if before < 0 || after < 0 {
+			return -1 // not counted
+		}
+		return float64(after-before-less) / float64(orders)
 	}
-	if before.kafkaReqs >= 0 && after.kafkaReqs >= 0 {
-		c.KafkaReqsPerOrder = float64(after.kafkaReqs-before.kafkaReqs) / float64(orders)
-	}
-	c.CommitsPerOrder = float64(after.commits-before.commits-(after.own-before.own)) / float64(orders)
-	if before.statements >= 0 && after.statements >= 0 {
-		c.StatementsPerOrder = float64(after.statements-before.statements) / float64(orders)
+	c := Cost{
+		CommitsPerOrder:    per(before.commits, after.commits, own),
+		StatementsPerOrder: per(before.statements, after.statements, 0),
+		RoundTripsPerOrder: per(before.pgWrites, after.pgWrites, own),
+		KafkaReqsPerOrder:  per(before.kafkaReqs, after.kafkaReqs, 0),
+		CPUSecPer1000:      map[string]float64{},
 	}
 	for name := range maps.Keys(after.cpu) {
-		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]).Seconds() * 1000 / float64(orders)
+		c.CPUSecPer1000[name] = (after.cpu[name] - before.cpu[name]) * 1000 / float64(orders)
 	}
 	return c
 }
@@ -213,52 +218,18 @@ func (b *bench) delays(ctx context.Context, ids []int64) (e2e, relayed []time.Du
 	return e2e, relayed, rows.Err()
 }
 
-// rssSampler keeps the largest resident set seen of each process.
-type rssSampler struct {
-	max  map[string]int64
-	stop func()
-}
-
-func startRSSSampler(pids map[string]int) *rssSampler {
-	s := &rssSampler{max: map[string]int64{}}
+// sampleRSS keeps the largest resident set of each process until the
+// function it returns is called, which returns them in MiB.
+func sampleRSS(pids map[string]int) (peaks func() map[string]float64) {
+	peak := map[string]float64{}
 	sample := func() {
 		for name, pid := range pids {
-			if p, err := readProc(pid); err == nil && p.RSS > s.max[name] {
-				s.max[name] = p.RSS
+			if p, err := procStat(pid); err == nil {
+				peak[name] = max(peak[name], mib(int64(p.ResidentMemory())))
 			}
 		}
 	}
 	sample()
-	s.stop = every(250*time.Millisecond, sample)
-	return s
-}
-
-// peaks ends the sampling and returns the peaks in MiB.
-func (s *rssSampler) peaks() map[string]float64 {
-	s.stop()
-	out := map[string]float64{}
-	for name, b := range s.max {
-		out[name] = mib(b)
-	}
-	return out
-}
-
-// every runs f every d until stop is called; stop returns once f has
-// finished, and may be called again.
-func every(d time.Duration, f func()) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				f()
-			}
-		}
-	})
-	return sync.OnceFunc(func() { close(done); wg.Wait() })
+	stop := wait.Every(250*time.Millisecond, sample)
+	return func() map[string]float64 { stop(); return peak }
 }

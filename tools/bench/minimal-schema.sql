@@ -21,3 +21,5 @@ CREATE TABLE bench_minimal.invoice (order_id bigint PRIMARY KEY, customer_id big
   total numeric(12, 2) NOT NULL);
 CREATE TABLE bench_minimal.invoice_line (order_id bigint, line_no int, item_id bigint NOT NULL, item_name text NOT NULL,
   count int NOT NULL, price numeric(10, 2) NOT NULL, line_total numeric(12, 2) NOT NULL, PRIMARY KEY (order_id, line_no));
+-- The plain one-INSERT commit rate's.
+CREATE TABLE bench_minimal.plain_commit (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now());

@@ -4,15 +4,25 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
+	"slices"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/mskafka/knative-functions/tools/internal/loadgen"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
 )
 
-// Sustained is the highest step that lost nothing, failed nothing, and kept
-// the end-to-end p99 under this.
-const sustainedP99 = 100 * time.Millisecond
+const (
+	// Sustained is the highest step that lost nothing, failed nothing, and
+	// kept the end-to-end p99 under this.
+	sustainedP99 = 100 * time.Millisecond
+	// maxInFlight bounds the open model where it stops being a load test and
+	// becomes a fork bomb: a request beyond it starts late.
+	maxInFlight = 4000
+)
 
 // rateSteps are the offered rates, as fractions of the bound: stepped up
 // until the pipeline saturates. Finer below half the bound, where the
@@ -30,18 +40,17 @@ func (b *bench) pipeline(ctx context.Context) error {
 		return err
 	}
 	defer stopStack(st)
-	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
 	rates := b.rates()
 	// A warm-up step, not reported: the broker's JVM compiles its hot paths
 	// with C2 and the pools fill, which would otherwise land in the first
 	// measured step's tail.
 	warm := rates[min(2, len(rates)-1)]
 	fmt.Fprintf(b.out, "  warm-up: %.0f/s for %s (not reported)\n", warm, b.cfg.Step)
-	if _, err := b.step(ctx, st, orders, warm, b.cfg.Step); err != nil {
+	if _, err := b.step(ctx, st, warm, b.cfg.Step); err != nil {
 		return err
 	}
 	for _, rate := range rates {
-		s, err := b.step(ctx, st, orders, rate, b.cfg.Step)
+		s, err := b.step(ctx, st, rate, b.cfg.Step)
 		if err != nil {
 			return err
 		}
@@ -55,7 +64,7 @@ func (b *bench) pipeline(ctx context.Context) error {
 	if sustained == nil || len(b.cfg.Rates) > 0 {
 		return nil
 	}
-	half, err := b.step(ctx, st, orders, math.Round(sustained.Offered/2), b.cfg.Step)
+	half, err := b.step(ctx, st, math.Round(sustained.Offered/2), b.cfg.Step)
 	if err != nil {
 		return err
 	}
@@ -91,22 +100,28 @@ func (b *bench) printStep(s Step) {
 
 // step offers rate orders per second for d, waits until the sinks
 // have caught up, and reads what happened from the database and /proc.
-func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.Client, rate float64, d time.Duration) (Step, error) {
-	pids := processes(st)
+func (b *bench) step(ctx context.Context, st *localstack.Stack, rate float64, d time.Duration) (Step, error) {
+	// Each part of the pipeline by its PID, as the stack tells them: the
+	// functions, and the stack itself (dispatchers and gateway).
+	pids := map[string]int{"stack": st.PID()}
+	for _, name := range localstack.Roster() {
+		if pid, err := st.FunctionPID(name); err == nil {
+			pids[name] = pid
+		}
+	}
 	before, err := b.snapshot(ctx, pids)
 	if err != nil {
 		return Step{}, err
 	}
-	sampler := startRSSSampler(pids)
+	peaks := sampleRSS(pids)
 	started := time.Now()
-	shots := b.fire(ctx, orders, rate, d)
+	tally, ids := b.fire(ctx, st, rate, d)
 	offered := time.Since(started)
-	ids := acceptedIDs(shots)
 	drain, lost, err := b.waitStored(ctx, ids)
 	if err != nil {
 		return Step{}, err
 	}
-	rss := sampler.peaks()
+	rss := peaks()
 	after, err := b.snapshot(ctx, pids)
 	if err != nil {
 		return Step{}, err
@@ -115,14 +130,58 @@ func (b *bench) step(ctx context.Context, st *localstack.Stack, orders orderapi.
 	if err != nil {
 		return Step{}, err
 	}
-	s := Step{
-		Offered: rate, Sent: len(shots), Accepted: len(ids),
+	return Step{
+		Offered: rate, Sent: tally.Sent, Accepted: len(ids),
 		AcceptedPerSec: float64(len(ids)) / offered.Seconds(),
-		Errors:         len(shots) - len(ids), ErrorKinds: errorKinds(shots),
+		Errors:         tally.Sent - len(ids), ErrorKinds: tally.Failures,
 		Lost: lost, DrainSec: drain.Seconds(),
-		API: percentiles(latencies(shots)), E2E: percentiles(delays), Relayed: percentiles(relayed),
-		RSSMiB: rss,
+		API: percentiles(tally.Latencies), E2E: percentiles(delays), Relayed: percentiles(relayed),
+		RSSMiB: rss, Cost: cost(before, after, len(ids)),
+	}, nil
+}
+
+// fire sends orders at rate per second for d, each at its scheduled time
+// whatever the earlier ones are doing (an open model, as users are), and
+// returns their tally and the ids of the orders placed. With b.keys, each
+// order has an Idempotency-Key.
+func (b *bench) fire(ctx context.Context, st *localstack.Stack, rate float64, d time.Duration) (loadgen.Tally, []int64) {
+	orders := orderapi.Client{Base: st.GatewayURL() + "/order", HTTP: b.client}
+	var t loadgen.Tally
+	var ids []int64
+	b.fired++
+	round := b.fired
+	loadgen.Attack(ctx, loadgen.Options{Rate: rate, Duration: d, InFlight: maxInFlight, Client: orders.HTTP},
+		func(n int) vegeta.Target {
+			key := ""
+			if b.keys {
+				key = fmt.Sprintf("bench-%d-%d", round, n)
+			}
+			return orders.Target(orderapi.NewRequest(n, key))
+		},
+		func(h loadgen.Hit) {
+			if !t.Add(h, http.StatusCreated) {
+				return
+			}
+			if p, err := orderapi.Answer(h.Status, h.Header, h.Body); err != nil {
+				t.Fail("undecodable 201: " + err.Error())
+			} else {
+				ids = append(ids, p.ID)
+			}
+		})
+	return t, ids
+}
+
+// Percentiles of a latency, in milliseconds.
+type Percentiles struct {
+	P50, P95, P99, Max float64
+	N                  int
+}
+
+func percentiles(ds []time.Duration) Percentiles {
+	if len(ds) == 0 {
+		return Percentiles{}
 	}
-	s.Cost = cost(before, after, len(ids))
-	return s, nil
+	s := slices.Sorted(slices.Values(ds))
+	at := func(p int) float64 { return ms(loadgen.Percentile(s, p)) }
+	return Percentiles{P50: at(50), P95: at(95), P99: at(99), Max: ms(s[len(s)-1]), N: len(s)}
 }

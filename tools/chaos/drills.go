@@ -19,8 +19,7 @@ type drill struct {
 	// as a poison record does once it is dead-lettered).
 	inject func(ctx context.Context, e *env) error
 	heal   func(ctx context.Context, e *env) error
-	// hold is how long the fault lasts, load going on, before heal.
-	hold time.Duration
+	hold   time.Duration // how long the fault lasts, load going on, before heal
 	// cancel: cancel every fourth order accepted so far, once right after
 	// the inject and once just before the heal, so the cancellations are
 	// written while the fault holds.
@@ -54,6 +53,14 @@ var poisonOutOfRange = []byte(`{"id":990000001,` +
 // it blocks its partition for the whole backoff, and every later drill
 // would wait behind it.
 func allDrills() []drill {
+	var ds []drill
+	// kill -9 of each function: the stack's supervisor must start it again,
+	// as Knative would a crashed pod; heal only waits until it answers.
+	for _, name := range localstack.Roster() {
+		ds = append(ds, drill{name: name + "-kill9", hold: 3 * time.Second, converge: 2 * time.Minute,
+			inject: func(ctx context.Context, e *env) error { return e.killFunction(name) },
+			heal:   func(ctx context.Context, e *env) error { return e.stack.WaitServing(ctx, 2*time.Minute) }})
+	}
 	kafka := func(name string, sig syscall.Signal, cancel bool) drill {
 		return drill{name: name, hold: 10 * time.Second, cancel: cancel, converge: 3 * time.Minute,
 			inject: func(ctx context.Context, e *env) error { return e.signalKafka(ctx, sig) },
@@ -63,51 +70,22 @@ func allDrills() []drill {
 		return drill{name: name, hold: 10 * time.Second, poison: record, converge: converge,
 			inject: func(ctx context.Context, e *env) error { return e.produce(ctx, events.Topic, key, record) }}
 	}
-	return append(killDrills(),
+	return append(ds,
+		// The stack itself: its functions must die with it, and a new stack
+		// must start cleanly.
+		drill{name: "stack-kill9", hold: 3 * time.Second, converge: 2 * time.Minute,
+			inject: func(ctx context.Context, e *env) error { return e.stack.Kill(ctx) },
+			heal:   func(ctx context.Context, e *env) error { return e.startStack(ctx) }},
 		kafka("kafka-kill9", syscall.SIGKILL, false),
 		kafka("kafka-sigterm", syscall.SIGTERM, false),
 		kafka("kafka-down-cancel", syscall.SIGKILL, true),
-		drill{
-			name:     "postgres-immediate",
-			inject:   func(ctx context.Context, e *env) error { return e.script(ctx, "postgres", "crash") },
-			heal:     func(ctx context.Context, e *env) error { return e.script(ctx, "postgres", "start") },
-			hold:     5 * time.Second,
-			cancel:   true,
-			converge: 3 * time.Minute,
-		},
-		drill{
-			name:     "sink-failing-30s",
-			inject:   func(ctx context.Context, e *env) error { return e.failSinks(ctx) },
-			heal:     func(ctx context.Context, e *env) error { return e.healSinks(ctx) },
-			hold:     30 * time.Second,
-			cancel:   true,
-			converge: 3 * time.Minute,
-		},
+		drill{name: "postgres-immediate", hold: 5 * time.Second, cancel: true, converge: 3 * time.Minute,
+			inject: func(ctx context.Context, e *env) error { return e.script(ctx, "postgres", "crash") },
+			heal:   func(ctx context.Context, e *env) error { return e.script(ctx, "postgres", "start") }},
+		drill{name: "sink-failing-30s", hold: 30 * time.Second, cancel: true, converge: 3 * time.Minute,
+			inject: func(ctx context.Context, e *env) error { return e.failSinks(ctx) },
+			heal:   func(ctx context.Context, e *env) error { return e.healSinks(ctx) }},
 		poison("poison-not-an-order", "poison", poisonNotAnOrder, time.Minute),
 		poison("poison-out-of-range", "990000001", poisonOutOfRange, 60*time.Second),
 	)
-}
-
-// killDrills kill -9 each function (the stack's supervisor must start it
-// again, as Knative would a crashed pod) and then the stack itself (its
-// functions must die with it, and a new stack must start cleanly).
-func killDrills() []drill {
-	var ds []drill
-	for _, name := range localstack.Roster() {
-		ds = append(ds, drill{
-			name:   name + "-kill9",
-			inject: func(ctx context.Context, e *env) error { return e.killFunction(name) },
-			// The supervisor restarts it; heal only waits until it answers.
-			heal:     func(ctx context.Context, e *env) error { return e.stack.WaitServing(ctx, 2*time.Minute) },
-			hold:     3 * time.Second,
-			converge: 2 * time.Minute,
-		})
-	}
-	return append(ds, drill{
-		name:     "stack-kill9",
-		inject:   func(ctx context.Context, e *env) error { return e.stack.Kill(ctx) },
-		heal:     func(ctx context.Context, e *env) error { return e.startStack(ctx) },
-		hold:     3 * time.Second,
-		converge: 2 * time.Minute,
-	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mskafka/knative-functions/shared/events"
 	"github.com/mskafka/knative-functions/tools/internal/localstack"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // env is what the drills act on: the stack, the servers under it, and the
@@ -51,15 +52,12 @@ func newEnv(ctx context.Context, cfg config) (*env, error) {
 	base := &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128, ResponseHeaderTimeout: 15 * time.Second}
 	return &env{
 		cfg: cfg, layout: layout, stackLog: log,
-		orders: orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, retryFor)}},
+		// Each placement and cancellation retried for 90 s before it gives up.
+		orders: orderapi.Client{Base: layout.GatewayURL() + "/order", HTTP: &http.Client{Transport: orderapi.Retrying(base, 90*time.Second)}},
 		http:   &http.Client{Timeout: 15 * time.Second, Transport: base},
 		db:     pool,
 	}, nil
 }
-
-// retryFor is how long a client keeps retrying one request (5xx and
-// transport errors, with the same Idempotency-Key) before it gives up.
-const retryFor = 90 * time.Second
 
 func (e *env) close() { e.db.Close(); e.stackLog.Close() }
 
@@ -115,25 +113,15 @@ func (e *env) signalKafka(ctx context.Context, sig syscall.Signal) error {
 	if err := syscall.Kill(pid, sig); err != nil {
 		return fmt.Errorf("signal kafka (pid %d): %w", pid, err)
 	}
-	return waitExit(ctx, pid, 60*time.Second)
-}
-
-// waitExit waits until pid is gone (or a zombie nobody reaps).
-func waitExit(ctx context.Context, pid int, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		if p, err := procfs.NewProc(pid); err != nil {
-			return nil
-		} else if st, err := p.Stat(); err != nil || st.State == "Z" {
-			return nil
+	// Gone, or a zombie nobody reaps.
+	return wait.Until(ctx, time.Minute, 100*time.Millisecond, func() (bool, error) {
+		p, err := procfs.NewProc(pid)
+		if err != nil {
+			return true, nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("pid %d still running after %v", pid, limit)
+		st, err := p.Stat()
+		return err != nil || st.State == "Z", nil
+	})
 }
 
 // failSinks makes both sinks fail to store: shipping's table is locked by
@@ -192,10 +180,11 @@ func (e *env) deadLetterEnd() (int64, error) {
 	return c.GetOffset(events.DeadLetterTopic, 0, sarama.OffsetNewest)
 }
 
-// deadLetters reads the dead-lettered values from offset from to to.
-func (e *env) deadLetters(from, to int64) ([][]byte, error) {
-	if to <= from {
-		return nil, nil
+// deadLetters reads the values dead-lettered from offset from on.
+func (e *env) deadLetters(from int64) ([][]byte, error) {
+	to, err := e.deadLetterEnd()
+	if err != nil || to <= from {
+		return nil, err
 	}
 	c, err := sarama.NewConsumer(e.cfg.Brokers, sarama.NewConfig())
 	if err != nil {

@@ -33,7 +33,6 @@ func (a answer) accepted() bool { return a.Status == http.StatusCreated }
 type load struct {
 	e      *env
 	prefix string
-	rate   float64
 
 	mu      sync.Mutex
 	answers []*answer
@@ -47,7 +46,7 @@ func (l *load) request(n int) orderapi.Request {
 // run places orders until ctx ends, then waits for every request's final
 // answer (their retries outlive ctx).
 func (l *load) run(ctx context.Context) {
-	loadgen.Attack(ctx, loadgen.Options{Rate: l.rate, InFlight: 128, Client: l.e.orders.HTTP},
+	loadgen.Attack(ctx, loadgen.Options{Rate: l.e.cfg.Rate, InFlight: 128, Client: l.e.orders.HTTP},
 		func(n int) vegeta.Target { return l.e.orders.Target(l.request(n)) },
 		func(h loadgen.Hit) {
 			a := &answer{Request: l.request(h.N), err: h.Err}
@@ -64,7 +63,7 @@ func (l *load) run(ctx context.Context) {
 		})
 }
 
-// snapshot returns the answers so far.
+// snapshot copies the answers so far.
 func (l *load) snapshot() []answer {
 	l.mu.Lock()
 	defer l.mu.Unlock()

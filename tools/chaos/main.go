@@ -97,15 +97,10 @@ func run(ctx context.Context, out io.Writer) error {
 			return fmt.Errorf("drill %s: %w", d.name, err)
 		}
 		rows = append(rows, r)
-		step("  %s", r.tableRow())
+		step("  %s", r.line())
 	}
 
-	table := render(rows, cfg)
-	fmt.Fprint(out, "\n"+table)
-	if err := os.MkdirAll(filepath.Dir(cfg.Report), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(cfg.Report, []byte(table), 0o644); err != nil {
+	if err := writeTable(out, cfg, rows); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	if failed := failures(rows); len(failed) > 0 {
@@ -136,7 +131,7 @@ func configure() (config, error) {
 	return cfg, nil
 }
 
-// selectDrills keeps the named drills, in the table's order.
+// selectDrills keeps the named drills, in the order named.
 func selectDrills(all []drill, names []string) ([]drill, error) {
 	if len(names) == 0 {
 		return all, nil

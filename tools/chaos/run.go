@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,18 +15,19 @@ import (
 
 	"github.com/mskafka/knative-functions/shared/money"
 	"github.com/mskafka/knative-functions/tools/internal/orderapi"
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // runDrill places orders while d's fault comes and goes, then waits for the
 // system to converge and checks it.
 func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(string, ...any)) (row, error) {
-	r := row{drill: d.name}
+	r := row{Drill: d.name}
 	dlFrom, err := e.deadLetterEnd()
 	if err != nil {
 		return r, err
 	}
 
-	l := &load{e: e, prefix: prefix, rate: e.cfg.Rate}
+	l := &load{e: e, prefix: prefix}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loaded := make(chan struct{})
 	go func() { l.run(loadCtx); close(loaded) }()
@@ -68,11 +70,8 @@ func runDrill(ctx context.Context, e *env, d drill, prefix string, step func(str
 	step("  load done: %d requests; waiting for convergence (at most %v from the heal)", len(answers), d.converge)
 
 	c := newCheck(e, answers, d.poison, dlFrom)
-	r.converged = c.converge(ctx, healed.Add(d.converge))
-	r.seconds = time.Since(healed).Seconds()
-	if r.converged {
-		r.seconds = c.at.Sub(healed).Seconds()
-	}
+	r.Converged = c.converge(ctx, healed.Add(d.converge))
+	r.Seconds = time.Since(healed).Seconds()
 	if err := c.exactSet(ctx, prefix); err != nil {
 		return r, err
 	}
@@ -95,11 +94,8 @@ type check struct {
 	poison []byte
 	dlFrom int64
 
-	accepted []answer         // answered 201
-	others   []answer         // anything else: given up, or refused
-	pending  map[int64]*state // accepted orders not yet whole, by id
-	done     map[int64]*state
-	at       time.Time // when it converged
+	orders map[int64]*state // the requests answered 201, by order id
+	others []answer         // the rest: given up, or refused
 
 	backlog     int64
 	deadLetters [][]byte
@@ -112,15 +108,15 @@ type check struct {
 type state struct {
 	a                 answer
 	shipped, invoiced bool   // present and right
-	why               string // what is wrong, while pending
+	whole             bool   // and cancelled as it should be
+	why               string // what is wrong, while not whole
 }
 
 func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
-	c := &check{e: e, poison: poison, dlFrom: dlFrom, pending: map[int64]*state{}, done: map[int64]*state{}}
+	c := &check{e: e, poison: poison, dlFrom: dlFrom, orders: map[int64]*state{}}
 	for _, a := range answers {
 		if a.accepted() {
-			c.accepted = append(c.accepted, a)
-			c.pending[a.ID] = &state{a: a}
+			c.orders[a.ID] = &state{a: a}
 		} else {
 			c.others = append(c.others, a)
 		}
@@ -132,73 +128,64 @@ func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
 // right in content and cancellation, the outbox is empty and a poison
 // record is dead-lettered, or until deadline.
 func (c *check) converge(ctx context.Context, deadline time.Time) bool {
-	for {
+	err := wait.Until(ctx, time.Until(deadline), time.Second, func() (bool, error) {
 		c.poll(ctx, false)
-		if c.whole() {
-			c.at = time.Now()
-			return true
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.poll(ctx, true) // once more, asking the API about every order left, for the reasons
-			return false
-		}
-		sleep(ctx, time.Second)
+		return len(c.pending()) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2), nil
+	})
+	if err != nil {
+		c.poll(ctx, true) // once more, asking the API about every order left, for the reasons
 	}
+	return err == nil
 }
 
-func (c *check) whole() bool {
-	return len(c.pending) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2)
+// pending are the accepted orders not yet whole.
+func (c *check) pending() map[int64]*state {
+	p := map[int64]*state{}
+	for id, s := range c.orders {
+		if !s.whole {
+			p[id] = s
+		}
+	}
+	return p
 }
 
 // poll asks the public APIs about the pending orders. To spare a busy
 // machine it asks only about those whose shipment and invoice Postgres
 // already holds, as expected cancelled or not, unless all is set.
 func (c *check) poll(ctx context.Context, all bool) {
-	cancelled, ready, err := c.inDB(ctx)
+	pending := c.pending()
+	cancelled, ready, err := c.inDB(ctx, pending)
 	if err != nil {
 		c.lastErr = err // Postgres may be restarting: ask again next round
 		return
 	}
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	slots := make(chan struct{}, 8)
-	todo := make(map[int64]*state, len(c.pending))
-	for id, s := range c.pending {
-		if all || ready[id] {
-			todo[id] = s
-		} else {
+	for id, s := range pending {
+		if !all && !ready[id] {
 			s.why = "not yet in both sinks' tables; "
+			continue
 		}
-	}
-	for id, s := range todo {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
+			slots <- struct{}{}
 			defer func() { <-slots }()
 			want := cancelled[id] || s.a.cancelled
-			shipped, why1 := c.record(ctx, "shipment", "/shipping/api/shipments/%d", s.a, want, func(r record) string { return r.Shipping.Street })
-			invoiced, why2 := c.record(ctx, "invoice", "/invoicing/api/invoices/%d", s.a, want, func(r record) string { return r.Billing.Street })
-			mu.Lock()
-			defer mu.Unlock()
+			shipped, why1 := c.record(ctx, "shipment", "/shipping/api/shipments/", s.a, want)
+			invoiced, why2 := c.record(ctx, "invoice", "/invoicing/api/invoices/", s.a, want)
 			s.shipped, s.invoiced, s.why = shipped, invoiced, why1+why2
 			if s.a.cancelled && !cancelled[id] {
 				s.why += "cancel answered 200 but the order is not cancelled; "
-			} else if shipped && invoiced {
-				delete(c.pending, id)
-				c.done[id] = s
 			}
-		}()
+			s.whole = shipped && invoiced && s.why == ""
+		})
 	}
 	wg.Wait()
 	if err := c.e.db.QueryRow(ctx, `SELECT count(*) FROM orders.outbox WHERE sent_at IS NULL`).Scan(&c.backlog); err != nil {
 		c.backlog = -1
 	}
 	if c.poison != nil {
-		if end, err := c.e.deadLetterEnd(); err == nil && end-c.dlFrom != int64(len(c.deadLetters)) {
-			if values, err := c.e.deadLetters(c.dlFrom, end); err == nil {
-				c.deadLetters = values
-			}
+		if values, err := c.e.deadLetters(c.dlFrom); err == nil {
+			c.deadLetters = values
 		}
 	}
 }
@@ -206,22 +193,19 @@ func (c *check) poll(ctx context.Context, all bool) {
 // inDB returns which pending orders Postgres holds as cancelled (a DELETE
 // whose answer was lost may still have cancelled one), and which have a
 // shipment and an invoice there, both cancelled as expected.
-func (c *check) inDB(ctx context.Context) (cancelled, ready map[int64]bool, err error) {
+func (c *check) inDB(ctx context.Context, pending map[int64]*state) (cancelled, ready map[int64]bool, err error) {
 	rows, err := c.e.db.Query(ctx, `SELECT o.id, o.status = 'cancelled', s.cancelled, i.cancelled FROM orders.orders o
 		LEFT JOIN shipping.shipment s ON s.order_id = o.id LEFT JOIN invoicing.invoice i ON i.order_id = o.id
-		WHERE o.id = ANY($1)`, slices.Collect(maps.Keys(c.pending)))
+		WHERE o.id = ANY($1)`, slices.Collect(maps.Keys(pending)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read orders, shipments and invoices: %w", err)
 	}
 	cancelled, ready = map[int64]bool{}, map[int64]bool{}
-	var (
-		id          int64
-		orderCancel bool
-		shipCancel  *bool
-		invCancel   *bool
-	)
+	var id int64
+	var orderCancel bool
+	var shipCancel, invCancel *bool
 	_, err = pgx.ForEachRow(rows, []any{&id, &orderCancel, &shipCancel, &invCancel}, func() error {
-		want := orderCancel || c.pending[id].a.cancelled
+		want := orderCancel || pending[id].a.cancelled
 		cancelled[id] = orderCancel
 		ready[id] = shipCancel != nil && invCancel != nil && *shipCancel == want && *invCancel == want
 		return nil
@@ -229,30 +213,24 @@ func (c *check) inDB(ctx context.Context) (cancelled, ready map[int64]bool, err 
 	return cancelled, ready, err
 }
 
-// record is what the checks read of a shipment or an invoice: a shipment
-// has a shipping address and no total, an invoice a billing address.
-type record struct {
-	ID       int64 `json:"id"`
-	Shipping struct {
-		Street string `json:"street"`
-	} `json:"shippingAddress"`
-	Billing struct {
-		Street string `json:"street"`
-	} `json:"billingAddress"`
-	Total     *money.Cents `json:"total"`
-	Cancelled bool         `json:"cancelled"`
-}
-
-// record checks a's shipment or invoice: its order, the street its key
-// names, its total (an invoice's), whether it is cancelled.
-func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool, street func(record) string) (bool, string) {
-	var r record
-	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+fmt.Sprintf(path, a.ID), &r); err != nil {
+// record checks a's shipment or invoice, read at path+id: its order, the
+// street its key names (a shipment's shipping address, an invoice's
+// billing address), its total (an invoice's), whether it is cancelled.
+func (c *check) record(ctx context.Context, what, path string, a answer, cancelled bool) (bool, string) {
+	var r struct { // JSON's names match these whatever their case
+		ID        int64
+		Shipping  struct{ Street string } `json:"shippingAddress"`
+		Billing   struct{ Street string } `json:"billingAddress"`
+		Total     *money.Cents
+		Cancelled bool
+	}
+	if err := orderapi.ReadJSON(ctx, c.e.http, c.e.stack.GatewayURL()+path+strconv.FormatInt(a.ID, 10), &r); err != nil {
 		return false, what + ": " + err.Error() + "; "
 	}
+	street := cmp.Or(r.Shipping.Street, r.Billing.Street)
 	switch {
-	case r.ID != a.ID || street(r) != a.Key:
-		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street(r))
+	case r.ID != a.ID || street != a.Key:
+		return false, fmt.Sprintf("%s is order %d to %q; ", what, r.ID, street)
 	case what == "invoice" && r.Total == nil:
 		return false, "invoice without a total; "
 	case r.Total != nil && *r.Total != a.Total:
@@ -277,94 +255,71 @@ func (c *check) poisonDeadLettered() int {
 // is the request's key) with the answers: a key stored twice is a doubled
 // order, a stored order never answered 201 a phantom.
 func (c *check) exactSet(ctx context.Context, prefix string) error {
-	rows, err := c.e.db.Query(ctx, `SELECT id, shipping_street FROM orders.orders WHERE shipping_street LIKE $1`, prefix+"-%")
+	rows, err := c.e.db.Query(ctx, `SELECT shipping_street, array_agg(id ORDER BY id) FROM orders.orders
+		WHERE shipping_street LIKE $1 GROUP BY 1`, prefix+"-%")
 	if err != nil {
 		return fmt.Errorf("read the drill's orders: %w", err)
 	}
-	byKey := map[string][]int64{}
-	var (
-		id  int64
-		key string
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&id, &key}, func() error {
-		byKey[key] = append(byKey[key], id)
-		return nil
-	}); err != nil {
-		return err
-	}
-	answered := map[int64]bool{}
-	for _, a := range c.accepted {
-		answered[a.ID] = true
-	}
-	for key, ids := range byKey {
+	var key string
+	var ids []int64
+	_, err = pgx.ForEachRow(rows, []any{&key, &ids}, func() error {
 		if len(ids) > 1 {
 			c.doubled = append(c.doubled, fmt.Sprintf("%s (orders %v)", key, ids))
 		}
 		for _, id := range ids {
-			if !answered[id] {
+			if c.orders[id] == nil {
 				c.phantom = append(c.phantom, fmt.Sprintf("%s (order %d)", key, id))
 			}
 		}
-	}
-	sort.Strings(c.doubled)
-	sort.Strings(c.phantom)
-	return nil
+		return nil
+	})
+	slices.Sort(c.doubled)
+	slices.Sort(c.phantom)
+	return err
 }
 
-// fill writes the findings into r.
 func (c *check) fill(r *row) {
-	r.accepted = len(c.accepted)
-	for _, m := range []map[int64]*state{c.pending, c.done} {
-		for _, s := range m {
-			if s.shipped {
-				r.shipped++
-			}
-			if s.invoiced {
-				r.invoiced++
-			}
+	if values, err := c.e.deadLetters(c.dlFrom); err == nil {
+		c.deadLetters = values
+	}
+	retried, replayed := 0, 0
+	for _, s := range c.orders {
+		if s.shipped {
+			r.Shipped++
 		}
-	}
-	r.lost = len(c.pending)
-	r.doubled = len(c.doubled)
-	r.phantom = len(c.phantom)
-	r.deadLettered = len(c.deadLetters)
-	if c.poison == nil {
-		if end, err := c.e.deadLetterEnd(); err == nil {
-			r.deadLettered = int(end - c.dlFrom)
+		if s.invoiced {
+			r.Invoiced++
 		}
-	}
-	r.poisonExpected = c.poison != nil
-	r.poisonSeen = c.poisonDeadLettered()
-	r.backlog = c.backlog
-	for _, a := range c.others {
-		r.unanswered = append(r.unanswered, a.describe())
-	}
-	var lost []string
-	for _, s := range c.pending {
-		lost = append(lost, fmt.Sprintf("%s (order %d): %s", s.a.Key, s.a.ID, s.why))
-	}
-	sort.Strings(lost)
-	for _, d := range []struct {
-		what string
-		keys []string
-	}{{"lost", lost}, {"doubled", c.doubled}, {"phantom", c.phantom}, {"no 201", r.unanswered}} {
-		for _, k := range d.keys {
-			r.details = append(r.details, d.what+" "+k)
+		if !s.whole {
+			r.Lost++
+			r.Details = append(r.Details, fmt.Sprintf("lost %s (order %d): %s", s.a.Key, s.a.ID, s.why))
 		}
-	}
-	if len(c.pending) > 0 && c.lastErr != nil {
-		r.details = append(r.details, "last error: "+c.lastErr.Error())
-	}
-	retried := 0
-	for _, a := range c.accepted {
-		if a.Replayed {
-			r.replayed++
-		}
-		if a.attempts > 1 {
+		if s.a.attempts > 1 {
 			retried++
 		}
+		if s.a.Replayed {
+			replayed++
+		}
+	}
+	for _, a := range c.others {
+		r.Unanswered = append(r.Unanswered, a.describe())
+	}
+	r.Accepted, r.Doubled, r.Phantom = len(c.orders), len(c.doubled), len(c.phantom)
+	r.DeadLettered, r.PoisonExpected, r.PoisonSeen = len(c.deadLetters), c.poison != nil, c.poisonDeadLettered()
+	r.Backlog = c.backlog
+	for what, keys := range map[string][]string{"doubled": c.doubled, "phantom": c.phantom, "no 201": r.Unanswered} {
+		for _, k := range keys {
+			r.Details = append(r.Details, what+" "+k)
+		}
+	}
+	slices.Sort(r.Details) // by kind, then key
+	if r.Lost > 0 && c.lastErr != nil {
+		r.Details = append(r.Details, "last error: "+c.lastErr.Error())
+	}
+	if n := len(r.Details) - maxDetails; n > 0 {
+		r.Details = append(r.Details[:maxDetails], fmt.Sprintf("… and %d more", n))
 	}
 	if retried > 0 {
-		r.notes = append(r.notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, r.replayed))
+		r.Notes = append(r.Notes, fmt.Sprintf("%d orders were answered 201 only after a retry with the same key; %d of those answers were replays (Idempotent-Replayed: true)", retried, replayed))
 	}
 }

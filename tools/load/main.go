@@ -80,14 +80,6 @@ func parse(args []string, getenv func(string) string, out io.Writer) (config, er
 	return c, nil
 }
 
-// result is the outcome of one request.
-type result struct {
-	status  int    // 0: no answer
-	failure string // what went wrong; empty when the order was created
-	latency time.Duration
-	late    bool // started later than scheduled: every worker was busy
-}
-
 func run(ctx context.Context, args []string, out io.Writer) error {
 	c, err := parse(args, os.Getenv, out)
 	if errors.Is(err, flag.ErrHelp) {
@@ -102,40 +94,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}}
 	fmt.Fprintf(out, "load: %d orders to %s/api/orders at %g/s, at most %d in flight\n", c.N, api.Base, c.Rate, c.Concurrency)
 	interval := time.Duration(float64(time.Second) / c.Rate)
-	var results []result
+	var t loadgen.Tally
+	late := 0 // started later than scheduled: every worker was busy
 	start := time.Now()
 	loadgen.Attack(ctx, loadgen.Options{Rate: c.Rate, Max: c.N, InFlight: uint64(c.Concurrency), Client: api.HTTP},
 		func(n int) vegeta.Target { return api.Target(orderapi.NewRequest(n, "")) },
 		func(h loadgen.Hit) {
-			results = append(results, result{status: h.Status, failure: h.Failure(http.StatusCreated), latency: h.Latency, late: h.Late > interval})
+			t.Add(h, http.StatusCreated)
+			if h.Late > interval {
+				late++
+			}
 		})
-	elapsed := time.Since(start)
-	if failed := report(out, results, c.N, elapsed); failed > 0 || len(results) < c.N {
-		return fmt.Errorf("%d of %d orders failed", failed+c.N-len(results), c.N)
+	report(out, t, late, c.N, time.Since(start))
+	if failed := c.N - t.OK; failed > 0 {
+		return fmt.Errorf("%d of %d orders failed", failed, c.N)
 	}
 	return nil
 }
 
-// report prints throughput, latency percentiles and errors, and returns
-// how many orders failed.
-func report(out io.Writer, rs []result, planned int, elapsed time.Duration) (failed int) {
-	var lat []time.Duration
-	errs, late := map[string]int{}, 0
-	for _, r := range rs {
-		if r.status != 0 {
-			lat = append(lat, r.latency)
-		}
-		if r.failure != "" {
-			errs[r.failure]++
-			failed++
-		}
-		if r.late {
-			late++
-		}
-	}
+// report prints throughput, latency percentiles and errors.
+func report(out io.Writer, t loadgen.Tally, late, planned int, elapsed time.Duration) {
 	fmt.Fprintf(out, "  sent        %d of %d in %.2fs: %.1f orders/s, %d created (201)\n",
-		len(rs), planned, elapsed.Seconds(), float64(len(rs))/elapsed.Seconds(), len(rs)-failed)
-	slices.Sort(lat)
+		t.Sent, planned, elapsed.Seconds(), float64(t.Sent)/elapsed.Seconds(), t.OK)
+	lat := slices.Sorted(slices.Values(t.Latencies))
 	if len(lat) > 0 {
 		fmt.Fprintf(out, "  latency     p50 %v  p90 %v  p99 %v  max %v\n",
 			percentile(lat, 50), percentile(lat, 90), percentile(lat, 99), percentile(lat, 100))
@@ -143,17 +124,16 @@ func report(out io.Writer, rs []result, planned int, elapsed time.Duration) (fai
 	if late > 0 {
 		fmt.Fprintf(out, "  late starts %d (every worker was busy: raise CONCURRENCY or lower RATE)\n", late)
 	}
-	if len(errs) == 0 {
+	if len(t.Failures) == 0 {
 		fmt.Fprintln(out, "  errors      none")
-		return failed
+		return
 	}
-	kinds := slices.Collect(maps.Keys(errs))
-	slices.SortFunc(kinds, func(a, b string) int { return errs[b] - errs[a] })
+	kinds := slices.Collect(maps.Keys(t.Failures))
+	slices.SortFunc(kinds, func(a, b string) int { return t.Failures[b] - t.Failures[a] })
 	fmt.Fprintln(out, "  errors")
 	for _, k := range kinds {
-		fmt.Fprintf(out, "    %6d  %s\n", errs[k], k)
+		fmt.Fprintf(out, "    %6d  %s\n", t.Failures[k], k)
 	}
-	return failed
 }
 
 // percentile is loadgen's, rounded for reading.

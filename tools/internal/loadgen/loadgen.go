@@ -79,17 +79,36 @@ func Attack(ctx context.Context, o Options, target func(n int) vegeta.Target, hi
 	}
 }
 
-// Failure says what went wrong with the hit when want was the answer
-// expected: nothing (""), another status ("HTTP 503 Service Unavailable")
-// or why there was no answer.
-func (h Hit) Failure(want int) string {
+// Tally is what a load test reports of its hits.
+type Tally struct {
+	Sent, OK  int             // OK: answered with the status wanted
+	Latencies []time.Duration // of the hits answered
+	Failures  map[string]int  // the others, by what went wrong
+}
+
+// Add counts h, whose wanted status is want, and reports whether it was OK.
+func (t *Tally) Add(h Hit, want int) bool {
+	t.Sent++
 	switch {
 	case h.Status == want:
-		return ""
+		t.OK++
 	case h.Status != 0:
-		return fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status))
+		t.Fail(fmt.Sprintf("HTTP %d %s", h.Status, http.StatusText(h.Status)))
+	default:
+		t.Fail(cmp.Or(h.Err, "no answer"))
 	}
-	return cmp.Or(h.Err, "no answer")
+	if h.Status != 0 {
+		t.Latencies = append(t.Latencies, h.Latency)
+	}
+	return h.Status == want
+}
+
+// Fail counts a failure that the status alone does not show.
+func (t *Tally) Fail(what string) {
+	if t.Failures == nil {
+		t.Failures = map[string]int{}
+	}
+	t.Failures[what]++
 }
 
 // stopping paces at a constant rate and stops after max hits or when ctx ends.

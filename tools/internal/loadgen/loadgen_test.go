@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -51,5 +52,26 @@ func TestAttackStopsWithTheContext(t *testing.T) {
 		})
 	if n < 2 || n > 8 {
 		t.Errorf("%d hits in 300 ms at 20/s", n)
+	}
+}
+
+// A tally counts the hits answered as wanted, the latencies of every answer,
+// and the others by what went wrong.
+func TestTally(t *testing.T) {
+	var got Tally
+	for _, h := range []Hit{
+		{Status: 201, Latency: time.Millisecond},
+		{Status: 503, Latency: 2 * time.Millisecond},
+		{Err: "timeout"},
+		{},
+		{Status: 201, Latency: 3 * time.Millisecond},
+	} {
+		got.Add(h, 201)
+	}
+	got.Fail("undecodable")
+	want := Tally{Sent: 5, OK: 2, Latencies: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond},
+		Failures: map[string]int{"HTTP 503 Service Unavailable": 1, "timeout": 1, "no answer": 1, "undecodable": 1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tally (-want +got):\n%s", diff)
 	}
 }

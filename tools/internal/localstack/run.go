@@ -3,6 +3,7 @@ package localstack
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mskafka/knative-functions/tools/internal/wait"
 )
 
 // Options say how to run bin/stack.
@@ -20,9 +23,8 @@ type Options struct {
 	Dir    string   // its working directory; empty: this one
 	Env    []string // its environment besides the layout's and the state file's
 	Layout Layout
-	Out    io.Writer // its output (the functions' logs included); nil: discarded
-	// Ready bounds the wait for the stack to start; zero: two minutes.
-	Ready time.Duration
+	Out    io.Writer     // its output (the functions' logs included); nil: discarded
+	Ready  time.Duration // how long the stack may take to start; zero: two minutes
 }
 
 // Stack is a running bin/stack, in a process group of its own that dies
@@ -64,12 +66,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 // PID is the stack's own process id.
 func (s *Stack) PID() int { return s.cmd.Process.Pid }
 
-// Done is closed when the stack has exited; Err then says how.
-func (s *Stack) Done() <-chan struct{} { return s.done }
-
-// Err is the stack's exit status, once Done is closed.
-func (s *Stack) Err() error { <-s.done; return s.err }
-
 // State reads what the stack says of itself now.
 func (s *Stack) State() (State, error) { return ReadState(s.state) }
 
@@ -89,36 +85,37 @@ func (s *Stack) FunctionPID(function string) (int, error) {
 // every function answers 200 through the gateway (which wakes a function
 // scaled to zero), for at most limit.
 func (s *Stack) WaitServing(ctx context.Context, limit time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
 	client := &http.Client{Timeout: 10 * time.Second}
-	up := func() bool {
-		if st, err := s.State(); err != nil || !st.Ready {
-			return false
-		}
-		for _, f := range Roster() {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.GatewayURL()+ReadRoute(f), nil)
-			resp, err := client.Do(req)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return false
-			}
-		}
-		return true
-	}
-	for !up() {
+	err := wait.Until(ctx, limit, 100*time.Millisecond, func() (bool, error) {
 		select {
 		case <-s.done:
-			return fmt.Errorf("the stack exited while starting: %v", s.err)
-		case <-ctx.Done():
-			return fmt.Errorf("the stack is not serving after %s: %w", limit, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+			return false, fmt.Errorf("exited: %v", s.err)
+		default:
+			return s.serving(ctx, client), nil
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("the stack is not serving: %w", err)
 	}
 	return nil
+}
+
+func (s *Stack) serving(ctx context.Context, client *http.Client) bool {
+	if st, err := s.State(); err != nil || !st.Ready {
+		return false
+	}
+	for _, f := range Roster() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.GatewayURL()+ReadRoute(f), nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false
+		}
+	}
+	return true
 }
 
 // Stop asks the stack to stop (it stops its functions) and waits for its
@@ -148,4 +145,50 @@ func (s *Stack) Kill(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// StateEnv names the file a stack keeps its State in.
+const StateEnv = "STACK_STATE"
+
+// State is what a running stack tells of itself, in the file StateEnv
+// names, rewritten whenever it changes: its own PID, whether it has
+// finished starting, and each function's address and current instance.
+type State struct {
+	PID       int                 `json:"pid"`
+	Ready     bool                `json:"ready"`
+	Gateway   string              `json:"gateway,omitempty"` // host:port; with ONLY, the function's
+	Metrics   string              `json:"metrics,omitempty"` // host:port of the dispatcher's /metrics
+	Functions map[string]Function `json:"functions"`
+}
+
+// Function is one function of a running stack.
+type Function struct {
+	Addr string `json:"addr"` // its activator (or, with ONLY, where it listens)
+	PID  int    `json:"pid"`  // its current instance; 0 when scaled to zero
+}
+
+// Write replaces the file at path with s, whole: a reader never sees half.
+// The stack is the file's one writer.
+func (s State) Write(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// ReadState reads the state a stack wrote to path.
+func ReadState(path string) (State, error) {
+	var s State
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
 }

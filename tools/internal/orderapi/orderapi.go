@@ -1,10 +1,11 @@
 // Package orderapi is the tools' one client of the order function's JSON
-// API: order requests over the seeded customers and items, placing one
-// with an Idempotency-Key, cancelling one, reading JSON.
+// API: order requests over the seeded customers and items, their placement
+// (with an Idempotency-Key) and its answer, cancelling one, reading JSON.
 package orderapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,9 +19,6 @@ import (
 	"github.com/mskafka/knative-functions/shared/money"
 )
 
-// Street is the street of a request that names no key.
-const Street = "Ohlauer Str. 43"
-
 // Request is an order request over what functions/order/migrations/001_init.sql
 // seeds: customers 1 and 2, items 1 to 4.
 type Request struct {
@@ -33,26 +31,18 @@ type Request struct {
 // NewRequest is request number n: customer 1+n%2, 1+n%3 of item 1+n%4.
 // A key names the request in both addresses, so every stored order,
 // shipment and invoice says which request it came from; without one
-// (empty) the street is Street and no Idempotency-Key is sent.
+// (empty) the street is the seed's and no Idempotency-Key is sent.
 func NewRequest(n int, key string) Request {
 	count, item := 1+n%3, 1+n%4
-	street := key
-	if street == "" {
-		street = Street
-	}
-	address := map[string]string{"street": street, "zip": "10999", "city": "Berlin"}
+	address := map[string]string{"street": cmp.Or(key, "Ohlauer Str. 43"), "zip": "10999", "city": "Berlin"}
 	body, _ := json.Marshal(map[string]any{
 		"customer":        map[string]int{"customerId": 1 + n%2},
 		"shippingAddress": address,
 		"billingAddress":  address,
 		"orderLine":       []map[string]any{{"count": count, "item": map[string]int{"itemId": item}}},
 	})
-	return Request{N: n, Key: key, Body: body, Total: price(item).Times(count)}
-}
-
-// price is what the seed charges for an item.
-func price(item int) money.Cents {
-	return map[int]money.Cents{1: 4200, 2: 2100, 3: 100, 4: 10000}[item]
+	price := map[int]money.Cents{1: 4200, 2: 2100, 3: 100, 4: 10000}[item] // as the seed charges
+	return Request{N: n, Key: key, Body: body, Total: price.Times(count)}
 }
 
 // Client talks to one order function.
@@ -77,25 +67,13 @@ func (c Client) Target(r Request) vegeta.Target {
 	return vegeta.Target{Method: http.MethodPost, URL: c.Base + "/api/orders", Body: r.Body, Header: h}
 }
 
-// Place posts r once.
-func (c Client) Place(ctx context.Context, r Request) (Placed, error) {
-	t := c.Target(r)
-	resp, body, err := do(ctx, c.HTTP, t.Method, t.URL, t.Body, t.Header)
-	if err != nil {
-		return Placed{}, err // an answer cut off is as good as none
-	}
-	return Answer(resp.StatusCode, resp.Header, body)
-}
-
 // Answer reads a placement's answer: a 201 must name the order.
 func Answer(status int, h http.Header, body []byte) (Placed, error) {
 	p := Placed{Status: status, Replayed: h.Get("Idempotent-Replayed") == "true"}
 	if status != http.StatusCreated {
 		return p, nil
 	}
-	var o struct {
-		ID int64 `json:"id"`
-	}
+	var o struct{ ID int64 } // "id"
 	if err := json.Unmarshal(body, &o); err != nil || o.ID == 0 {
 		return Placed{}, fmt.Errorf("201 without an order id: %.100s", body)
 	}

@@ -2,6 +2,7 @@ package orderapi
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -67,7 +68,21 @@ func TestRetryingPlacement(t *testing.T) {
 	defer srv.Close()
 	// One connection: a refused answer held open would block the retry.
 	c := Client{Base: srv.URL, HTTP: &http.Client{Timeout: 5 * time.Second, Transport: Retrying(&http.Transport{MaxConnsPerHost: 1}, 10*time.Second)}}
-	got, err := c.Place(t.Context(), NewRequest(1, "k-1"))
+	target := c.Target(NewRequest(1, "k-1"))
+	req, err := target.Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Answer(resp.StatusCode, resp.Header, body)
 	if err != nil {
 		t.Fatal(err)
 	}

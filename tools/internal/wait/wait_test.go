@@ -1,0 +1,35 @@
+package wait
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestUntil(t *testing.T) {
+	n := 0
+	if err := Until(context.Background(), time.Second, time.Millisecond, func() (bool, error) { n++; return n == 3, nil }); err != nil || n != 3 {
+		t.Errorf("Until returned %v after %d calls, want nil after 3", err, n)
+	}
+	if err := Until(context.Background(), 20*time.Millisecond, time.Millisecond, func() (bool, error) { return false, nil }); err == nil {
+		t.Error("Until of a condition that never holds returned nil")
+	}
+	if err := Until(context.Background(), time.Second, time.Millisecond, func() (bool, error) { return false, errors.New("gone") }); err == nil || err.Error() != "gone" {
+		t.Errorf("Until returned %v, want the condition's error", err)
+	}
+}
+
+func TestEveryStops(t *testing.T) {
+	var n atomic.Int32
+	stop := Every(time.Millisecond, func() { n.Add(1) })
+	time.Sleep(20 * time.Millisecond)
+	stop()
+	stopped := n.Load()
+	time.Sleep(10 * time.Millisecond)
+	if stopped == 0 || n.Load() != stopped {
+		t.Errorf("%d calls before stop, %d after", stopped, n.Load())
+	}
+	stop() // again: no panic
+}
