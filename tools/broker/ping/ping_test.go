@@ -55,14 +55,16 @@ func TestRunDeliversAndRetries(t *testing.T) {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		// Both calls made and both observed: a cancel between the retry's
+		// answer and its observation would lose the delivery under load.
 		mu.Lock()
-		n := len(calls)
+		n, m := len(calls), len(seen)
 		mu.Unlock()
-		if n >= 2 {
+		if n >= 2 && m >= 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("fewer than two calls")
+			t.Fatalf("%d calls and %d deliveries observed, want 2 of each", n, m)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
