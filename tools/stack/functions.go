@@ -172,7 +172,7 @@ func (p *platform) serve(srv *http.Server) error {
 	if err != nil {
 		return err
 	}
-	go func() { p.fail(srv.Serve(ln)) }()
+	go func() { p.fail(fmt.Errorf("serve %s: %w", srv.Addr, srv.Serve(ln))) }()
 	p.cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

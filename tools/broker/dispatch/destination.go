@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -157,10 +156,11 @@ func (s kafkaSink) send(ctx context.Context, ev *event.Event, key []byte) outcom
 func errorExtensions(dest string, last outcome) map[string]string {
 	ext := make(map[string]string)
 	// A sink can add its own details as kne-<name> response headers; the
-	// name must be a legal CloudEvents attribute name.
-	legal := regexp.MustCompile(`^[a-z0-9]+$`)
+	// name must be a legal CloudEvents attribute name: lower-case letters
+	// and digits.
 	for k, v := range last.header {
-		if name, ok := strings.CutPrefix(strings.ToLower(k), "kne-"); ok && len(v) > 0 && legal.MatchString(name) {
+		name, ok := strings.CutPrefix(strings.ToLower(k), "kne-")
+		if ok && len(v) > 0 && name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789") == "" {
 			ext[name] = v[0]
 		}
 	}

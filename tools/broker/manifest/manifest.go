@@ -150,7 +150,12 @@ func DefaultDelivery() Delivery {
 // field or repeats a name is an error.
 func Load(dir string) (Set, error) {
 	set := Set{KafkaSinks: make(map[string]KafkaSink)}
-	return set, EachDocument(dir, set.add)
+	// Not "return set, EachDocument(…)": Go leaves open whether set is read
+	// before or after the call that fills it.
+	if err := EachDocument(dir, set.add); err != nil {
+		return Set{}, err
+	}
+	return set, nil
 }
 
 // EachDocument calls f with each document of every *.yaml and *.yml file in
