@@ -89,7 +89,7 @@ func (b *bench) heldStarts(ctx context.Context) error {
 	for _, name := range localstack.StartOrder() {
 		var held []time.Duration
 		for i := range b.cfg.ColdRuns {
-			if err := wait.Until(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+			if err := wait.Until(ctx, 30*time.Second, 20*time.Millisecond, func(context.Context) (bool, error) {
 				_, err := st.FunctionPID(name)
 				return err != nil, nil
 			}); err != nil {
@@ -134,7 +134,7 @@ func (b *bench) startOnce(ctx context.Context, name string, probe func(context.C
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	defer func() { stop(); <-done }()
-	err := wait.Until(ctx, 30*time.Second, time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, 30*time.Second, time.Millisecond, func(ctx context.Context) (bool, error) {
 		select {
 		case err := <-done:
 			done <- err // for the deferred stop

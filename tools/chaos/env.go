@@ -114,7 +114,7 @@ func (e *env) signalKafka(ctx context.Context, sig syscall.Signal) error {
 		return fmt.Errorf("signal kafka (pid %d): %w", pid, err)
 	}
 	// Gone, or a zombie nobody reaps.
-	return wait.Until(ctx, time.Minute, 100*time.Millisecond, func() (bool, error) {
+	return wait.Until(ctx, time.Minute, 100*time.Millisecond, func(context.Context) (bool, error) {
 		p, err := procfs.NewProc(pid)
 		if err != nil {
 			return true, nil

@@ -128,7 +128,7 @@ func newCheck(e *env, answers []answer, poison []byte, dlFrom int64) *check {
 // right in content and cancellation, the outbox is empty and a poison
 // record is dead-lettered, or until deadline.
 func (c *check) converge(ctx context.Context, deadline time.Time) bool {
-	err := wait.Until(ctx, time.Until(deadline), time.Second, func() (bool, error) {
+	err := wait.Until(ctx, time.Until(deadline), time.Second, func(ctx context.Context) (bool, error) {
 		c.poll(ctx, false)
 		return len(c.pending()) == 0 && c.backlog == 0 && (c.poison == nil || c.poisonDeadLettered() >= 2), nil
 	})
@@ -184,8 +184,9 @@ func (c *check) poll(ctx context.Context, all bool) {
 		c.backlog = -1
 	}
 	if c.poison != nil {
-		if values, err := c.e.deadLetters(c.dlFrom); err == nil {
-			c.deadLetters = values
+		// Only those added since the last poll are read.
+		if values, err := c.e.deadLetters(c.dlFrom + int64(len(c.deadLetters))); err == nil {
+			c.deadLetters = append(c.deadLetters, values...)
 		}
 	}
 }

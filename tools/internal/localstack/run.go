@@ -86,7 +86,7 @@ func (s *Stack) FunctionPID(function string) (int, error) {
 // scaled to zero), for at most limit.
 func (s *Stack) WaitServing(ctx context.Context, limit time.Duration) error {
 	client := &http.Client{Timeout: 10 * time.Second}
-	err := wait.Until(ctx, limit, 100*time.Millisecond, func() (bool, error) {
+	err := wait.Until(ctx, limit, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		select {
 		case <-s.done:
 			return false, fmt.Errorf("exited: %v", s.err)

@@ -4,13 +4,11 @@
 package orderapi
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"strconv"
 
@@ -83,7 +81,7 @@ func Answer(status int, h http.Header, body []byte) (Placed, error) {
 
 // Cancel deletes order id and returns the status.
 func (c Client) Cancel(ctx context.Context, id int64) (int, error) {
-	resp, _, err := do(ctx, c.HTTP, http.MethodDelete, c.Base+"/api/orders/"+strconv.FormatInt(id, 10), nil, nil)
+	resp, _, err := do(ctx, c.HTTP, http.MethodDelete, c.Base+"/api/orders/"+strconv.FormatInt(id, 10))
 	if err != nil {
 		return 0, err
 	}
@@ -93,7 +91,7 @@ func (c Client) Cancel(ctx context.Context, id int64) (int, error) {
 // ReadJSON decodes the JSON at url into v; anything but a 200 is an error
 // naming the status.
 func ReadJSON(ctx context.Context, client *http.Client, url string, v any) error {
-	resp, body, err := do(ctx, client, http.MethodGet, url, nil, nil)
+	resp, body, err := do(ctx, client, http.MethodGet, url)
 	if err != nil {
 		return err
 	}
@@ -107,12 +105,11 @@ func ReadJSON(ctx context.Context, client *http.Client, url string, v any) error
 }
 
 // do sends one request and reads the whole answer.
-func do(ctx context.Context, client *http.Client, method, url string, body []byte, h http.Header) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+func do(ctx context.Context, client *http.Client, method, url string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	maps.Copy(req.Header, h)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err

@@ -11,11 +11,12 @@ import (
 
 // Until calls done every interval until it reports true or an error, which
 // it returns. It fails too when limit has passed or ctx has ended first.
-func Until(ctx context.Context, limit, interval time.Duration, done func() (bool, error)) error {
+// done gets a context that ends with limit, for the requests it makes.
+func Until(ctx context.Context, limit, interval time.Duration, done func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
-		if ok, err := done(); ok || err != nil {
+		if ok, err := done(ctx); ok || err != nil {
 			return err
 		}
 		select {
