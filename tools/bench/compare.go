@@ -30,10 +30,11 @@ type Compare struct {
 // compareProcesses are the parts whose cost per order the comparison shows.
 var compareProcesses = []string{"order", "shipping", "invoicing", "stack", "postgres", "kafka"}
 
-// compare builds the baseline revision in a worktree of its own, gives it a
-// database of its own on the same server (its functions migrate their own
-// schemas), and offers the same rate to both stacks in turn: baseline,
-// this, baseline, this. Each stack gets a warm-up step first, not reported.
+// compare builds the baseline revision in a worktree of its own, gives each
+// side a fresh database of its own on the same server (its functions
+// migrate their own schemas; neither carries the orders of the steps
+// before), and offers the same rate to both stacks in turn: baseline, this,
+// baseline, this. Each stack gets a warm-up step first, not reported.
 func (b *bench) compare(ctx context.Context) error {
 	if b.cfg.Baseline == "" {
 		return fmt.Errorf("no -baseline revision given")
@@ -43,12 +44,17 @@ func (b *bench) compare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	other, err := b.baselineBench(ctx)
+	other, err := b.freshBench(ctx, "bench_baseline")
 	if err != nil {
 		return err
 	}
 	defer other.admin.Close()
 	base.databaseURL = other.cfg.AdminURL
+	this, err := b.freshBench(ctx, "bench_this")
+	if err != nil {
+		return err
+	}
+	defer this.admin.Close()
 	rate := b.cfg.CompareRate
 	if s := b.report.sustained(); rate == 0 && s != nil {
 		rate = s.Offered // where this run's pipeline was last fine: groups form there
@@ -60,7 +66,7 @@ func (b *bench) compare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		thisStep, err := b.measuredStep(ctx, b.ownStack("stack-compare.log", "WARM=1"), c.Rate)
+		thisStep, err := this.measuredStep(ctx, this.ownStack("stack-compare.log", "WARM=1"), c.Rate)
 		if err != nil {
 			return err
 		}
@@ -117,19 +123,20 @@ func (b *bench) buildBaseline(ctx context.Context, rev string) (stackRun, func()
 	return stackRun{log: "stack-baseline.log", root: dir, env: []string{"WARM=1"}}, cleanup, nil
 }
 
-// baselineBench is this bench reading the baseline's database: its own
-// admin pool and its own count of the bench's transactions there.
-func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
-	name := pgx.Identifier{baselineDatabase}.Sanitize()
+// freshBench is this bench reading a fresh database of the given name on
+// the same server, made for one side of the comparison: its own admin pool
+// and its own count of the bench's transactions there.
+func (b *bench) freshBench(ctx context.Context, database string) (*bench, error) {
+	name := pgx.Identifier{database}.Sanitize()
 	b.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
 	if _, err := b.admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		return nil, fmt.Errorf("the baseline's database: %w", err)
+		return nil, fmt.Errorf("database %s: %w", database, err)
 	}
 	u, _ := url.Parse(b.cfg.AdminURL) // it parsed when the pool was made
-	u.Path = "/" + baselineDatabase
+	u.Path = "/" + database
 	url := u.String()
 	if err := db.Provision(ctx, url, db.Roles()...); err != nil {
-		return nil, fmt.Errorf("prepare the baseline's database: %w", err)
+		return nil, fmt.Errorf("prepare database %s: %w", database, err)
 	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
@@ -139,9 +146,8 @@ func (b *bench) baselineBench(ctx context.Context) (*bench, error) {
 	other.admin, other.own = pool, 0
 	other.cfg.AdminURL = url
 	if err := other.statementsReady(ctx); err != nil {
-		fmt.Fprintf(b.out, "  statements not counted on the baseline: %v\n", err)
+		fmt.Fprintf(b.out, "  statements not counted in %s: %v\n", database, err)
 	}
 	return &other, nil
 }
 
-const baselineDatabase = "bench_baseline"
