@@ -150,4 +150,3 @@ func (b *bench) freshBench(ctx context.Context, database string) (*bench, error)
 	}
 	return &other, nil
 }
-
