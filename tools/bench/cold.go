@@ -79,7 +79,9 @@ func (b *bench) coldStarts(ctx context.Context) error {
 // function starts, then forwarded and answered. The sender times it, so it
 // holds the hold, exec, readiness and the request's own work. The sinks go
 // first: order's orders wake them through Kafka. A short idle period lets
-// twenty starts per function take seconds.
+// twenty starts per function take seconds. Besides sent → answered it
+// reports exec → answered: the stack's state file says when it started
+// the instance that answered.
 func (b *bench) heldStarts(ctx context.Context) error {
 	st, err := b.startStack(ctx, b.ownStack("stack-cold.log", "SCALE_TO_ZERO_IDLE=200ms"))
 	if err != nil {
@@ -87,7 +89,7 @@ func (b *bench) heldStarts(ctx context.Context) error {
 	}
 	defer stopStack(st)
 	for _, name := range localstack.StartOrder() {
-		var held []time.Duration
+		var held, afterExec []time.Duration
 		for i := range b.cfg.ColdRuns {
 			if err := wait.Until(ctx, 30*time.Second, 20*time.Millisecond, func(context.Context) (bool, error) {
 				_, err := st.FunctionPID(name)
@@ -100,17 +102,37 @@ func (b *bench) heldStarts(ctx context.Context) error {
 			if err := b.firstWork(ctx, "http://"+st.Activator(name), name, i, int64(950_000_000+i)); err != nil {
 				return fmt.Errorf("%s: held request: %w", name, err)
 			}
-			held = append(held, time.Since(t0))
+			answered := time.Now()
+			exec, err := execOf(st, name, t0)
+			if err != nil {
+				return err
+			}
+			held, afterExec = append(held, answered.Sub(t0)), append(afterExec, answered.Sub(exec))
 		}
-		m := ms(median(held))
+		m, e := ms(median(held)), ms(median(afterExec))
 		for i := range b.report.ColdStarts {
 			if c := &b.report.ColdStarts[i]; c.Function == name {
-				c.HeldMs = m
+				c.HeldMs, c.HeldExecMs = m, e
 			}
 		}
-		fmt.Fprintf(b.out, "  %-9s held request → answered %.1f ms (median of %d, through the activator)\n", name, m, len(held))
+		fmt.Fprintf(b.out, "  %-9s held request: sent → answered %.1f ms, exec → answered %.1f ms (medians of %d, through the activator)\n",
+			name, m, e, len(held))
 	}
 	return nil
+}
+
+// execOf is when the stack started the instance of function that runs now,
+// which must have been started after since.
+func execOf(st *localstack.Stack, function string, since time.Time) (time.Time, error) {
+	s, err := st.State()
+	if err != nil {
+		return time.Time{}, err
+	}
+	exec := s.Functions[function].Exec
+	if exec == nil || exec.Before(since) {
+		return time.Time{}, fmt.Errorf("%s: the stack's state names no instance started for the held request (exec %v)", function, exec)
+	}
+	return *exec, nil
 }
 
 // startOnce execs the function, runs probe against it until it succeeds,

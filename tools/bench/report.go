@@ -57,6 +57,7 @@ type ColdStart struct {
 	ReadyMs      float64 // exec → readiness 200
 	FirstEventMs float64 // exec → first order or event stored
 	HeldMs       float64 // a request held by the activator: sent → answered
+	HeldExecMs   float64 // the same request: the instance's exec → answered
 	IdleRSSMiB   float64
 }
 

@@ -187,6 +187,9 @@ type State struct {
 	Instances int
 	PID       int
 	Restarts  int
+	// Exec is when the current instance was started (just before the
+	// fork); zero when none runs.
+	Exec time.Time
 }
 
 // State reports the function's phase, instances and restarts. It asks the
@@ -198,7 +201,7 @@ func (p *Process) State() State {
 	if inst := p.cur; inst != nil {
 		st.Instances = 1
 		if inst.cmd != nil && inst.cmd.Process != nil {
-			st.PID = inst.cmd.Process.Pid
+			st.PID, st.Exec = inst.cmd.Process.Pid, inst.execAt
 		}
 		switch {
 		case inst.stopping:
