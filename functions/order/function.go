@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, tel *telemetry.Tel
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, pool, migrations, "migrations"); err != nil {
+	if err := db.Migrate(ctx, pool, db.Own(migrations, "migrations")); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -74,21 +74,33 @@ func CheckSettings(url string, maxConns int32) error {
 	return errors.Join(errs...)
 }
 
-// Migrate applies the files NNN_name.sql in dir of migrations, in order, each
-// in its own transaction, recording the applied versions in
-// schema_migrations. An advisory lock serialises instances that start at the
-// same moment (Knative may start several at once).
-func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS, dir string) error {
-	return MigrateAs(ctx, pool, "schema_migrations", migrations, dir)
+// Migrations are one owner's versioned migrations: the files NNN_name.sql
+// in Dir of FS, their applied versions recorded in Table.
+type Migrations struct {
+	Table string
+	FS    fs.FS
+	Dir   string
 }
 
-// MigrateAs is Migrate with the applied versions recorded in table: a
-// framework that owns tables in a function's schema (shared/sink) keeps
-// its versions there, beside the function's own in schema_migrations.
-func MigrateAs(ctx context.Context, pool *pgxpool.Pool, table string, migrations fs.FS, dir string) error {
-	steps, err := versions(migrations, dir)
-	if err != nil {
-		return err
+// Own are a function's own migrations, the files in dir of migrations,
+// recorded in schema_migrations. A framework that owns tables in a
+// function's schema (shared/sink) records its own versions in a table of
+// its own, beside them.
+func Own(migrations fs.FS, dir string) Migrations {
+	return Migrations{Table: "schema_migrations", FS: migrations, Dir: dir}
+}
+
+// Migrate brings the schema up to date with each set, in the order given:
+// each missing migration in order, in its own transaction, its version
+// recorded in the set's table. An advisory lock serialises instances that
+// start at the same moment (Knative may start several at once).
+func Migrate(ctx context.Context, pool *pgxpool.Pool, sets ...Migrations) error {
+	steps := make([][]step, len(sets))
+	for i, m := range sets {
+		var err error
+		if steps[i], err = versions(m.FS, m.Dir); err != nil {
+			return err
+		}
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -96,9 +108,10 @@ func MigrateAs(ctx context.Context, pool *pgxpool.Pool, table string, migrations
 	}
 	defer conn.Release()
 	// Every start but the first finds the schema up to date: one round trip
-	// (simple protocol: no prepare for a statement run once) and no lock,
-	// since migrations only ever add. This is on the cold start's path.
-	if current, err := schemaVersion(ctx, conn, table); err == nil && (len(steps) == 0 || current >= steps[len(steps)-1].version) {
+	// for all the sets (simple protocol: no prepare for a statement run
+	// once) and no lock, since migrations only ever add. This is on the
+	// cold start's path.
+	if current, err := schemaVersions(ctx, conn, sets); err == nil && upToDate(current, steps) {
 		return nil
 	}
 	// The lock key is per schema, so functions sharing a database don't wait on each other.
@@ -106,23 +119,44 @@ func MigrateAs(ctx context.Context, pool *pgxpool.Pool, table string, migrations
 		return fmt.Errorf("lock migrations: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext(current_schema()))`)
-
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+pgx.Identifier{table}.Sanitize()+` (
-		version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return fmt.Errorf("create %s: %w", table, err)
+	for i, m := range sets {
+		if err := m.apply(ctx, conn, steps[i]); err != nil {
+			return err
+		}
 	}
-	current, err := schemaVersion(ctx, conn, table)
+	return nil
+}
+
+// apply applies the steps of m not yet recorded in its table, which it
+// creates if need be. The caller holds the migration lock.
+func (m Migrations) apply(ctx context.Context, conn *pgxpool.Conn, steps []step) error {
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+pgx.Identifier{m.Table}.Sanitize()+` (
+		version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("create %s: %w", m.Table, err)
+	}
+	current, err := schemaVersions(ctx, conn, []Migrations{m})
 	if err != nil {
 		return err
 	}
 	for _, s := range steps {
-		if s.version > current {
-			if err := s.apply(ctx, conn, table, migrations); err != nil {
+		if s.version > current[0] {
+			if err := s.apply(ctx, conn, m.Table, m.FS); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// upToDate reports whether each set's highest applied version is that of
+// its last step.
+func upToDate(current []int, steps [][]step) bool {
+	for i, s := range steps {
+		if len(s) > 0 && current[i] < s[len(s)-1].version {
+			return false
+		}
+	}
+	return true
 }
 
 // step is one migration file and its version.
@@ -169,15 +203,21 @@ func (s step) apply(ctx context.Context, conn *pgxpool.Conn, table string, migra
 	return nil
 }
 
-// schemaVersion is the highest migration applied; an error when there is no
-// schema_migrations table yet.
-func schemaVersion(ctx context.Context, conn *pgxpool.Conn, table string) (int, error) {
-	var v int
-	err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+pgx.Identifier{table}.Sanitize(), pgx.QueryExecModeSimpleProtocol).Scan(&v)
-	if err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
+// schemaVersions reads the highest migration applied of each set, in one
+// query; an error when a set's table does not exist yet.
+func schemaVersions(ctx context.Context, conn *pgxpool.Conn, sets []Migrations) ([]int, error) {
+	cols := make([]string, len(sets))
+	current := make([]int, len(sets))
+	dest := make([]any, len(sets))
+	for i, m := range sets {
+		cols[i] = `(SELECT coalesce(max(version), 0) FROM ` + pgx.Identifier{m.Table}.Sanitize() + `)`
+		dest[i] = &current[i]
 	}
-	return v, nil
+	err := conn.QueryRow(ctx, `SELECT `+strings.Join(cols, ", "), pgx.QueryExecModeSimpleProtocol).Scan(dest...)
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	return current, nil
 }
 
 // Provision makes sure that each named role exists, can log in, and owns a

@@ -92,10 +92,8 @@ var tables embed.FS
 // (handled_event, cancellation), versioned in sink_migrations, then the
 // function's own migrations (dir "migrations" of migrations).
 func Migrate(ctx context.Context, pool *pgxpool.Pool, migrations fs.FS) error {
-	if err := db.MigrateAs(ctx, pool, "sink_migrations", tables, "migrations"); err != nil {
-		return fmt.Errorf("the sink framework's tables: %w", err)
-	}
-	return db.Migrate(ctx, pool, migrations, "migrations")
+	return db.Migrate(ctx, pool, db.Migrations{Table: "sink_migrations", FS: tables, Dir: "migrations"},
+		db.Own(migrations, "migrations"))
 }
 
 // Database is what a sink function needs of its pool besides its store; a

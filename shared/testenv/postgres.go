@@ -58,7 +58,7 @@ func Pool(tb testing.TB, prefix string, migrations fs.FS) *pgxpool.Pool {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pool.Close)
-	if err := db.Migrate(context.Background(), pool, migrations, "migrations"); err != nil {
+	if err := db.Migrate(context.Background(), pool, db.Own(migrations, "migrations")); err != nil {
 		tb.Fatal(err)
 	}
 	return pool
