@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -149,8 +151,8 @@ func scrapeSample(t *testing.T) string {
 	return rec.Body.String()
 }
 
-// family is what a Prometheus text exposition says of one metric family.
-type family struct{ Type, Help string }
+// textFamily is what a Prometheus text exposition says of one metric family.
+type textFamily struct{ Type, Help string }
 
 // exposition is a Prometheus text exposition as a scraper reads it: the
 // TYPE and HELP of each family and the value of each sample, keyed
@@ -158,7 +160,7 @@ type family struct{ Type, Help string }
 // unescaped, so that the order of lines and labels and the spelling of
 // numbers (1e+06 or 1000000) do not matter.
 type exposition struct {
-	Families map[string]family
+	Families map[string]textFamily
 	Samples  map[string]float64
 }
 
@@ -166,7 +168,7 @@ var sampleName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*`)
 
 func parseExposition(t *testing.T, text string) exposition {
 	t.Helper()
-	e := exposition{Families: map[string]family{}, Samples: map[string]float64{}}
+	e := exposition{Families: map[string]textFamily{}, Samples: map[string]float64{}}
 	s := bufio.NewScanner(strings.NewReader(text))
 	for s.Scan() {
 		line := s.Text()
@@ -292,5 +294,73 @@ func TestMetricsMatchOfficialExporter(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GET /metrics (-official +ours):\n%s", diff)
+	}
+}
+
+// The endpoint answers as promhttp did: the text format's content type,
+// gzip when the scraper accepts it, the other instruments when a callback
+// fails, and an empty exposition once the provider is shut down.
+func TestMetricsEndpoint(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, "order", Config{Protocol: "http/protobuf", TracesExporter: "none", MetricsExporter: "prometheus"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel.Metrics.OrdersPlaced.Add(ctx, 2)
+	if err := tel.Metrics.ObserveOutbox(func(context.Context) (Backlog, error) {
+		return Backlog{}, errors.New("database down")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	scrape := func(acceptEncoding string) (*http.Response, string) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", acceptEncoding)
+		rec := httptest.NewRecorder()
+		tel.MetricsHandler().ServeHTTP(rec, req)
+		resp := rec.Result()
+		body := io.Reader(resp.Body)
+		if resp.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = zr
+		}
+		b, err := io.ReadAll(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+
+	for _, enc := range []string{"", "gzip", "deflate, gzip;q=0.5", "gzip;q=0"} {
+		t.Run("Accept-Encoding "+enc, func(t *testing.T) {
+			resp, body := scrape(enc)
+			wantGzip := enc == "gzip" || enc == "deflate, gzip;q=0.5"
+			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != wantGzip {
+				t.Errorf("gzip = %v, want %v", got, wantGzip)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8; escaping=underscores" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			got := parseExposition(t, body).Samples
+			if got[`orders_placed_total{service_name="order"}`] != 2 {
+				t.Errorf("orders_placed_total missing or wrong in\n%s", body)
+			}
+			for k := range got {
+				if strings.HasPrefix(k, "outbox_") {
+					t.Errorf("%s written though its callback failed", k)
+				}
+			}
+		})
+	}
+
+	if err := tel.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := scrape("")
+	if resp.StatusCode != http.StatusOK || body != "" {
+		t.Errorf("after Shutdown: %d %q, want 200 and nothing", resp.StatusCode, body)
 	}
 }

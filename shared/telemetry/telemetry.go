@@ -18,12 +18,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -209,17 +205,11 @@ func (t *Telemetry) metricReaders(ctx context.Context, cfg Config) ([]sdkmetric.
 	for _, e := range cfg.metricsExporters() {
 		switch e {
 		case "prometheus":
-			reg := prometheus.NewRegistry()
-			exp, err := otelprom.New(otelprom.WithRegisterer(reg),
-				// service_name on every series, so one dashboard query
-				// shows the functions side by side.
-				otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter(semconv.ServiceNameKey)),
-				otelprom.WithoutScopeInfo())
-			if err != nil {
-				return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
-			}
-			readers = append(readers, sdkmetric.WithReader(exp))
-			t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+			// service_name on every series, so one dashboard query shows
+			// the functions side by side.
+			m := newMetricsEndpoint(semconv.ServiceNameKey)
+			readers = append(readers, sdkmetric.WithReader(m.reader))
+			t.metrics = m
 		case "otlp":
 			exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(cfg.metricsURL()))
 			if err != nil {
