@@ -1,7 +1,7 @@
 // Package telemetry sets up OpenTelemetry for one process: a tracer
 // provider that exports over OTLP when the standard OTEL_* variables name an
 // endpoint (and costs nothing when they don't), a meter provider read by a
-// Prometheus endpoint (and pushed over OTLP on request), the propagators
+// Prometheus endpoint (the cluster scrapes GET /metrics), the propagators
 // that carry a trace across HTTP, CloudEvents and Kafka records, and a slog
 // handler that stamps every line written inside a span with its ids.
 //
@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -42,10 +41,9 @@ type Config struct {
 	Disabled        bool   `envconfig:"OTEL_SDK_DISABLED" desc:"true: no telemetry at all, not even /metrics"`
 	Endpoint        string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL, such as http://127.0.0.1:4318; empty (and no traces endpoint): no tracing, nothing sent"`
 	TracesEndpoint  string `envconfig:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" desc:"full OTLP/HTTP URL for spans; overrides the base URL"`
-	MetricsEndpoint string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"full OTLP/HTTP URL for metrics; overrides the base URL"`
 	Protocol        string `envconfig:"OTEL_EXPORTER_OTLP_PROTOCOL" default:"http/protobuf" desc:"only http/protobuf is built in"`
 	TracesExporter  string `envconfig:"OTEL_TRACES_EXPORTER" default:"otlp" desc:"otlp or none"`
-	MetricsExporter string `envconfig:"OTEL_METRICS_EXPORTER" default:"prometheus" desc:"comma-separated: prometheus (GET /metrics), otlp, none"`
+	MetricsExporter string `envconfig:"OTEL_METRICS_EXPORTER" default:"prometheus" desc:"prometheus (served on GET /metrics, which the cluster scrapes) or none; no OTLP push"`
 }
 
 // tracing reports whether spans are exported at all.
@@ -75,14 +73,15 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: want otlp or none", c.TracesExporter))
 	}
 	for _, e := range c.metricsExporters() {
-		if e != "prometheus" && e != "otlp" {
-			errs = append(errs, fmt.Errorf("OTEL_METRICS_EXPORTER=%q: want prometheus, otlp or none", c.MetricsExporter))
+		switch e {
+		case "prometheus":
+		case "otlp":
+			errs = append(errs, fmt.Errorf("OTEL_METRICS_EXPORTER=%q: metrics are not pushed over OTLP; they are scraped from GET /metrics (prometheus)", c.MetricsExporter))
+		default:
+			errs = append(errs, fmt.Errorf("OTEL_METRICS_EXPORTER=%q: want prometheus or none", c.MetricsExporter))
 		}
 	}
-	if slices.Contains(c.metricsExporters(), "otlp") && c.Endpoint == "" && c.MetricsEndpoint == "" {
-		errs = append(errs, errors.New("OTEL_METRICS_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
-	}
-	for _, u := range []string{c.Endpoint, c.TracesEndpoint, c.MetricsEndpoint} {
+	for _, u := range []string{c.Endpoint, c.TracesEndpoint} {
 		if u == "" {
 			continue
 		}
@@ -112,13 +111,6 @@ func (c Config) tracesURL() string {
 		return c.TracesEndpoint
 	}
 	return strings.TrimSuffix(c.Endpoint, "/") + "/v1/traces"
-}
-
-func (c Config) metricsURL() string {
-	if c.MetricsEndpoint != "" {
-		return c.MetricsEndpoint
-	}
-	return strings.TrimSuffix(c.Endpoint, "/") + "/v1/metrics"
 }
 
 // redactEndpoint returns an exporter endpoint without its user info, for
@@ -180,12 +172,12 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 	}
 	t.Tracer = t.TracerProvider.Tracer(scope)
 
-	readers, err := t.metricReaders(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if len(readers) > 0 {
-		mp := sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
+	if slices.Contains(cfg.metricsExporters(), "prometheus") {
+		// service_name on every series, so one dashboard query shows the
+		// functions side by side.
+		m := newMetricsEndpoint(semconv.ServiceNameKey)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(m.reader), sdkmetric.WithResource(res))
+		t.metrics = m
 		t.MeterProvider = mp
 		t.shutdown = append(t.shutdown, mp.Shutdown)
 	} else {
@@ -196,29 +188,6 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// metricReaders builds a reader per configured metrics exporter; the
-// Prometheus one also becomes t's /metrics handler.
-func (t *Telemetry) metricReaders(ctx context.Context, cfg Config) ([]sdkmetric.Option, error) {
-	var readers []sdkmetric.Option
-	for _, e := range cfg.metricsExporters() {
-		switch e {
-		case "prometheus":
-			// service_name on every series, so one dashboard query shows
-			// the functions side by side.
-			m := newMetricsEndpoint(semconv.ServiceNameKey)
-			readers = append(readers, sdkmetric.WithReader(m.reader))
-			t.metrics = m
-		case "otlp":
-			exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(cfg.metricsURL()))
-			if err != nil {
-				return nil, fmt.Errorf("telemetry: otlp metric exporter: %w", err)
-			}
-			readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
-		}
-	}
-	return readers, nil
 }
 
 // Noop returns telemetry that records and sends nothing but still

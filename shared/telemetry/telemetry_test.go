@@ -271,8 +271,9 @@ func TestConfig(t *testing.T) {
 		{"exporter none", with(func(c *Config) { c.Endpoint = "http://127.0.0.1:4318"; c.TracesExporter = "none" }), false, ""},
 		{"sdk disabled", with(func(c *Config) { c.Endpoint = "http://127.0.0.1:4318"; c.Disabled = true }), false, ""},
 		{"grpc", with(func(c *Config) { c.Protocol = "grpc" }), false, "only http/protobuf"},
-		{"otlp metrics without endpoint", with(func(c *Config) { c.MetricsExporter = "prometheus,otlp" }), false, "needs OTEL_EXPORTER_OTLP_ENDPOINT"},
-		{"unknown metrics exporter", with(func(c *Config) { c.MetricsExporter = "statsd" }), false, "want prometheus, otlp or none"},
+		{"otlp metrics: scraped, not pushed", with(func(c *Config) { c.Endpoint = "http://127.0.0.1:4318"; c.MetricsExporter = "prometheus,otlp" }), true, "scraped from GET /metrics"},
+		{"metrics off", with(func(c *Config) { c.MetricsExporter = "none" }), false, ""},
+		{"unknown metrics exporter", with(func(c *Config) { c.MetricsExporter = "statsd" }), false, "want prometheus or none"},
 		{"not a URL", with(func(c *Config) { c.Endpoint = "127.0.0.1:4318" }), true, "want an http(s) URL"},
 	}
 	for _, tt := range tests {
