@@ -437,80 +437,29 @@ func cleanUnit(s string) string {
 // unitName is the word of a UCUM unit (metric_namer.go, unitMap); any
 // other unit is its own word.
 func unitName(u string) string {
-	switch u {
-	case "d":
-		return "days"
-	case "h":
-		return "hours"
-	case "min":
-		return "minutes"
-	case "s":
-		return "seconds"
-	case "ms":
-		return "milliseconds"
-	case "us":
-		return "microseconds"
-	case "ns":
-		return "nanoseconds"
-	case "By":
-		return "bytes"
-	case "KiBy":
-		return "kibibytes"
-	case "MiBy":
-		return "mebibytes"
-	case "GiBy":
-		return "gibibytes"
-	case "TiBy":
-		return "tibibytes"
-	case "KBy":
-		return "kilobytes"
-	case "MBy":
-		return "megabytes"
-	case "GBy":
-		return "gigabytes"
-	case "TBy":
-		return "terabytes"
-	case "m":
-		return "meters"
-	case "V":
-		return "volts"
-	case "A":
-		return "amperes"
-	case "J":
-		return "joules"
-	case "W":
-		return "watts"
-	case "g":
-		return "grams"
-	case "Cel":
-		return "celsius"
-	case "Hz":
-		return "hertz"
-	case "1":
-		return ""
-	case "%":
-		return "percent"
+	for _, w := range [...][2]string{
+		{"d", "days"}, {"h", "hours"}, {"min", "minutes"}, {"s", "seconds"},
+		{"ms", "milliseconds"}, {"us", "microseconds"}, {"ns", "nanoseconds"},
+		{"By", "bytes"}, {"KiBy", "kibibytes"}, {"MiBy", "mebibytes"}, {"GiBy", "gibibytes"}, {"TiBy", "tibibytes"},
+		{"KBy", "kilobytes"}, {"MBy", "megabytes"}, {"GBy", "gigabytes"}, {"TBy", "terabytes"},
+		{"m", "meters"}, {"V", "volts"}, {"A", "amperes"}, {"J", "joules"}, {"W", "watts"}, {"g", "grams"},
+		{"Cel", "celsius"}, {"Hz", "hertz"}, {"1", ""}, {"%", "percent"},
+	} {
+		if w[0] == u {
+			return w[1]
+		}
 	}
 	return u
 }
 
 // perUnitName is the word of a unit after "/" (metric_namer.go, perUnitMap).
 func perUnitName(u string) string {
-	switch u {
-	case "s":
-		return "second"
-	case "m":
-		return "minute"
-	case "h":
-		return "hour"
-	case "d":
-		return "day"
-	case "w":
-		return "week"
-	case "mo":
-		return "month"
-	case "y":
-		return "year"
+	for _, w := range [...][2]string{
+		{"s", "second"}, {"m", "minute"}, {"h", "hour"}, {"d", "day"}, {"w", "week"}, {"mo", "month"}, {"y", "year"},
+	} {
+		if w[0] == u {
+			return w[1]
+		}
 	}
 	return u
 }
