@@ -1,7 +1,7 @@
 // Package telemetry sets up OpenTelemetry for one process: a tracer
 // provider that exports over OTLP when the standard OTEL_* variables name an
 // endpoint (and costs nothing when they don't), a meter provider read by a
-// Prometheus endpoint (and pushed over OTLP on request), the propagators
+// Prometheus endpoint (the cluster scrapes GET /metrics), the propagators
 // that carry a trace across HTTP, CloudEvents and Kafka records, and a slog
 // handler that stamps every line written inside a span with its ids.
 //
@@ -13,17 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -38,19 +34,30 @@ import (
 // scope names the instrumentation of this project in spans and metrics.
 const scope = "github.com/mskafka/knative-functions"
 
-// Config is what the standard OTEL_* variables say about export. Only the
-// choices that decide what to build are read here; the exporters read the
-// rest (headers, timeouts, certificates, compression) themselves, and the
-// SDK reads the sampler (OTEL_TRACES_SAMPLER) and batching (OTEL_BSP_*).
+// Config is what the standard OTEL_* variables say about export, as far as
+// this package implements it: OTLP/HTTP with protobuf for spans, to the
+// endpoint, with the headers and timeout below. The variables of other
+// transports and settings (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_*,
+// _COMPRESSION, _INSECURE, OTEL_EXPORTER_OTLP_METRICS_*) are not read: the
+// collector is reached in the mesh over plain HTTP, and an https endpoint is
+// verified against the system's roots. The SDK reads the sampler
+// (OTEL_TRACES_SAMPLER), the batching (OTEL_BSP_*) and the resource
+// (OTEL_RESOURCE_ATTRIBUTES) itself.
 type Config struct {
-	Disabled        bool   `envconfig:"OTEL_SDK_DISABLED" desc:"true: no telemetry at all, not even /metrics"`
-	Endpoint        string `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL, such as http://127.0.0.1:4318; empty (and no traces endpoint): no tracing, nothing sent"`
-	TracesEndpoint  string `envconfig:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" desc:"full OTLP/HTTP URL for spans; overrides the base URL"`
-	MetricsEndpoint string `envconfig:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" desc:"full OTLP/HTTP URL for metrics; overrides the base URL"`
-	Protocol        string `envconfig:"OTEL_EXPORTER_OTLP_PROTOCOL" default:"http/protobuf" desc:"only http/protobuf is built in"`
-	TracesExporter  string `envconfig:"OTEL_TRACES_EXPORTER" default:"otlp" desc:"otlp or none"`
-	MetricsExporter string `envconfig:"OTEL_METRICS_EXPORTER" default:"prometheus" desc:"comma-separated: prometheus (GET /metrics), otlp, none"`
+	Disabled        bool       `envconfig:"OTEL_SDK_DISABLED" desc:"true: no telemetry at all, not even /metrics"`
+	Endpoint        string     `envconfig:"OTEL_EXPORTER_OTLP_ENDPOINT" desc:"OTLP/HTTP base URL, such as http://127.0.0.1:4318; empty (and no traces endpoint): no tracing, nothing sent"`
+	TracesEndpoint  string     `envconfig:"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" desc:"full OTLP/HTTP URL for spans; overrides the base URL"`
+	Headers         headerList `envconfig:"OTEL_EXPORTER_OTLP_HEADERS" desc:"HTTP headers of each export, key=value,... with URL-encoded values (never logged: they often carry a token)"`
+	TracesHeaders   headerList `envconfig:"OTEL_EXPORTER_OTLP_TRACES_HEADERS" desc:"headers of span exports; replace OTEL_EXPORTER_OTLP_HEADERS"`
+	Timeout         int        `envconfig:"OTEL_EXPORTER_OTLP_TIMEOUT" default:"10000" desc:"milliseconds an export may take, retries included (0: 10000)"`
+	TracesTimeout   int        `envconfig:"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" desc:"milliseconds a span export may take; 0 or unset: OTEL_EXPORTER_OTLP_TIMEOUT"`
+	Protocol        string     `envconfig:"OTEL_EXPORTER_OTLP_PROTOCOL" default:"http/protobuf" desc:"only http/protobuf is built in"`
+	TracesExporter  string     `envconfig:"OTEL_TRACES_EXPORTER" default:"otlp" desc:"otlp or none"`
+	MetricsExporter string     `envconfig:"OTEL_METRICS_EXPORTER" default:"prometheus" desc:"prometheus (served on GET /metrics, which the cluster scrapes) or none; no OTLP push"`
 }
+
+// defaultTimeout is the OTLP exporters' default OTEL_EXPORTER_OTLP_TIMEOUT.
+const defaultTimeout = 10 * time.Second
 
 // tracing reports whether spans are exported at all.
 func (c Config) tracing() bool {
@@ -79,14 +86,29 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: want otlp or none", c.TracesExporter))
 	}
 	for _, e := range c.metricsExporters() {
-		if e != "prometheus" && e != "otlp" {
-			errs = append(errs, fmt.Errorf("OTEL_METRICS_EXPORTER=%q: want prometheus, otlp or none", c.MetricsExporter))
+		switch e {
+		case "prometheus":
+		case "otlp":
+			errs = append(errs, fmt.Errorf("OTEL_METRICS_EXPORTER=%q: metrics are not pushed over OTLP; they are scraped from GET /metrics (prometheus)", c.MetricsExporter))
+		default:
+			errs = append(errs, fmt.Errorf("OTEL_METRICS_EXPORTER=%q: want prometheus or none", c.MetricsExporter))
 		}
 	}
-	if slices.Contains(c.metricsExporters(), "otlp") && c.Endpoint == "" && c.MetricsEndpoint == "" {
-		errs = append(errs, errors.New("OTEL_METRICS_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"))
+	for _, h := range []struct {
+		name string
+		list headerList
+	}{{"OTEL_EXPORTER_OTLP_HEADERS", c.Headers}, {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", c.TracesHeaders}} {
+		if _, err := h.list.parse(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h.name, err))
+		}
 	}
-	for _, u := range []string{c.Endpoint, c.TracesEndpoint, c.MetricsEndpoint} {
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_TIMEOUT=%d: want milliseconds, 0 or more", c.Timeout))
+	}
+	if c.TracesTimeout < 0 {
+		errs = append(errs, fmt.Errorf("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=%d: want milliseconds, 0 or more", c.TracesTimeout))
+	}
+	for _, u := range []string{c.Endpoint, c.TracesEndpoint} {
 		if u == "" {
 			continue
 		}
@@ -98,11 +120,15 @@ func (c Config) validate() error {
 }
 
 // Summary describes the configuration for the start-up log line. Endpoints
-// lose any user info; headers (which may hold tokens) are never read here.
+// lose any user info, and headers show their names only: both may hold
+// tokens.
 func (c Config) Summary() []any {
 	traces := "off"
 	if c.tracing() {
 		traces = "otlp " + redactEndpoint(c.tracesURL())
+		if names := c.tracesHeaders().names(); len(names) > 0 {
+			traces += " with headers " + strings.Join(names, ",")
+		}
 	}
 	metrics := "off"
 	if m := c.metricsExporters(); len(m) > 0 {
@@ -118,11 +144,76 @@ func (c Config) tracesURL() string {
 	return strings.TrimSuffix(c.Endpoint, "/") + "/v1/traces"
 }
 
-func (c Config) metricsURL() string {
-	if c.MetricsEndpoint != "" {
-		return c.MetricsEndpoint
+// tracesHeaders are the headers of span exports: the signal's own list
+// replaces the general one, as in the official exporters.
+func (c Config) tracesHeaders() headerList {
+	if strings.TrimSpace(string(c.TracesHeaders)) != "" {
+		return c.TracesHeaders
 	}
-	return strings.TrimSuffix(c.Endpoint, "/") + "/v1/metrics"
+	return c.Headers
+}
+
+func (c Config) tracesTimeout() time.Duration {
+	switch {
+	case c.TracesTimeout > 0:
+		return time.Duration(c.TracesTimeout) * time.Millisecond
+	case c.Timeout > 0:
+		return time.Duration(c.Timeout) * time.Millisecond
+	}
+	return defaultTimeout
+}
+
+// headerList is the value of OTEL_EXPORTER_OTLP_HEADERS: key=value pairs
+// separated by commas, each value URL-encoded (the OpenTelemetry exporter
+// specification; parsed as otlptracehttp v1.47.0's internal/envconfig
+// stringToHeader does, but an error here stops the start). The values are
+// often tokens: it prints as its names only, and no error quotes it.
+type headerList string
+
+// parse returns the headers; an error names the position of a bad pair.
+func (l headerList) parse() (http.Header, error) {
+	h := http.Header{}
+	for i, pair := range strings.Split(string(l), ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, fmt.Errorf("pair %d: no key=value", i+1)
+		}
+		k = strings.TrimSpace(k)
+		if k == "" || strings.ContainsFunc(k, func(r rune) bool { return !isTokenChar(r) }) {
+			return nil, fmt.Errorf("pair %d: the key is no HTTP header name", i+1)
+		}
+		v, err := url.PathUnescape(v)
+		if err != nil {
+			return nil, fmt.Errorf("pair %d (%s): the value is not URL-encoded", i+1, k)
+		}
+		v = strings.TrimSpace(v)
+		if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			return nil, fmt.Errorf("pair %d (%s): the value holds a control character", i+1, k)
+		}
+		h.Set(k, v)
+	}
+	return h, nil
+}
+
+// names are the header names, for the start-up log line.
+func (l headerList) names() []string {
+	h, err := l.parse()
+	if err != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(h))
+}
+
+// String shows the names only, should a headerList ever be printed.
+func (l headerList) String() string { return strings.Join(l.names(), ",") }
+
+// isTokenChar reports whether r may be in an HTTP header name (RFC 9110's
+// tchar).
+func isTokenChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
 }
 
 // redactEndpoint returns an exporter endpoint without its user info, for
@@ -172,9 +263,9 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 	}
 
 	if cfg.tracing() {
-		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(cfg.tracesURL()))
+		exp, err := newSpanExporter(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("telemetry: otlp trace exporter: %w", err)
+			return nil, fmt.Errorf("telemetry: otlp span exporter: %w", err)
 		}
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 		t.TracerProvider = tp
@@ -184,12 +275,12 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 	}
 	t.Tracer = t.TracerProvider.Tracer(scope)
 
-	readers, err := t.metricReaders(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if len(readers) > 0 {
-		mp := sdkmetric.NewMeterProvider(append(readers, sdkmetric.WithResource(res))...)
+	if slices.Contains(cfg.metricsExporters(), "prometheus") {
+		// service_name on every series, so one dashboard query shows the
+		// functions side by side.
+		m := newMetricsEndpoint(semconv.ServiceNameKey)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(m.reader), sdkmetric.WithResource(res))
+		t.metrics = m
 		t.MeterProvider = mp
 		t.shutdown = append(t.shutdown, mp.Shutdown)
 	} else {
@@ -200,35 +291,6 @@ func New(ctx context.Context, service string, cfg Config) (*Telemetry, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// metricReaders builds a reader per configured metrics exporter; the
-// Prometheus one also becomes t's /metrics handler.
-func (t *Telemetry) metricReaders(ctx context.Context, cfg Config) ([]sdkmetric.Option, error) {
-	var readers []sdkmetric.Option
-	for _, e := range cfg.metricsExporters() {
-		switch e {
-		case "prometheus":
-			reg := prometheus.NewRegistry()
-			exp, err := otelprom.New(otelprom.WithRegisterer(reg),
-				// service_name on every series, so one dashboard query
-				// shows the functions side by side.
-				otelprom.WithResourceAsConstantLabels(attribute.NewAllowKeysFilter(semconv.ServiceNameKey)),
-				otelprom.WithoutScopeInfo())
-			if err != nil {
-				return nil, fmt.Errorf("telemetry: prometheus exporter: %w", err)
-			}
-			readers = append(readers, sdkmetric.WithReader(exp))
-			t.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-		case "otlp":
-			exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(cfg.metricsURL()))
-			if err != nil {
-				return nil, fmt.Errorf("telemetry: otlp metric exporter: %w", err)
-			}
-			readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
-		}
-	}
-	return readers, nil
 }
 
 // Noop returns telemetry that records and sends nothing but still

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
@@ -271,9 +272,15 @@ func TestConfig(t *testing.T) {
 		{"exporter none", with(func(c *Config) { c.Endpoint = "http://127.0.0.1:4318"; c.TracesExporter = "none" }), false, ""},
 		{"sdk disabled", with(func(c *Config) { c.Endpoint = "http://127.0.0.1:4318"; c.Disabled = true }), false, ""},
 		{"grpc", with(func(c *Config) { c.Protocol = "grpc" }), false, "only http/protobuf"},
-		{"otlp metrics without endpoint", with(func(c *Config) { c.MetricsExporter = "prometheus,otlp" }), false, "needs OTEL_EXPORTER_OTLP_ENDPOINT"},
-		{"unknown metrics exporter", with(func(c *Config) { c.MetricsExporter = "statsd" }), false, "want prometheus, otlp or none"},
+		{"otlp metrics: scraped, not pushed", with(func(c *Config) { c.Endpoint = "http://127.0.0.1:4318"; c.MetricsExporter = "prometheus,otlp" }), true, "scraped from GET /metrics"},
+		{"metrics off", with(func(c *Config) { c.MetricsExporter = "none" }), false, ""},
+		{"unknown metrics exporter", with(func(c *Config) { c.MetricsExporter = "statsd" }), false, "want prometheus or none"},
 		{"not a URL", with(func(c *Config) { c.Endpoint = "127.0.0.1:4318" }), true, "want an http(s) URL"},
+		{"headers", with(func(c *Config) { c.Headers = "authorization=Bearer%20t0ken,x-tenant=a" }), false, ""},
+		{"a header without a value", with(func(c *Config) { c.TracesHeaders = "x-tenant=a,Bearer t0ken" }), false,
+			"OTEL_EXPORTER_OTLP_TRACES_HEADERS: pair 2: no key=value"},
+		{"negative timeout", with(func(c *Config) { c.Timeout = -1 }), false, "OTEL_EXPORTER_OTLP_TIMEOUT=-1"},
+		{"negative traces timeout", with(func(c *Config) { c.TracesTimeout = -1 }), false, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,6 +292,60 @@ func TestConfig(t *testing.T) {
 				t.Errorf("validate() = %v, want an error about %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Header lists are read as the OpenTelemetry specification writes them,
+// and no error quotes a value: they hold tokens.
+func TestHeaderList(t *testing.T) {
+	tests := []struct {
+		list    headerList
+		want    http.Header
+		wantErr string
+	}{
+		{"", http.Header{}, ""},
+		{"api-key=s3cret", http.Header{"Api-Key": {"s3cret"}}, ""},
+		{" a = x%20y%3Dz , b=%E2%9C%93,", http.Header{"A": {"x y=z"}, "B": {"✓"}}, ""},
+		{"a=1,a=2", http.Header{"A": {"2"}}, ""},
+		{"a=", http.Header{"A": {""}}, ""},
+		{"s3cret", nil, "pair 1: no key=value"},
+		{"a=1,Bearer s3cret=x", nil, "pair 2: the key is no HTTP header name"},
+		{"a=s3cret%zz", nil, "pair 1 (a): the value is not URL-encoded"},
+		{"a=s3cret%00x", nil, "pair 1 (a): the value holds a control character"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.list), func(t *testing.T) {
+			got, err := tt.list.parse()
+			var gotErr string
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if gotErr != tt.wantErr {
+				t.Errorf("error %q, want %q", gotErr, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+			if s := fmt.Sprint(tt.list); strings.Contains(s, "s3cret") {
+				t.Errorf("the list prints as %q", s)
+			}
+		})
+	}
+}
+
+func TestTracesTimeout(t *testing.T) {
+	tests := []struct {
+		timeout, traces int
+		want            time.Duration
+	}{
+		{0, 0, 10 * time.Second},
+		{2000, 0, 2 * time.Second},
+		{2000, 500, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := (Config{Timeout: tt.timeout, TracesTimeout: tt.traces}).tracesTimeout(); got != tt.want {
+			t.Errorf("timeout %d, traces %d: %v, want %v", tt.timeout, tt.traces, got, tt.want)
+		}
 	}
 }
 
@@ -307,14 +368,18 @@ func TestNewWithoutEndpointCostsNothing(t *testing.T) {
 	}
 }
 
-// The start-up line names the endpoint without its user info.
+// The start-up line names the endpoint without its user info, and the
+// headers by their names only.
 func TestSummaryHidesSecrets(t *testing.T) {
-	c := Config{Endpoint: "https://user:s3cret@collector.example:4318", TracesExporter: "otlp", MetricsExporter: "prometheus"}
+	c := Config{Endpoint: "https://user:s3cret@collector.example:4318", Headers: "authorization=Bearer%20t0ken",
+		TracesExporter: "otlp", MetricsExporter: "prometheus"}
 	got := fmt.Sprint(c.Summary()...)
-	if strings.Contains(got, "s3cret") || strings.Contains(got, "user") {
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "user") || strings.Contains(got, "t0ken") {
 		t.Errorf("summary %q shows the credentials", got)
 	}
-	if !strings.Contains(got, "collector.example:4318/v1/traces") {
-		t.Errorf("summary %q does not name the endpoint", got)
+	for _, want := range []string{"collector.example:4318/v1/traces", "Authorization"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q does not name %s", got, want)
+		}
 	}
 }
