@@ -83,7 +83,7 @@ type stackRun struct {
 	log         string   // its output, under the results directory
 	root        string   // the checkout: its bin/, infra/ and func.yaml files
 	databaseURL string   // admin URL of its database
-	env         []string // besides the servers': WARM=1, SCALE_TO_ZERO_IDLE, …
+	env         []string // besides the servers': WARM=1, SCALE_TO_ZERO_IDLE, …; these win
 }
 
 // ownStack is this checkout's stack with the given extra environment.
