@@ -83,6 +83,7 @@ func TestKilledFunctionIsRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := p.State().PID
+	killed := time.Now()
 	syscall.Kill(pid, syscall.SIGKILL)
 	deadline := time.Now().Add(10 * time.Second)
 	for p.State().PID == pid || p.State().PID == 0 {
@@ -97,7 +98,11 @@ func TestKilledFunctionIsRestarted(t *testing.T) {
 	if !strings.Contains(rep.String(), "exited unexpectedly") {
 		t.Errorf("the crash was not reported:\n%s", &rep)
 	}
-	if st := p.State(); st != (State{Phase: PhaseRunning, Instances: 1, PID: p.State().PID, Restarts: 1}) {
+	st := p.State()
+	if st.Exec.Before(killed) {
+		t.Errorf("state after a restart: exec %v, want after the kill at %v", st.Exec, killed)
+	}
+	if st != (State{Phase: PhaseRunning, Instances: 1, PID: st.PID, Restarts: 1, Exec: st.Exec}) {
 		t.Errorf("state after a restart: %+v", st)
 	}
 	p.Down()
