@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,6 +115,11 @@ func (t *tracer) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.T
 		for _, c := range sh.callers {
 			b.spans = append(b.spans, t.start(c, conn, "BATCH", attrs...))
 		}
+		if !slices.ContainsFunc(b.spans, recording) {
+			// Nobody's trace records (tracing off, or not sampled): no
+			// statement needs its text summarised into a span name.
+			return ctx
+		}
 		return context.WithValue(ctx, batchKey{}, b)
 	}
 	ctx = t.start(ctx, conn, "BATCH", attrs...)
@@ -160,22 +166,28 @@ func (t *tracer) TraceBatchQuery(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 	if !ok {
 		return
 	}
-	op, table := summarize(data.SQL)
-	attrs := []attribute.KeyValue{semconv.DBOperationName(op), semconv.DBQueryText(truncate(data.SQL))}
-	if table != "" {
-		attrs = append(attrs, semconv.DBCollectionName(table))
-	}
 	parents := b.spans
 	if b.n < len(b.owner) && b.owner[b.n] >= 0 {
 		parents = b.spans[b.owner[b.n] : b.owner[b.n]+1]
 	}
 	b.n++
+	defer func() { b.last = time.Now() }()
+	if !slices.ContainsFunc(parents, recording) {
+		return
+	}
+	op, table := summarize(data.SQL)
+	attrs := []attribute.KeyValue{semconv.DBOperationName(op), semconv.DBQueryText(truncate(data.SQL))}
+	if table != "" {
+		attrs = append(attrs, semconv.DBCollectionName(table))
+	}
 	for _, parent := range parents {
 		qctx := t.startAt(parent, b.last, b.conn, spanName(op, table), attrs...)
 		t.end(qctx, data.CommandTag.RowsAffected(), data.Err)
 	}
-	b.last = time.Now()
 }
+
+// recording reports whether ctx holds a span that records.
+func recording(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
 
 // TraceBatchEnd ends the batch's span (each caller's).
 func (t *tracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {

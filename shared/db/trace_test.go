@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -188,5 +189,44 @@ func TestTracerSharedBatch(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spans (-want +got):\n%s", diff)
+	}
+}
+
+// A shared batch makes spans only in the traces that record: a caller
+// without a recording span gets none, and when no caller records the
+// statements are not even summarised (the tracer keeps no batch state).
+func TestTracerSharedBatchOnlyWhereRecording(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	tr := newTracer(tp, "shipping")
+	b := &pgx.Batch{}
+	for _, sql := range []string{"BEGIN", "INSERT INTO handled_event VALUES ('a')", "INSERT INTO shipment VALUES ('b')", "COMMIT"} {
+		b.Queue(sql)
+	}
+	run := func(callers ...context.Context) context.Context {
+		ctx := tr.TraceBatchStart(WithShares(context.Background(), callers, []int{-1, 0, 1, -1}), nil, pgx.TraceBatchStartData{Batch: b})
+		for _, q := range b.QueuedQueries {
+			tr.TraceBatchQuery(ctx, nil, pgx.TraceBatchQueryData{SQL: q.SQL})
+		}
+		tr.TraceBatchEnd(ctx, nil, pgx.TraceBatchEndData{})
+		return ctx
+	}
+
+	ctxA, a := tp.Tracer("test").Start(context.Background(), "process A")
+	run(ctxA, context.Background())
+	a.End()
+	var got []string
+	for _, s := range rec.Ended() {
+		got = append(got, s.Name())
+	}
+	if want := []string{"BEGIN", "INSERT handled_event", "COMMIT", "BATCH", "process A"}; !slices.Equal(got, want) {
+		t.Errorf("spans %q, want %q (none of the untraced caller's INSERT shipment)", got, want)
+	}
+
+	if ctx := run(context.Background(), context.Background()); ctx.Value(batchKey{}) != nil {
+		t.Error("a batch nobody traces keeps batch state")
+	}
+	if n := len(rec.Ended()); n != len(got) {
+		t.Errorf("%d spans after a batch nobody traces, want still %d", n, len(got))
 	}
 }
