@@ -472,7 +472,7 @@ func flags(tf trace.TraceFlags, remote bool) uint32 {
 
 func unixNano(t time.Time) uint64 { return uint64(max(t.UnixNano(), 0)) }
 
-func count(n int) uint64 { return uint64(min(max(n, 0), 1<<32-1)) }
+func count(n int) uint64 { return uint64(min(max(int64(n), 0), math.MaxUint32)) }
 
 func appendAttributes(b []byte, num protowire.Number, attrs []attribute.KeyValue) []byte {
 	for _, kv := range attrs {

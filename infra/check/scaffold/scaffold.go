@@ -175,6 +175,24 @@ func Dropped(root string) ([]string, error) {
 	return out, nil
 }
 
+// Platform is one platform the host builder compiles the function for.
+type Platform struct {
+	OS, Arch string
+	// ARM is the GOARM an "arm" platform's variant ("v7") pegs; empty
+	// elsewhere (knative/func knative-v1.23.1, pkg/oci/go_builder.go,
+	// goBuildEnvs).
+	ARM string
+}
+
+// DefaultPlatforms are the platforms `func build --builder=host` compiles
+// the image for when func.yaml names none: knative/func knative-v1.23.1,
+// pkg/functions/client.go, DefaultPlatforms (linux/amd64, linux/arm64 and
+// linux/arm variant v7). A constant that overflows a 32-bit int breaks only
+// the last of them.
+func DefaultPlatforms() []Platform {
+	return []Platform{{OS: "linux", Arch: "amd64"}, {OS: "linux", Arch: "arm64"}, {OS: "linux", Arch: "arm", ARM: "7"}}
+}
+
 // Env is the environment func's host builder gives go for a platform: the
 // caller's environment with CGO_ENABLED, GOOS and GOARCH pegged (func's
 // goBuildEnvs), and goflags, if any, added after the caller's GOFLAGS (the

@@ -42,8 +42,9 @@ func environ(t *testing.T) []string {
 // TestFuncHostBuild builds the root function the way `func build
 // --builder=host` does in make deploy: func's instanced-HTTP scaffold with
 // its pinned requirements, this module linked in as ./f, for func's first
-// default platform (linux/amd64). A dependency change that would stop the
-// image build fails here, naming the modules involved.
+// default platform (linux/amd64), naming the modules involved when a
+// dependency change would stop the image build; then for its other
+// default platforms (arm64, and 32-bit arm, where an int is 32 bits wide).
 func TestFuncHostBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the whole function")
@@ -75,6 +76,7 @@ func TestFuncHostBuild(t *testing.T) {
 			t.Logf("a plain func build (-mod=readonly) would stop at: %s", m)
 		}
 		logRaised(t, dir, tmpl, goos, goarch)
+		buildOthers(t, dir, goflags)
 		return
 	}
 	mode := "GOFLAGS+=" + goflags
@@ -118,6 +120,23 @@ func logRaised(t *testing.T, dir string, tmpl Template, goos, goarch string) {
 	for _, r := range tmpl.Requires {
 		if v, ok := fnReq[r.Path]; ok && selected[r.Path] != v {
 			t.Logf("the image links %s %s (func's template pin), this module's tests %s", r.Path, selected[r.Path], v)
+		}
+	}
+}
+
+// buildOthers compiles the scaffold in dir for func's default platforms but
+// the first, as its host builder does, and fails for each that does not build.
+func buildOthers(t *testing.T, dir, goflags string) {
+	t.Helper()
+	for _, p := range DefaultPlatforms()[1:] {
+		cmd := exec.Command("go", "build", "-o", os.DevNull, ".")
+		cmd.Dir = dir
+		cmd.Env = Env(environ(t), p.OS, p.Arch, goflags)
+		if p.ARM != "" {
+			cmd.Env = append(cmd.Env, "GOARM="+p.ARM)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("func build --builder=host for %s/%s%s fails:\n%s", p.OS, p.Arch, p.ARM, strings.TrimSpace(string(out)))
 		}
 	}
 }
