@@ -159,7 +159,7 @@ func newSpanExporter(cfg Config) (*spanExporter, error) {
 }
 
 // ExportSpans sends spans in one request, retrying while the collector asks
-// to (429, 502, 503, 504) and the timeout allows.
+// to (429, 502, 503, 504) or cannot be reached, and the timeout allows.
 func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	if e.stopped.Load() {
 		return errExporterShutdown
@@ -192,7 +192,7 @@ func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 }
 
 // post sends body once. retryAfter is negative when the error is final, and
-// otherwise how long the collector asked to wait (0: not said).
+// otherwise how long the collector asked to wait (0: not said, or no answer).
 func (e *spanExporter) post(ctx context.Context, body []byte) (retryAfter time.Duration, err error) {
 	endpoint := redactEndpoint(e.url)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
@@ -205,7 +205,13 @@ func (e *spanExporter) post(ctx context.Context, body []byte) (retryAfter time.D
 	req.Header.Set("Content-Type", protobufContentType)
 	resp, err := e.client.Do(req)
 	if err != nil {
-		return -1, fmt.Errorf("export spans to %s: %w", endpoint, unwrapURLError(err))
+		err = fmt.Errorf("export spans to %s: %w", endpoint, unwrapURLError(err))
+		if ctx.Err() != nil {
+			return -1, err
+		}
+		// A collector that is restarting, or a sidecar not yet up, refuses
+		// or drops the connection for a moment: worth another try, as a 503.
+		return 0, err
 	}
 	// Read what the collector says and the rest too, so that the
 	// connection can carry the next export.

@@ -94,6 +94,14 @@ func answer(code int, body string, header ...string) func(http.ResponseWriter) {
 	}
 }
 
+// hangUp closes the connection without an answer, as a collector that goes
+// away mid-request does.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
 func (c *collector) received() ([]*http.Request, [][]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -345,8 +353,9 @@ func TestSpanExportHeaders(t *testing.T) {
 	}
 }
 
-// A collector that asks for time (429, 503 with Retry-After) is asked
-// again with the same body; a refusal (400) is final and named.
+// A collector that asks for time (429, 503 with Retry-After) or drops the
+// connection is asked again with the same body; a refusal (400) is final
+// and named.
 func TestSpanExportAnswers(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -357,6 +366,7 @@ func TestSpanExportAnswers(t *testing.T) {
 	}{
 		{"200", nil, 0, 1, nil},
 		{"503 then 200", []func(http.ResponseWriter){answer(503, "busy"), answer(429, "", "Retry-After", "0")}, 0, 3, nil},
+		{"dropped connection then 200", []func(http.ResponseWriter){hangUp}, 0, 2, nil},
 		{"400 is final", []func(http.ResponseWriter){answer(400, "bad span\n")}, 0, 1,
 			[]string{"400 Bad Request", `"bad span"`, "127.0.0.1"}},
 		{"404 is final", []func(http.ResponseWriter){answer(404, "")}, 0, 1, []string{"404 Not Found", "(empty answer)"}},
@@ -408,7 +418,8 @@ func TestSpanExportAnswers(t *testing.T) {
 func TestSpanExportUnreachable(t *testing.T) {
 	c := newCollector(t)
 	c.srv.Close()
-	e := exporterFor(t, Config{Endpoint: strings.Replace(c.srv.URL, "http://", "http://user:s3cret@", 1), TracesExporter: "otlp"})
+	// Retried until the timeout: 100 and 200 ms waits, then it gives up.
+	e := exporterFor(t, Config{Endpoint: strings.Replace(c.srv.URL, "http://", "http://user:s3cret@", 1), TracesExporter: "otlp", Timeout: 400})
 	err := e.ExportSpans(context.Background(), sampleSpans(t, time.Now()))
 	if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(c.srv.URL, "http://")+"/v1/traces") {
 		t.Fatalf("ExportSpans: %v, want an error naming the endpoint", err)
