@@ -316,18 +316,7 @@ func labelName(key string) (string, error) {
 	if reserved {
 		inner = key[2 : len(key)-2]
 	}
-	var b strings.Builder
-	underscore := false
-	for _, r := range inner {
-		if isLabelChar(r) {
-			b.WriteRune(r)
-			underscore = false
-		} else if !underscore {
-			b.WriteByte('_')
-			underscore = true
-		}
-	}
-	name := b.String()
+	name := underscored(inner, isLabelChar)
 	if reserved {
 		name = "__" + name + "__"
 	}
@@ -416,22 +405,25 @@ func unitWords(unit string) (main, per string) {
 	return main, per
 }
 
-// cleanUnit makes a unit's words name characters: each other character
-// becomes "_", runs of "_" one, and a leading "_" goes (cleanUpUnit).
-func cleanUnit(s string) string {
+// cleanUnit makes a unit's words name characters: each run of other
+// characters becomes one "_", and a leading "_" goes (cleanUpUnit).
+func cleanUnit(s string) string { return strings.TrimPrefix(underscored(s, isMetricChar), "_") }
+
+// underscored is s with each run of characters that keep refuses replaced
+// by one "_" (an "_" is refused too, so runs of them shrink to one).
+func underscored(s string, keep func(rune) bool) string {
 	var b strings.Builder
 	underscore := false
 	for _, r := range s {
-		if !isMetricChar(r) {
-			r = '_'
+		if keep(r) {
+			b.WriteRune(r)
+			underscore = false
+		} else if !underscore {
+			b.WriteByte('_')
+			underscore = true
 		}
-		if r == '_' && underscore {
-			continue
-		}
-		underscore = r == '_'
-		b.WriteRune(r)
 	}
-	return strings.TrimPrefix(b.String(), "_")
+	return b.String()
 }
 
 // unitName is the word of a UCUM unit (metric_namer.go, unitMap); any
