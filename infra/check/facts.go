@@ -16,6 +16,7 @@ import (
 	istiotelemetry "istio.io/client-go/pkg/apis/telemetry/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"knative.dev/serving/pkg/apis/serving"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
@@ -79,7 +80,7 @@ func (c *checker) activatorRules() {
 func (c *checker) allows(ns, function, principal, method, urlPath string) bool {
 	for _, ap := range All[istiosecurity.AuthorizationPolicy](c.objs) {
 		sel := ap.Spec.GetSelector().GetMatchLabels()
-		if ap.Namespace != ns || ap.Spec.GetAction() != istiosecuritypb.AuthorizationPolicy_ALLOW || sel["serving.knative.dev/service"] != function {
+		if ap.Namespace != ns || ap.Spec.GetAction() != istiosecuritypb.AuthorizationPolicy_ALLOW || sel[serving.ServiceLabelKey] != function {
 			continue
 		}
 		for _, r := range ap.Spec.GetRules() {

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"knative.dev/serving/pkg/apis/serving"
 
 	"github.com/mskafka/knative-functions/infra/check/platform"
 )
@@ -188,8 +189,9 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 	built := map[string]bool{}
 	for _, svc := range c.services {
 		built[svc.Name] = true
-		// Knative labels a function's pods with the template's labels and its own.
-		pod := labels.Merge(svc.Spec.Template.Labels, labels.Set{"serving.knative.dev/service": svc.Name, "serving.knative.dev/configuration": svc.Name})
+		// Knative labels a function's pods with the template's labels and its
+		// own (knative.dev/serving v0.50.0, pkg/apis/serving/register.go).
+		pod := labels.Merge(svc.Spec.Template.Labels, labels.Set{serving.ServiceLabelKey: svc.Name, serving.ConfigurationLabelKey: svc.Name})
 		if svc.Namespace == ns && sel.Matches(pod) {
 			out = append(out, svc.Spec.Template.Spec.PodSpec)
 		}
@@ -204,7 +206,7 @@ func (c *checker) podsSelectedBy(ns string, selector map[string]string) []corev1
 	// A function whose func.yaml is broken is reported with it; its pods
 	// would still carry Knative's label.
 	for _, name := range c.declared {
-		if !built[name] && sel.Matches(labels.Set{"serving.knative.dev/service": name}) {
+		if !built[name] && sel.Matches(labels.Set{serving.ServiceLabelKey: name}) {
 			out = append(out, corev1.PodSpec{})
 		}
 	}

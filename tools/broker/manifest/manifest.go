@@ -37,7 +37,9 @@ const (
 )
 
 // defaultBackoffDelay is Knative's for a KafkaSource without spec.delivery
-// or spec.delivery.backoffDelay.
+// or spec.delivery.backoffDelay: "PT0.3S" (knative.dev/eventing-kafka-broker
+// v0.50.1, control-plane/pkg/reconciler/source/source.go,
+// reconcileConsumerGroup).
 const defaultBackoffDelay = 300 * time.Millisecond
 
 // The settings that take one of a few values.
@@ -139,7 +141,8 @@ type PingSource struct {
 }
 
 // DefaultDelivery returns Knative's delivery settings for a KafkaSource
-// without spec.delivery.
+// without spec.delivery: retry 10, exponential, PT0.3S (the same
+// source.go, reconcileConsumerGroup).
 func DefaultDelivery() Delivery {
 	return Delivery{Retry: 10, BackoffPolicy: BackoffExponential, BackoffDelay: defaultBackoffDelay}
 }
