@@ -131,10 +131,10 @@ func execOf(st *localstack.Stack, function string, since time.Time) (time.Time, 
 		return time.Time{}, err
 	}
 	exec := s.Functions[function].Exec
-	if exec == nil || exec.Before(since) {
+	if exec.Before(since) {
 		return time.Time{}, fmt.Errorf("%s: the stack's state names no instance started for the held request (exec %v)", function, exec)
 	}
-	return *exec, nil
+	return exec, nil
 }
 
 // startOnce execs the function, runs probe against it until it succeeds,

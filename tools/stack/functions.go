@@ -121,10 +121,7 @@ func (f *functions) write(ready bool) error {
 	for name, s := range f.started {
 		fn := f.state.Functions[name]
 		st := s.proc.State()
-		fn.PID, fn.Exec = st.PID, nil
-		if !st.Exec.IsZero() {
-			fn.Exec = &st.Exec
-		}
+		fn.PID, fn.Exec = st.PID, st.Exec
 		f.state.Functions[name] = fn
 	}
 	f.state.Ready = f.state.Ready || ready

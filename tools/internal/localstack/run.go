@@ -166,7 +166,7 @@ type Function struct {
 	Addr string `json:"addr"` // its activator (or, with ONLY, where it listens)
 	PID  int    `json:"pid"`  // its current instance; 0 when scaled to zero
 	// Exec is when the current instance was started; absent when none runs.
-	Exec *time.Time `json:"exec,omitempty"`
+	Exec time.Time `json:"exec,omitzero"`
 }
 
 // Write replaces the file at path with s, whole: a reader never sees half.
