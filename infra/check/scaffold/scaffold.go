@@ -194,16 +194,19 @@ func DefaultPlatforms() []Platform {
 }
 
 // Env is the environment func's host builder gives go for a platform: the
-// caller's environment with CGO_ENABLED, GOOS and GOARCH pegged (func's
-// goBuildEnvs), and goflags, if any, added after the caller's GOFLAGS (the
-// later of two -mod flags wins).
-func Env(environ []string, goos, goarch, goflags string) []string {
-	env := []string{"CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + goarch}
+// caller's environment with CGO_ENABLED, GOOS, GOARCH and, for arm, GOARM
+// pegged (func's goBuildEnvs), and goflags, if any, added after the
+// caller's GOFLAGS (the later of two -mod flags wins).
+func Env(environ []string, p Platform, goflags string) []string {
+	env := []string{"CGO_ENABLED=0", "GOOS=" + p.OS, "GOARCH=" + p.Arch}
+	if p.ARM != "" {
+		env = append(env, "GOARM="+p.ARM)
+	}
 	var flags string
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
 		switch name {
-		case "CGO_ENABLED", "GOOS", "GOARCH":
+		case "CGO_ENABLED", "GOOS", "GOARCH", "GOARM":
 		case "GOFLAGS":
 			flags = value
 		default:
@@ -242,9 +245,9 @@ func (m Mismatch) String() string {
 }
 
 // Mismatches lists the modules whose version go has to change in the go.mod
-// of the scaffold in dir to build it for goos/goarch — the ones behind
+// of the scaffold in dir to build it for platform p — the ones behind
 // "go: updates to go.mod needed", which does not name them.
-func Mismatches(dir, root string, t Template, environ []string, goos, goarch string) ([]Mismatch, error) {
+func Mismatches(dir, root string, t Template, environ []string, p Platform) ([]Mismatch, error) {
 	listed, err := readRequires(dir)
 	if err != nil {
 		return nil, err
@@ -253,7 +256,7 @@ func Mismatches(dir, root string, t Template, environ []string, goos, goarch str
 	if err != nil {
 		return nil, err
 	}
-	selected, err := Selected(dir, environ, goos, goarch)
+	selected, err := Selected(dir, environ, p)
 	if err != nil {
 		return nil, err
 	}
@@ -272,10 +275,10 @@ func Mismatches(dir, root string, t Template, environ []string, goos, goarch str
 }
 
 // Selected returns the requirements the scaffold in dir ends up with when go
-// resolves its packages for goos/goarch with -mod=mod: the versions the
+// resolves its packages for platform p with -mod=mod: the versions the
 // build links. It works on a copy of go.mod (-modfile), so the scaffold stays
 // as written.
-func Selected(dir string, environ []string, goos, goarch string) (map[string]string, error) {
+func Selected(dir string, environ []string, p Platform) (map[string]string, error) {
 	tmp, err := os.MkdirTemp("", "scaffold-modfile")
 	if err != nil {
 		return nil, err
@@ -292,7 +295,7 @@ func Selected(dir string, environ []string, goos, goarch string) (map[string]str
 	}
 	cmd := exec.Command("go", "list", "-mod=mod", "-modfile="+filepath.Join(tmp, "go.mod"), "-deps", ".")
 	cmd.Dir = dir
-	cmd.Env = Env(environ, goos, goarch, "")
+	cmd.Env = Env(environ, p, "")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go list -mod=mod in the scaffold: %v\n%s", err, out)
 	}

@@ -63,19 +63,19 @@ func TestFuncHostBuild(t *testing.T) {
 	if _, err := Write(dir, repoRoot, tmpl); err != nil {
 		t.Fatal(err)
 	}
-	const goos, goarch = "linux", "amd64"
+	first := DefaultPlatforms()[0]
 	// Before the build: with -mod=mod, go build rewrites the scaffold's go.mod.
-	mm, merr := Mismatches(dir, repoRoot, tmpl, os.Environ(), goos, goarch)
+	mm, merr := Mismatches(dir, repoRoot, tmpl, os.Environ(), first)
 	goflags := deployGOFLAGS(t)
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "f."+goos+"."+goarch), ".")
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "f."+first.OS+"."+first.Arch), ".")
 	cmd.Dir = dir
-	cmd.Env = Env(environ(t), goos, goarch, goflags)
+	cmd.Env = Env(environ(t), first, goflags)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		for _, m := range mm {
 			t.Logf("a plain func build (-mod=readonly) would stop at: %s", m)
 		}
-		logRaised(t, dir, tmpl, goos, goarch)
+		logRaised(t, dir, tmpl, first)
 		buildOthers(t, dir, goflags)
 		return
 	}
@@ -100,9 +100,9 @@ func TestFuncHostBuild(t *testing.T) {
 // logRaised says, for whoever reads the verbose log, which modules the image
 // links at other versions than this module's tests use, because func's
 // template pins them higher.
-func logRaised(t *testing.T, dir string, tmpl Template, goos, goarch string) {
+func logRaised(t *testing.T, dir string, tmpl Template, p Platform) {
 	t.Helper()
-	selected, err := Selected(dir, os.Environ(), goos, goarch)
+	selected, err := Selected(dir, os.Environ(), p)
 	if err != nil {
 		t.Log(err)
 		return
@@ -131,10 +131,7 @@ func buildOthers(t *testing.T, dir, goflags string) {
 	for _, p := range DefaultPlatforms()[1:] {
 		cmd := exec.Command("go", "build", "-o", os.DevNull, ".")
 		cmd.Dir = dir
-		cmd.Env = Env(environ(t), p.OS, p.Arch, goflags)
-		if p.ARM != "" {
-			cmd.Env = append(cmd.Env, "GOARM="+p.ARM)
-		}
+		cmd.Env = Env(environ(t), p, goflags)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("func build --builder=host for %s/%s%s fails:\n%s", p.OS, p.Arch, p.ARM, strings.TrimSpace(string(out)))
 		}
