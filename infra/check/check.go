@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -302,7 +301,7 @@ func (c *checker) functionRefs(file string, f FuncYAML, svc *servingv1.Service, 
 			c.addf("%s: run.envs: %s is required by the %s function and not set", file, name, f.Name)
 		}
 	}
-	c.checkMaxProcs(file, f)
+	c.checkMaxProcs(file, f, svc)
 	if fn, ok := c.env(f, "FUNCTION"); !ok || fn != f.Name {
 		c.addf("%s: run.envs: FUNCTION=%q: want %q, the function's name (the image's role)", file, fn, f.Name)
 	}
@@ -355,15 +354,12 @@ func (c *checker) lookup(ns, kind, name, key string) (string, error) {
 // checkMaxProcs checks the number of Ps the Go runtime runs in a
 // function's pod against its CPU limit: GOMAXPROCS from run.envs, else Go's
 // default, which never goes below platform.GoMaxProcs.Min.
-func (c *checker) checkMaxProcs(file string, f FuncYAML) {
-	r := f.Deploy.Options.Resources
-	if r == nil || r.Limits == nil || r.Limits.CPU == nil {
+// The limit is read from svc, the Service func would make (FuncService has
+// parsed it, and refused a func.yaml whose limit does not parse).
+func (c *checker) checkMaxProcs(file string, f FuncYAML, svc *servingv1.Service) {
+	limit, ok := svc.Spec.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU]
+	if !ok {
 		return // no limit: the pod may use every core of its node
-	}
-	limit, err := resource.ParseQuantity(*r.Limits.CPU)
-	if err != nil {
-		c.addf("%s: deploy.options.resources.limits.cpu %q: %v", file, *r.Limits.CPU, err)
-		return
 	}
 	cores := (limit.MilliValue() + 999) / 1000
 	v, set := c.env(f, "GOMAXPROCS")
