@@ -44,7 +44,7 @@ func (b *bench) bound(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("minimal SQL: %w", err)
 	}
-	time.Sleep(time.Second) // the minimal run's last commits reach the counter first
+	time.Sleep(statsSettle) // the minimal run's last commits reach the counter first
 	before, err := b.commits(ctx)
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func (b *bench) bound(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the code's SQL: %w", err)
 	}
-	time.Sleep(time.Second) // the server publishes its counters about once a second
+	time.Sleep(statsSettle)
 	after, err := b.commits(ctx)
 	if err != nil {
 		return err

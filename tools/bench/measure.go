@@ -27,10 +27,14 @@ type counters struct {
 	own        int64              // the bench's own transactions so far
 }
 
-// snapshot reads the counters. The server publishes its statistics about
-// once a second, so a snapshot first waits that long.
+// statsSettle is how long Postgres's cumulative statistics take to show
+// what has just been committed: each backend publishes its counters about
+// once a second.
+const statsSettle = 1100 * time.Millisecond
+
+// snapshot reads the counters, after statsSettle.
 func (b *bench) snapshot(ctx context.Context, pids map[string]int) (counters, error) {
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(statsSettle)
 	c := counters{statements: -1, cpu: map[string]float64{}, own: b.own}
 	var err error
 	if c.commits, err = b.commits(ctx); err != nil {
