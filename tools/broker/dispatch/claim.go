@@ -38,7 +38,9 @@ func (p *processor) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.
 // consume delivers up to limit records at once (one: in offset order) and
 // marks offsets only for the contiguous prefix of finished records, so a
 // crash or rebalance never skips a record that is still in flight. process
-// reports whether a record's offset may be marked.
+// reports whether a record's offset may be marked. With a limit of one the
+// record is processed right here, without a goroutine of its own: every
+// event of an ordered source goes this way.
 func consume(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, mark func(*sarama.ConsumerMessage),
 	process func(context.Context, *sarama.ConsumerMessage) bool, limit int) {
 	type result struct {
@@ -52,6 +54,18 @@ func consume(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, mark func
 		stop     = ctx.Done()
 		stopped  bool
 	)
+	finished := func(r result) {
+		inFlight--
+		if !r.done {
+			// Left pending for good: nothing after it is marked in
+			// this claim, so take no more.
+			stopped = true
+			return
+		}
+		if m := pending.finish(r.msg); m != nil {
+			mark(m)
+		}
+	}
 	for {
 		in := msgs
 		if stopped || inFlight >= limit {
@@ -70,18 +84,13 @@ func consume(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, mark func
 			}
 			pending.add(msg)
 			inFlight++
-			go func() { results <- result{msg, process(ctx, msg)} }()
-		case r := <-results:
-			inFlight--
-			if !r.done {
-				// Left pending for good: nothing after it is marked in
-				// this claim, so take no more.
-				stopped = true
+			if limit == 1 {
+				finished(result{msg, process(ctx, msg)})
 				continue
 			}
-			if m := pending.finish(r.msg); m != nil {
-				mark(m)
-			}
+			go func() { results <- result{msg, process(ctx, msg)} }()
+		case r := <-results:
+			finished(r)
 		}
 	}
 }
